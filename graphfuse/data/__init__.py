@@ -1,0 +1,15 @@
+"""Data stage: cohorts, the synthetic cohort with planted truth, preprocessing."""
+
+from graphfuse.data._cohort import MODALITY_KINDS, Cohort
+from graphfuse.data._load import load_cohort
+from graphfuse.data._preprocess import ModalityMatrix, Preprocessor
+from graphfuse.data._synthetic import make_synthetic_cohort
+
+__all__ = [
+    "MODALITY_KINDS",
+    "Cohort",
+    "ModalityMatrix",
+    "Preprocessor",
+    "load_cohort",
+    "make_synthetic_cohort",
+]

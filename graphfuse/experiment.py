@@ -1,0 +1,258 @@
+"""The orchestrator: ``fit(config)`` chains data, graphs, model, training and tracking.
+
+The CLI and notebooks call these same functions::
+
+    from graphfuse.config import load_config
+    from graphfuse.experiment import fit
+
+    result = fit(load_config("configs/ad.yaml"))
+    result.metrics["test"]["roc_auc"]
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+from graphfuse.config import ExperimentConfig
+from graphfuse.data import Cohort, Preprocessor, load_cohort
+from graphfuse.graphs import build_patient_graph
+from graphfuse.models import FusionModel, build_model, save_checkpoint
+from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
+from graphfuse.train import TrainHistory, classification_metrics, predict_proba, train_model
+from graphfuse.train._plots import roc_figure
+from graphfuse.train._splits import stratified_split
+
+__all__ = ["FitResult", "fit", "seed_everything"]
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class FitResult:
+    """Everything a fitted experiment produced.
+
+    Attributes
+    ----------
+    config
+        The resolved config.
+    cohort, preprocessor, data, model
+        The cohort, the preprocessing fitted on training patients, the patient graph
+        and the trained model (best validation weights, eval mode).
+    splits
+        ``{"train", "val", "test"}`` -> patient positions.
+    history
+        Per-epoch losses and validation metrics.
+    metrics
+        ``{"train", "val", "test"}`` -> accuracy, F1 (binary, macro, weighted), ROC AUC.
+    proba
+        Class probabilities of every patient.
+    run_id, tracking_uri, artifact_uri
+        Where the MLflow run is (``None`` when tracking is off).
+    seconds
+        Wall-clock time of the whole fit.
+    """
+
+    config: ExperimentConfig
+    cohort: Cohort
+    preprocessor: Preprocessor
+    data: HeteroData
+    model: FusionModel
+    splits: dict[str, np.ndarray]
+    history: TrainHistory
+    metrics: dict[str, dict[str, float]]
+    proba: np.ndarray
+    fingerprint: str
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    artifact_uri: str | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Metrics as a table: one row per split, one column per metric."""
+        return pd.DataFrame(self.metrics).T.loc[list(SPLITS)]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - third-party code may draw from the global state
+    torch.manual_seed(seed)
+
+
+def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
+    """Run an experiment: cohort -> split -> preprocess -> graph -> model -> train -> test.
+
+    Everything fitted to data (preprocessing, graph neighbours, early stopping) sees
+    training (and, for early stopping, validation) patients only; test patients are
+    scored once at the end. When ``config.tracking.enabled``, the run is logged to MLflow:
+    the resolved config (params and ``config.yaml``), seed, package versions and data
+    fingerprint (tags), per-epoch losses and validation metrics, final metrics per split,
+    a ROC plot, the model (MLflow pytorch flavour and graphfuse ``checkpoint/``).
+
+    Parameters
+    ----------
+    config
+        A validated experiment config (:func:`graphfuse.config.load_config`).
+    progress
+        Show a training progress bar.
+
+    Returns
+    -------
+    FitResult
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
+    seed_everything(config.seed)
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    t = time.perf_counter()
+    cohort = load_cohort(config.data, seed=config.seed)
+    fingerprint = cohort.fingerprint()
+    t = lap("data", t)
+    y = cohort.y
+    splits = stratified_split(
+        y,
+        val_fraction=config.train.val_fraction,
+        test_fraction=config.train.test_fraction,
+        seed=config.seed,
+    )
+    pre = Preprocessor(scale=config.data.preprocess.scale, impute=config.data.preprocess.impute)
+    matrices = pre.fit(cohort, splits["train"]).transform(cohort)
+    t = lap("preprocess", t)
+    builder = config.graph.component()(**config.graph.params)
+    data = build_patient_graph(matrices, y, splits, builder, transductive=config.graph.transductive)
+    t = lap("graph", t)
+    model = build_model(config.model.name, data, len(cohort.classes), **config.model.params)
+
+    with ExitStack() as stack:
+        logger: RunLogger | None = None
+        if config.tracking.enabled:
+            logger = RunLogger(
+                resolve_tracking_uri(config.tracking.uri),
+                config.tracking.experiment,
+                config.tracking.run_name,
+            )
+            stack.enter_context(logger.start(tags=_run_tags(config, fingerprint, data)))
+            logger.log_params(config.to_dict())
+            logger.log_text(config.to_yaml(), "config.yaml")
+        on_epoch = None
+        if logger is not None:
+
+            def on_epoch(record: dict[str, float]) -> None:
+                step = int(record["epoch"])
+                logger.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step)
+
+        t = time.perf_counter()
+        history = train_model(
+            model,
+            data,
+            epochs=config.train.epochs,
+            lr=config.train.lr,
+            weight_decay=config.train.weight_decay,
+            patience=config.train.patience,
+            monitor=config.train.monitor,
+            progress=progress,
+            on_epoch=on_epoch,
+        )
+        t = lap("train", t)
+        proba = predict_proba(model, data)
+        metrics = {name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()}
+        if logger is not None:
+            _log_results(logger, config, cohort, model, history, metrics, proba, y, splits)
+            lap("tracking", t)
+        result = FitResult(
+            config=config,
+            cohort=cohort,
+            preprocessor=pre,
+            data=data,
+            model=model,
+            splits=splits,
+            history=history,
+            metrics=metrics,
+            proba=proba,
+            fingerprint=fingerprint,
+            run_id=logger.run_id if logger else None,
+            tracking_uri=logger.uri if logger else None,
+            artifact_uri=logger.artifact_uri if logger else None,
+            timings=timings,
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> dict[str, str]:
+    tags = {f"version.{k}": v for k, v in package_versions().items()}
+    tags |= {
+        "graphfuse.seed": str(config.seed),
+        "graphfuse.data_fingerprint": fingerprint,
+        "graphfuse.config_source": str(config.source),
+        "graphfuse.model": config.model.name,
+        "graphfuse.graph_builder": config.graph.name,
+        "graphfuse.graph_mode": "transductive" if config.graph.transductive else "inductive",
+        "graphfuse.modalities": ",".join(data.modalities),
+    }
+    return tags
+
+
+def _log_results(
+    logger: RunLogger,
+    config: ExperimentConfig,
+    cohort: Cohort,
+    model: FusionModel,
+    history: TrainHistory,
+    metrics: dict[str, dict[str, float]],
+    proba: np.ndarray,
+    y: np.ndarray,
+    splits: dict[str, np.ndarray],
+) -> None:
+    import matplotlib.pyplot as plt
+
+    final = {f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()}
+    final |= {
+        "best_epoch": history.best_epoch,
+        "epochs_run": history.stopped_epoch,
+        "train_seconds": history.seconds,
+    }
+    logger.log_metrics(final, step=history.stopped_epoch)
+    logger.flush()
+    fig = roc_figure(
+        y[splits["test"]], proba[splits["test"]], cohort.classes, title="ROC, test patients"
+    )
+    logger.log_figure(fig, "plots/roc_test.png")
+    plt.close(fig)
+    summary: dict[str, Any] = {
+        "n_patients": cohort.n_patients,
+        "classes": [str(c) for c in cohort.classes],
+        "split_sizes": {k: len(v) for k, v in splits.items()},
+        "availability": cohort.availability.mean().round(4).to_dict(),
+        "features": dict(model.in_dims),
+    }
+    logger.log_dict(summary, "cohort.json")
+    with logger.staging() as folder:
+        save_checkpoint(model, folder / "checkpoint")
+        pd.DataFrame(history.epochs).to_csv(folder / "history.csv", index=False)
+        patients = cohort.patients
+        split_of = np.empty(len(y), dtype=object)
+        for name, idx in splits.items():
+            split_of[idx] = name
+        pred = pd.DataFrame(proba, index=patients, columns=[f"p_{c}" for c in cohort.classes])
+        pred.insert(0, "split", split_of)
+        pred.insert(1, "label", np.asarray(cohort.classes, dtype=object)[y])
+        pred.to_csv(folder / "predictions.csv")
+    logger.log_torch_model(model)

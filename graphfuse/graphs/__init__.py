@@ -1,0 +1,16 @@
+"""Graph stage: patient-similarity graph builders assembled into ``HeteroData``."""
+
+from graphfuse.graphs._base import BUILDERS, BuilderParams, PatientGraphBuilder
+from graphfuse.graphs._knn import KNNBuilder
+from graphfuse.graphs._patient import PATIENT, build_patient_graph, edge_type, feature_key
+
+__all__ = [
+    "BUILDERS",
+    "PATIENT",
+    "BuilderParams",
+    "KNNBuilder",
+    "PatientGraphBuilder",
+    "build_patient_graph",
+    "edge_type",
+    "feature_key",
+]

@@ -1,0 +1,61 @@
+"""Base class and registry of patient-similarity graph builders."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from graphfuse.registry import Registry
+
+__all__ = ["BUILDERS", "BuilderParams", "PatientGraphBuilder"]
+
+
+class BuilderParams(BaseModel):
+    """Base of a builder's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PatientGraphBuilder(ABC):
+    """Builds one modality's patient-similarity edges.
+
+    A builder is given one modality's preprocessed features of the patients that have
+    it, and the positions (within those rows) of the patients it may *fit* on. Every
+    patient gets neighbours drawn from the fitted patients only, so in the inductive
+    setting (fit on training patients) validation, test and new patients are attached
+    to training neighbours and never influence the training patients' graph.
+
+    Subclasses set ``Params`` (a :class:`BuilderParams`) and implement :meth:`edges`.
+    """
+
+    Params: ClassVar[type[BuilderParams]] = BuilderParams
+    registry_name: ClassVar[str]
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params(**params)
+
+    @abstractmethod
+    def edges(self, x: np.ndarray, fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edges among the rows of ``x``.
+
+        Parameters
+        ----------
+        x
+            ``float32`` rows x features, no missing values.
+        fit
+            Sorted row positions the builder may fit on and draw neighbours from.
+
+        Returns
+        -------
+        edge_index, edge_weight
+            ``int64`` array ``(2, E)`` of (source, target) row positions — messages flow
+            from source to target — and ``float32`` weights ``(E,)``. No edge may leave a
+            row outside ``fit`` towards a row inside ``fit``.
+        """
+
+
+#: Registered patient-similarity graph builders, by config name.
+BUILDERS: Registry[PatientGraphBuilder] = Registry("graph builder")

@@ -1,0 +1,82 @@
+"""Base class and registry of fusion models."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+from torch_geometric.data import HeteroData
+
+from graphfuse.errors import ConfigError
+from graphfuse.registry import Registry
+
+__all__ = ["MODELS", "FusionModel", "ModelParams", "build_model"]
+
+
+class ModelParams(BaseModel):
+    """Base of a model's hyper-parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FusionModel(nn.Module, ABC):
+    """A model over a patient ``HeteroData``: ``forward(data) -> logits`` (patients x classes).
+
+    A subclass declares its hyper-parameters as ``Params``, the tasks it supports, and
+    builds itself from the graph's modalities and feature sizes. Its constructor
+    arguments are recorded (:meth:`spec`) so a trained model can be rebuilt from JSON
+    plus a state dict (:func:`graphfuse.models.load_checkpoint`).
+    """
+
+    Params: ClassVar[type[ModelParams]] = ModelParams
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    registry_name: ClassVar[str]
+
+    def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:
+        super().__init__()
+        self.in_dims = dict(in_dims)
+        self.n_classes = n_classes
+        self.params = self.Params(**params)
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.in_dims)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this model (JSON-ready)."""
+        return {
+            "name": self.registry_name,
+            "in_dims": self.in_dims,
+            "n_classes": self.n_classes,
+            "params": self.params.model_dump(mode="json"),
+        }
+
+    @abstractmethod
+    def forward(self, data: HeteroData) -> torch.Tensor:
+        """Logits for every patient node, ``(n_patients, n_classes)``."""
+
+
+#: Registered models, by config name.
+MODELS: Registry[FusionModel] = Registry("model")
+
+
+def build_model(
+    name: str, data: HeteroData, n_classes: int, *, task: str = "classification", **params: Any
+) -> FusionModel:
+    """Build a registered model sized for ``data``'s modalities.
+
+    Raises
+    ------
+    ConfigError
+        The model does not support ``task``.
+    """
+    cls = MODELS.get(name)
+    if task not in cls.tasks:
+        raise ConfigError(
+            f"model {name!r} does not support task {task!r}; it supports {sorted(cls.tasks)}"
+        )
+    in_dims = {m: len(data.feature_names[m]) for m in data.modalities}
+    return cls(in_dims, n_classes, **params)

@@ -1,0 +1,30 @@
+"""Save and rebuild trained models: a JSON spec plus a state dict, no pickled code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from graphfuse.models._base import MODELS, FusionModel
+
+__all__ = ["load_checkpoint", "save_checkpoint"]
+
+
+def save_checkpoint(model: FusionModel, folder: str | Path) -> Path:
+    """Write ``model.json`` (:meth:`FusionModel.spec`) and ``state_dict.pt`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.json").write_text(json.dumps(model.spec(), indent=2))
+    torch.save(model.state_dict(), folder / "state_dict.pt")
+    return folder
+
+
+def load_checkpoint(folder: str | Path) -> FusionModel:
+    """Rebuild a model written by :func:`save_checkpoint` (weights loaded, eval mode)."""
+    folder = Path(folder)
+    spec = json.loads((folder / "model.json").read_text())
+    model = MODELS.get(spec["name"])(spec["in_dims"], spec["n_classes"], **spec["params"])
+    model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
+    return model.eval()

@@ -1,0 +1,13 @@
+"""Training stage: splits, full-batch training with early stopping, metrics."""
+
+from graphfuse.train._metrics import classification_metrics
+from graphfuse.train._splits import stratified_split
+from graphfuse.train._trainer import TrainHistory, predict_proba, train_model
+
+__all__ = [
+    "TrainHistory",
+    "classification_metrics",
+    "predict_proba",
+    "stratified_split",
+    "train_model",
+]
