@@ -309,7 +309,10 @@ def _resolve_component(
     try:
         params = params_model.model_validate(section.params)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, params_model, (key,), source, overrides)) from None
+        own = sorted(set(type(section).model_fields) - {"params"})
+        raise ConfigError(
+            _format_errors(exc, params_model, (key,), source, overrides, also_valid=own)
+        ) from None
     section.params = params.model_dump(mode="json")
 
 
@@ -340,6 +343,7 @@ def _format_errors(
     base: tuple[str, ...],
     source: str,
     overrides: dict[str, Any],
+    also_valid: list[str] | None = None,
 ) -> str:
     lines = []
     for err in exc.errors():
@@ -351,6 +355,8 @@ def _format_errors(
             valid = sorted(parent.model_fields) if parent is not None else []
             if parent is not None and issubclass(parent, ComponentConfig):
                 valid = sorted(set(valid) - {"params"})
+            if also_valid and len(loc) == 1:
+                valid = sorted(set(valid) | set(also_valid))
             lines.append(head + f"unknown key; valid keys here: {', '.join(valid)}")
         else:
             got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""

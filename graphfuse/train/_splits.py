@@ -38,7 +38,7 @@ def stratified_split(
     y = np.asarray(y)
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 3:
-        rare = classes[counts.argmin()]
+        rare = classes[counts.argmin()].item()
         raise DataError(
             f"class {rare!r} has {counts.min()} patient(s); a stratified train/validation/test "
             "split needs at least 3 per class"

@@ -1,0 +1,94 @@
+"""Contract tests run for every registered model, plus GCN-fusion specifics."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from graphfuse.errors import ConfigError
+from graphfuse.graphs import feature_key
+from graphfuse.models import MODELS, build_model, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(params=MODELS.names())
+def model(request, graph):
+    torch.manual_seed(0)
+    return build_model(request.param, graph, 2).eval()
+
+
+def test_forward_shape_and_finite_with_missing_modalities(model, graph):
+    avail = graph["patient"].available
+    assert (~avail).any(), "fixture must have patients lacking a modality"
+    out = model(graph)
+    assert out.shape == (graph["patient"].num_nodes, 2)
+    assert torch.isfinite(out).all()
+
+
+def test_missing_modality_contributes_nothing(model, graph):
+    """Whatever sits in an unavailable modality's rows cannot change any prediction."""
+    j = graph.modalities.index("imaging")
+    lacking = ~graph["patient"].available[:, j]
+    other = copy.copy(graph)
+    x = graph["patient"][feature_key("imaging")].clone()
+    x[lacking] = 1e6
+    other["patient"][feature_key("imaging")] = x
+    with torch.no_grad():
+        assert torch.allclose(model(graph), model(other))
+
+
+def test_patient_predicted_from_the_modalities_it_has(model, graph):
+    """Hiding a modality of one patient changes that patient's prediction only via what it has."""
+    j = graph.modalities.index("imaging")
+    have = graph["patient"].available[:, j]
+    i = int(torch.nonzero(have & graph["patient"].test_mask)[0])
+    with torch.no_grad():
+        before = model(graph)[i]
+    x = graph["patient"][feature_key("imaging")].clone()
+    x[i] += 5.0
+    other = copy.copy(graph)
+    other["patient"][feature_key("imaging")] = x
+    with torch.no_grad():
+        after = model(other)
+    assert not torch.allclose(before, after[i])
+    # a test patient sends no messages: nobody else moved
+    rest = torch.ones(len(after), dtype=torch.bool)
+    rest[i] = False
+    with torch.no_grad():
+        assert torch.allclose(model(graph)[rest], after[rest])
+
+
+def test_gradients_reach_every_encoder(model, graph):
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(graph), graph["patient"].y)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_checkpoint_round_trip(model, graph, tmp_path):
+    save_checkpoint(model, tmp_path / "ckpt")
+    again = load_checkpoint(tmp_path / "ckpt")
+    assert again.spec() == model.spec()
+    with torch.no_grad():
+        assert torch.equal(model(graph), again(graph))
+
+
+def test_unsupported_task_refused_at_construction(graph):
+    with pytest.raises(ConfigError, match="does not support task 'survival'"):
+        build_model("gcn_fusion", graph, 2, task="survival")
+
+
+def test_bad_params_refused(graph):
+    with pytest.raises(ValueError, match="hidden"):
+        build_model("gcn_fusion", graph, 2, hidden=0)
+
+
+def test_patient_with_only_some_modalities_uses_mean_of_those(graph):
+    model = build_model("gcn_fusion", graph, 2, dropout=0.0).eval()
+    with torch.no_grad():
+        h, mask = model.embed(graph)
+    assert torch.equal(mask, graph["patient"].available)
+    assert (h[~mask] == 0).all()
+    counts = mask.sum(dim=1)
+    assert counts.min() >= 1 and np.unique(counts.numpy()).size > 1
