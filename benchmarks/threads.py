@@ -14,9 +14,13 @@ and every edge is stored in both directions. The figure reported is the
 median wall-clock milliseconds per epoch (forward, backward, optimiser step)
 over several timed repeats, after warm-up epochs.
 
-Every (condition, setting) pair runs in a fresh Python subprocess, so that
-environment variables are in place before torch and its bundled OpenMP
-runtime are loaded; that subprocess measures all graph sizes in turn. The
+Each measurement runs in a fresh Python subprocess, so that environment
+variables are in place before torch and its bundled OpenMP runtime (libgomp
+in the PyPI wheels, which reads them once, when it is loaded) are imported;
+that subprocess measures all graph sizes in turn. Every (condition, setting)
+is measured in ``--rounds`` interleaved rounds (the order of the settings is
+reversed in every other round) and the repeats of all rounds are pooled,
+because the speed of a shared virtual machine drifts over minutes. The
 settings are
 
 ``default``
@@ -27,6 +31,9 @@ settings are
     ``torch.set_num_threads(1)`` right after ``import torch``.
 ``passive+threads1``
     both of the above.
+``spin10k``
+    ``GOMP_SPINCOUNT=10000``: libgomp's shorter spin before sleeping
+    (opt-in through ``--settings``).
 
 and the conditions are
 
@@ -54,8 +61,9 @@ How to run
 ----------
 From the repository root, with the project's virtual environment active::
 
-    python benchmarks/threads.py            # N in {350, 5000, 50000}, ~5 min
-    python benchmarks/threads.py --quick    # N = 350 only, ~1 min
+    python benchmarks/threads.py            # N in {350, 5000, 50000}, ~6 min
+    python benchmarks/threads.py --quick    # N = 350 only, ~2 min
+    python benchmarks/threads.py --sizes 1000 2000 --conditions idle busy
 
 The markdown table (N, condition, setting, ms/epoch, ratio to the best
 setting for that N and condition) is printed and written to
@@ -81,12 +89,16 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-SETTINGS: dict[str, dict[str, object]] = {
-    "default": {"passive": False, "threads": None},
-    "passive": {"passive": True, "threads": None},
-    "threads1": {"passive": False, "threads": 1},
-    "passive+threads1": {"passive": True, "threads": 1},
+# name -> (environment variables set before torch is imported, torch.set_num_threads value)
+SETTINGS: dict[str, tuple[dict[str, str], int | None]] = {
+    "default": ({}, None),
+    "passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, None),
+    "threads1": ({}, 1),
+    "passive+threads1": ({"OMP_WAIT_POLICY": "PASSIVE"}, 1),
+    # Opt-in: libgomp's own knob, a short spin (default is 300000 spins) before sleeping.
+    "spin10k": ({"GOMP_SPINCOUNT": "10000"}, None),
 }
+DEFAULT_SETTINGS = ("default", "passive", "threads1", "passive+threads1")
 CONDITIONS = ("idle", "busy", "torch", "busy+torch")
 DEFAULT_CONDITIONS = ("idle", "busy", "torch")
 
@@ -219,8 +231,8 @@ def _worker(
                     break
             ms_per_epoch.append((time.perf_counter() - t0) * 1e3 / done)
             epochs_done.append(done)
-            # Very slow cases: stop after 3 repeats once twice the budget is spent.
-            if len(ms_per_epoch) >= 3 and time.perf_counter() - wall0 > 2 * budget_s:
+            # Very slow cases: stop after 2 repeats once twice the budget is spent.
+            if len(ms_per_epoch) >= 2 and time.perf_counter() - wall0 > 2 * budget_s:
                 break
         busy1, cpu1, wall1 = _cpu_busy_s(), time.process_time(), time.perf_counter()
         other_cores = None
@@ -257,6 +269,27 @@ class Result:
     own_cores: float = float("nan")
     other_cores: float = float("nan")
     error: str | None = None
+
+    def merge(self, other: Result) -> Result:
+        """Pool the repeats of two rounds of the same measurement."""
+        if self.error is not None or other.error is not None:
+            return self if other.error is not None else other
+        n_self, n_other = len(self.ms_per_epoch), len(other.ms_per_epoch)
+        total = n_self + n_other
+
+        def mean(a: float, b: float) -> float:
+            return (a * n_self + b * n_other) / total
+
+        return Result(
+            n_nodes=self.n_nodes,
+            condition=self.condition,
+            setting=self.setting,
+            ms_per_epoch=self.ms_per_epoch + other.ms_per_epoch,
+            epochs_done=self.epochs_done + other.epochs_done,
+            torch_threads=self.torch_threads,
+            own_cores=mean(self.own_cores, other.own_cores),
+            other_cores=mean(self.other_cores, other.other_cores),
+        )
 
     @property
     def median(self) -> float:
@@ -307,10 +340,8 @@ def run_setting(
     timeout_s: float,
 ) -> list[Result]:
     """Measure one setting for all sizes in a fresh subprocess."""
-    spec = SETTINGS[setting]
-    env = _clean_env()
-    if spec["passive"]:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    extra_env, threads = SETTINGS[setting]
+    env = _clean_env() | extra_env
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -322,8 +353,8 @@ def run_setting(
         "--budget-scale",
         str(budget_scale),
     ]
-    if spec["threads"] is not None:
-        cmd += ["--worker-threads", str(spec["threads"])]
+    if threads is not None:
+        cmd += ["--worker-threads", str(threads)]
     try:
         proc = subprocess.run(
             cmd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
@@ -454,15 +485,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--settings",
         nargs="+",
         choices=list(SETTINGS),
-        default=list(SETTINGS),
-        help="thread settings (default: all)",
+        default=list(DEFAULT_SETTINGS),
+        help="thread settings (default: %(default)s; spin10k = GOMP_SPINCOUNT=10000)",
     )
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement and round")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="measure every (condition, setting) this many times, interleaved; the repeats "
+        "of all rounds are pooled (default: %(default)s)",
+    )
     p.add_argument(
         "--budget-scale",
         type=float,
         default=1.0,
-        help="scale the seconds of timed epochs per measurement "
+        help="scale the seconds of timed epochs per measurement, all rounds together "
         f"(1.0 = {', '.join(f'{v:g} s for N={n}' for n, v in BUDGET_S.items())})",
     )
     p.add_argument(
@@ -499,37 +537,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm_to_exit)
     t_start = time.perf_counter()
     load_at_start = _loadavg()
-    results: list[Result] = []
+    # Each round measures every (condition, setting) once, each with a 1/rounds share of
+    # the time budget; later rounds reverse the order of the settings so that slow
+    # drifts of the machine's speed do not favour one setting.
+    scale = args.budget_scale / args.rounds
+    merged: dict[tuple[int, str, str], Result] = {}
     retried = 0
-    for condition in args.conditions:
-        with background_load(condition) as pids:
-            print(f"== condition {condition} (background pids {pids})", file=sys.stderr)
-            for setting in args.settings:
-                rs = run_setting(
-                    sizes, condition, setting, args.repeats, args.budget_scale, args.timeout
+    for round_no in range(args.rounds):
+        settings = args.settings if round_no % 2 == 0 else args.settings[::-1]
+        for condition in args.conditions:
+            with background_load(condition) as pids:
+                print(
+                    f"== round {round_no + 1}/{args.rounds}, condition {condition} "
+                    f"(background pids {pids})",
+                    file=sys.stderr,
                 )
-                noisy = [
-                    r.n_nodes for r in rs if r.error is None and r.other_cores > args.idle_noise
-                ]
-                if condition == "idle" and noisy:
-                    retried += len(noisy)
-                    again = run_setting(
-                        noisy, condition, setting, args.repeats, args.budget_scale, args.timeout
-                    )
-                    quieter = {a.n_nodes: a for a in again if a.error is None}
-                    rs = [
-                        quieter[r.n_nodes]
-                        if r.n_nodes in quieter and quieter[r.n_nodes].other_cores < r.other_cores
-                        else r
-                        for r in rs
+                for setting in settings:
+                    rs = run_setting(sizes, condition, setting, args.repeats, scale, args.timeout)
+                    noisy = [
+                        r.n_nodes for r in rs if r.error is None and r.other_cores > args.idle_noise
                     ]
-                for r in rs:
-                    results.append(r)
-                    msg = r.error or (
-                        f"{r.median:8.2f} ms/epoch  own {r.own_cores:.2f} cores, "
-                        f"other {r.other_cores:.2f} cores, epochs/repeat {r.epochs_done}"
-                    )
-                    print(f"   N={r.n_nodes:>6} {setting:<17} {msg}", file=sys.stderr)
+                    if condition == "idle" and noisy:
+                        retried += len(noisy)
+                        again = run_setting(
+                            noisy, condition, setting, args.repeats, scale, args.timeout
+                        )
+                        quieter = {a.n_nodes: a for a in again if a.error is None}
+                        rs = [
+                            quieter[r.n_nodes]
+                            if r.n_nodes in quieter
+                            and quieter[r.n_nodes].other_cores < r.other_cores
+                            else r
+                            for r in rs
+                        ]
+                    for r in rs:
+                        msg = r.error or (
+                            f"{r.median:8.2f} ms/epoch  own {r.own_cores:.2f} cores, "
+                            f"other {r.other_cores:.2f} cores, epochs/repeat {r.epochs_done}"
+                        )
+                        print(f"   N={r.n_nodes:>6} {setting:<17} {msg}", file=sys.stderr)
+                        key = (r.n_nodes, r.condition, r.setting)
+                        merged[key] = merged[key].merge(r) if key in merged else r
+    results = list(merged.values())
     elapsed = time.perf_counter() - t_start
 
     command = "python benchmarks/threads.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -540,8 +589,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- load average at start: {load_at_start}; total runtime {elapsed:.0f} s; "
         f"idle measurements re-taken because of outside load: {retried}\n"
         "- 2-layer GCNConv (200 -> 64 -> 2), Adam, full batch, kNN-like graph "
-        f"(k=10 random neighbours, both directions); median of up to {args.repeats} timed "
-        "repeats after warm-up; each (condition, setting) in a fresh subprocess\n"
+        f"(k=10 random neighbours, both directions); median of {args.rounds} interleaved "
+        f"rounds x {args.repeats} timed repeats after warm-up; each (condition, setting, "
+        "round) in a fresh subprocess\n"
         "- conditions: busy = one `while True: pass` process; torch = one torch process "
         "doing 256x256 matmuls with default threads; busy+torch = both\n"
         "- CPU used = this measurement's CPU time / wall time; other load = CPU used by all "

@@ -18,8 +18,21 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["THREAD_ENV", "apply_thread_policy"]
+__all__ = [
+    "SINGLE_THREAD_BELOW",
+    "THREAD_ENV",
+    "apply_thread_policy",
+    "auto_threads",
+    "torch_threads",
+]
+
+#: Graphs with fewer patient nodes than this train on one thread when ``train.threads`` is
+#: null: below it one thread was as fast as two on an idle machine and far steadier on a busy
+#: one; above it two threads won (benchmarks/threads.py, docs/performance.md).
+SINGLE_THREAD_BELOW = 2000
 
 #: Environment defaults graphfuse applies before torch starts its thread pool.
 THREAD_ENV: dict[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -40,6 +53,7 @@ def apply_thread_policy() -> dict[str, str]:
     True
     """
     torch_started = "torch" in sys.modules
+    # (torch itself is never imported here: importing graphfuse must stay cheap)
     for key, value in THREAD_ENV.items():
         if key in os.environ:
             continue
@@ -54,3 +68,35 @@ def apply_thread_policy() -> dict[str, str]:
             continue
         os.environ[key] = value
     return {key: os.environ.get(key, "") for key in THREAD_ENV}
+
+
+def auto_threads(n_nodes: int, requested: int | None = None) -> int | None:
+    """Threads to train a graph of ``n_nodes`` with: ``requested``, else 1 for small graphs.
+
+    ``None`` means torch's default (one per core).
+
+    Examples
+    --------
+    >>> auto_threads(600), auto_threads(50_000), auto_threads(600, requested=2)
+    (1, None, 2)
+    """
+    if requested is not None:
+        return requested
+    return 1 if n_nodes < SINGLE_THREAD_BELOW else None
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[int]:
+    """Run a block with ``torch.set_num_threads(n)`` (``None``: unchanged); restore afterwards.
+
+    Yields the number of threads in force inside the block.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)

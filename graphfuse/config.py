@@ -163,7 +163,8 @@ class TrainConfig(StrictModel):
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     threads: int | None = Field(None, ge=1, le=1024)
-    """torch intra-op threads; ``null`` keeps torch's default (one per core)."""
+    """torch intra-op threads during the fit; ``null``: 1 below 2,000 patients (measured
+    fastest and steadiest there), else torch's default of one per core."""
 
 
 class TrackingConfig(StrictModel):

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor, load_cohort
 from graphfuse.graphs import build_patient_graph
@@ -119,8 +120,6 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         return now
 
     seed_everything(config.seed)
-    if config.train.threads is not None:
-        torch.set_num_threads(config.train.threads)
     t = time.perf_counter()
     cohort = load_cohort(config.data, seed=config.seed)
     fingerprint = cohort.fingerprint()
@@ -141,6 +140,9 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
     model = build_model(config.model.name, data, len(cohort.classes), **config.model.params)
 
     with ExitStack() as stack:
+        threads = stack.enter_context(
+            torch_threads(auto_threads(cohort.n_patients, config.train.threads))
+        )
         logger: RunLogger | None = None
         if config.tracking.enabled:
             logger = RunLogger(
@@ -148,7 +150,8 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
                 config.tracking.experiment,
                 config.tracking.run_name,
             )
-            stack.enter_context(logger.start(tags=_run_tags(config, fingerprint, data)))
+            tags = _run_tags(config, fingerprint, data) | {"graphfuse.torch_threads": str(threads)}
+            stack.enter_context(logger.start(tags=tags))
             logger.log_params(config.to_dict())
             logger.log_text(config.to_yaml(), "config.yaml")
         on_epoch = None

@@ -33,3 +33,17 @@ def test_warns_when_torch_came_first():
     proc = run("import torch, graphfuse")
     assert proc.returncode == 0
     assert "torch was imported before graphfuse" in proc.stderr
+
+
+def test_auto_threads_and_restore():
+    import torch
+
+    from graphfuse._threads import SINGLE_THREAD_BELOW, auto_threads, torch_threads
+
+    assert auto_threads(SINGLE_THREAD_BELOW - 1) == 1
+    assert auto_threads(SINGLE_THREAD_BELOW) is None
+    assert auto_threads(10, requested=3) == 3
+    before = torch.get_num_threads()
+    with torch_threads(1) as n:
+        assert n == torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
