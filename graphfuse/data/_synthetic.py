@@ -228,19 +228,30 @@ def make_synthetic_cohort(
     probe_base = rng.normal(0.0, 1.5, n_probes).astype(np.float32)
     probe_coef = (-0.6 * loading[probe_gene]).astype(np.float32)
 
-    # --- generate omics in chunks (bounded memory at 100k patients) ---------------------
+    # --- generate omics in chunks, in place (bounded memory and few page faults at 100k) ----
     expr = np.empty((n_patients, n_genes), dtype=np.float32)
     meth = np.empty((n_patients, n_probes), dtype=np.float32)
+    signal = np.empty((min(_CHUNK, n_patients), n_genes), dtype=np.float32)
+    probe_pathway = primary[probe_gene]
     for start in range(0, n_patients, _CHUNK):
         stop = min(start + _CHUNK, n_patients)
         m = stop - start
         act = rng.standard_normal((m, n_pathways), dtype=np.float32)
         act += y[start:stop, None].astype(np.float32) * shift[None, :]
-        noise = rng.standard_normal((m, n_genes), dtype=np.float32)
-        expr[start:stop] = baseline + loading * act[:, primary] + noise
-        mval = probe_base + probe_coef * act[:, primary[probe_gene]]
-        mval += 0.8 * rng.standard_normal((m, n_probes), dtype=np.float32)
-        meth[start:stop] = 1.0 / (1.0 + np.exp(-mval))
+        block = expr[start:stop]  # baseline + loading * pathway activity + noise
+        rng.standard_normal(out=block, dtype=np.float32)
+        block += baseline
+        np.take(act, primary, axis=1, out=signal[:m])
+        signal[:m] *= loading
+        block += signal[:m]
+        block = meth[start:stop]  # sigmoid(probe baseline - c * pathway activity + noise)
+        rng.standard_normal(out=block, dtype=np.float32)
+        block *= -0.8
+        block -= probe_base
+        block -= probe_coef * act[:, probe_pathway]
+        np.exp(block, out=block)
+        block += 1.0
+        np.reciprocal(block, out=block)
 
     # --- imaging --------------------------------------------------------------------------
     region_names = []
