@@ -177,6 +177,7 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         proba = predict_proba(model, data)
         metrics = {name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()}
         if logger is not None:
+            logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
             _log_results(logger, config, cohort, model, history, metrics, proba, y, splits)
             lap("tracking", t)
         result = FitResult(
@@ -224,8 +225,6 @@ def _log_results(
     y: np.ndarray,
     splits: dict[str, np.ndarray],
 ) -> None:
-    import matplotlib.pyplot as plt
-
     final = {f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()}
     final |= {
         "best_epoch": history.best_epoch,
@@ -238,7 +237,6 @@ def _log_results(
         y[splits["test"]], proba[splits["test"]], cohort.classes, title="ROC, test patients"
     )
     logger.log_figure(fig, "plots/roc_test.png")
-    plt.close(fig)
     summary: dict[str, Any] = {
         "n_patients": cohort.n_patients,
         "classes": [str(c) for c in cohort.classes],

@@ -14,13 +14,15 @@ __all__ = ["roc_figure"]
 def roc_figure(
     y_true: np.ndarray, proba: np.ndarray, classes: Sequence[Any], *, title: str = "ROC"
 ) -> Any:
-    """ROC curve(s) as a matplotlib figure: class 1 for binary, one-vs-rest otherwise."""
-    import matplotlib
+    """ROC curve(s) as a matplotlib figure: class 1 for binary, one-vs-rest otherwise.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    The figure is built without pyplot, so it neither needs nor changes a plotting backend
+    (a notebook's inline backend stays as it is) and needs no closing.
+    """
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    fig = Figure(figsize=(4.5, 4.5), dpi=120)
+    ax = fig.subplots()
     targets = [1] if len(classes) == 2 else range(len(classes))
     for c in targets:
         positive = (np.asarray(y_true) == c).astype(int)
