@@ -38,6 +38,7 @@ __all__ = [
     "TrainConfig",
     "load_config",
     "parse_overrides",
+    "resolve_components",
 ]
 
 
@@ -293,10 +294,28 @@ def load_config(
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, ExperimentConfig, (), source, overrides)) from None
-    for section in ("graph", "model"):
-        _resolve_component(getattr(cfg, section), section, source, overrides)
     cfg.source = source
-    return cfg
+    return resolve_components(cfg, overrides)
+
+
+def resolve_components(
+    config: ExperimentConfig, overrides: dict[str, Any] | None = None
+) -> ExperimentConfig:
+    """Validate the ``graph`` and ``model`` sections' parameters against their components.
+
+    Fills in the components' defaults, in place. :func:`load_config` calls it; call it on a
+    config built in Python (``ExperimentConfig(...)``) — :func:`graphfuse.experiment.fit`
+    does. Validating twice changes nothing.
+
+    Raises
+    ------
+    ConfigError
+        Unknown component name or invalid parameter, naming the key and the valid choices.
+    """
+    source = config.source or "<config>"
+    for section in ("graph", "model"):
+        _resolve_component(getattr(config, section), section, source, overrides or {})
+    return config
 
 
 def _resolve_component(

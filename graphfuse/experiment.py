@@ -23,7 +23,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graphfuse._threads import auto_threads, torch_threads
-from graphfuse.config import ExperimentConfig
+from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import Cohort, Preprocessor, load_cohort
 from graphfuse.graphs import build_patient_graph
 from graphfuse.models import FusionModel, build_model, save_checkpoint
@@ -112,6 +112,7 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
     FitResult
     """
     started = time.perf_counter()
+    resolve_components(config)
     timings: dict[str, float] = {}
 
     def lap(name: str, since: float) -> float:

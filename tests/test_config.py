@@ -92,3 +92,13 @@ def test_defaults_need_no_file():
     cfg = load_config()
     assert isinstance(cfg, ExperimentConfig)
     assert cfg.model.name == "gcn_fusion"
+
+
+def test_configs_built_in_python_are_resolved_too():
+    from graphfuse.config import GraphConfig, resolve_components
+
+    cfg = ExperimentConfig(graph=GraphConfig(name="knn", k=3))
+    assert resolve_components(cfg).graph.params["metric"] == "cosine"
+    bad = ExperimentConfig(graph=GraphConfig(name="knn", k=-1))
+    with pytest.raises(ConfigError, match=r"<config>: graph\.k"):
+        resolve_components(bad)
