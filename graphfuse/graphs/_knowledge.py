@@ -1,0 +1,277 @@
+"""Knowledge-graph heterographs: patients, genes, pathways, clinical variables, imaging regions."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import HeteroData
+
+from graphfuse.data._genesets import GeneSets
+from graphfuse.errors import DataError
+from graphfuse.graphs._patient import PATIENT, feature_key
+
+__all__ = ["GENE", "build_knowledge_graph", "feature_gene_map"]
+
+#: Node type of genes.
+GENE = "gene"
+_KIND_NODE = {"clinical": "clinical_variable", "imaging": "imaging_region"}
+_BLOCK = 4096  # patients per block when scoring patient-gene edges
+
+
+def feature_gene_map(cohort: object) -> dict[str, dict[str, str]]:
+    """Omics modality -> {feature name -> gene symbol}, from each modality's ``var["gene"]``."""
+    out = {}
+    for name, kind in cohort.kinds.items():  # type: ignore[attr-defined]
+        if kind == "omics":
+            var = cohort.modality(name).var  # type: ignore[attr-defined]
+            genes = var["gene"].astype(str)
+            out[name] = {f: g for f, g in zip(var.index.astype(str), genes, strict=True) if g}
+    return out
+
+
+def build_knowledge_graph(
+    base: HeteroData,
+    *,
+    feature_genes: Mapping[str, Mapping[str, str]],
+    gene_sets: Mapping[str, GeneSets] | None = None,
+    interactions: pd.DataFrame | None = None,
+    top_genes: int | None = 50,
+    z_threshold: float | None = None,
+    min_set_size: int = 5,
+    max_set_size: int | None = 500,
+    variable_nodes: bool = True,
+    patients: Sequence[str] | None = None,
+) -> HeteroData:
+    """Extend a patient graph into a knowledge-graph heterograph.
+
+    Node types: ``patient`` (from ``base``, with its features, masks and similarity edges),
+    ``gene`` (every gene measured by an omics modality), one node type per gene-set
+    collection (e.g. ``pathway``, ``go_term``), and — with ``variable_nodes`` —
+    ``clinical_variable`` and ``imaging_region`` (one node per feature of such modalities).
+    Every node type carries ``node_names`` so explanations map back to genes, pathways and
+    patient IDs.
+
+    Edge types (each with ``edge_index``, non-negative ``edge_weight``, and ``edge_attr``
+    holding the signed value where there is one):
+
+    - ``(patient, similar_<m>, patient)`` — from ``base``;
+    - ``(patient, <m>_gene, gene)`` and ``(gene, rev_<m>_gene, patient)`` for each omics
+      modality ``m``: a patient is linked to the genes where its own (preprocessed, i.e.
+      z-scored on training patients) values are most extreme — its ``top_genes`` genes by
+      ``|z|``, or all with ``|z| >= z_threshold``. Several features of one gene (e.g.
+      methylation probes) are averaged first. ``edge_attr`` = z, ``edge_weight`` = ``|z|``;
+    - ``(gene, in_<collection>, <collection>)`` and reverse: set membership, restricted to
+      the measured genes and to sets of ``min_set_size``..``max_set_size`` of them;
+    - ``(gene, interacts, gene)``: both directions of each interaction, weight from
+      ``interactions["weight"]``;
+    - ``(patient, has_value, clinical_variable | imaging_region)`` and reverse, carrying
+      the patient's preprocessed value.
+
+    **No leakage in the inductive setting** (``base.transductive`` false): edges *from* a
+    patient to a gene or variable node exist for training patients only; validation and
+    test patients only receive messages (gene -> patient). Like the similarity graphs, a
+    held-out patient can never influence what the training patients see.
+
+    Parameters
+    ----------
+    base
+        A patient graph from :func:`graphfuse.graphs.build_patient_graph`.
+    feature_genes
+        Omics modality -> {feature -> gene}; :func:`feature_gene_map` builds it from a cohort.
+    gene_sets
+        Node type -> collection, e.g. ``{"pathway": reactome, "go_term": go_bp}``.
+    interactions
+        Gene-gene edges (``gene_a``, ``gene_b``, ``weight``), e.g. from
+        :func:`graphfuse.data.read_interactions`; genes not measured are left out.
+    top_genes, z_threshold
+        Patient-gene edge rule; give exactly one.
+    min_set_size, max_set_size
+        Size limits of gene sets after restriction to measured genes.
+    variable_nodes
+        Add clinical-variable and imaging-region nodes.
+    patients
+        Patient IDs (``cohort.patients``), stored as the patient nodes' ``node_names``.
+
+    Returns
+    -------
+    HeteroData
+        A new graph (``base`` is not modified).
+
+    Examples
+    --------
+    >>> from graphfuse.data import make_synthetic_cohort, Preprocessor, GeneSets
+    >>> from graphfuse.graphs import KNNBuilder, build_patient_graph
+    >>> from graphfuse.train import stratified_split
+    >>> c = make_synthetic_cohort(40, n_genes=60, n_pathways=6, n_regions=10, seed=0)
+    >>> s = stratified_split(c.y, val_fraction=0.2, test_fraction=0.2, seed=0)
+    >>> mats = Preprocessor().fit(c, s["train"]).transform(c)
+    >>> base = build_patient_graph(mats, c.y, s, KNNBuilder(k=3))
+    >>> kg = build_knowledge_graph(base, feature_genes=feature_gene_map(c),
+    ...                            gene_sets={"pathway": GeneSets.from_cohort(c)}, top_genes=10)
+    >>> sorted(kg.node_types)
+    ['clinical_variable', 'gene', 'imaging_region', 'pathway', 'patient']
+    """
+    if (top_genes is None) == (z_threshold is None):
+        raise ValueError("give exactly one of top_genes and z_threshold")
+    data = copy.copy(base)
+    store = data[PATIENT]
+    n = store.num_nodes
+    if patients is not None:
+        if len(patients) != n:
+            raise DataError(f"{len(patients)} patient IDs for {n} patient nodes")
+        store.node_names = [str(p) for p in patients]
+    transductive = bool(getattr(base, "transductive", False))
+    senders = np.ones(n, dtype=bool) if transductive else store.train_mask.numpy().copy()
+    available = store.available.numpy()
+    modalities = list(base.modalities)
+    kinds = dict(base.kinds)
+
+    # ---- genes ------------------------------------------------------------------------
+    omics = [m for m in modalities if kinds[m] == "omics"]
+    per_modality: dict[str, tuple[np.ndarray, list[str]]] = {}
+    universe: set[str] = set()
+    for m in omics:
+        mapping = feature_genes.get(m, {})
+        genes = [mapping.get(f) for f in base.feature_names[m]]
+        mapped = [g for g in genes if g]
+        if not mapped:
+            raise DataError(
+                f"omics modality {m!r}: none of its {len(genes)} features maps to a gene"
+            )
+        per_modality[m] = (np.array([g or "" for g in genes], dtype=object), mapped)
+        universe.update(mapped)
+    gene_names = sorted(universe)
+    gene_index = {g: i for i, g in enumerate(gene_names)}
+    data[GENE].num_nodes = len(gene_names)
+    data[GENE].node_names = gene_names
+
+    for m in omics:
+        genes, _ = per_modality[m]
+        rows = np.flatnonzero(available[:, modalities.index(m)])
+        src, dst, z = _patient_gene_edges(
+            store[feature_key(m)].numpy(), rows, genes, gene_index, top_genes, z_threshold
+        )
+        _add_pair(data, (PATIENT, f"{m}_gene", GENE), src, dst, z, keep_forward=senders[src])
+
+    # ---- gene sets ----------------------------------------------------------------------
+    for node_type, collection in (gene_sets or {}).items():
+        restricted = collection.restrict(gene_names, min_size=min_set_size)
+        restricted = restricted.filter(min_size=min_set_size, max_size=max_set_size)
+        if not len(restricted):
+            raise DataError(
+                f"gene sets {collection.name!r}: no set has {min_set_size}-{max_set_size} "
+                "measured genes"
+            )
+        membership, _ = restricted.membership(gene_names)
+        coo = membership.tocoo()
+        data[node_type].num_nodes = len(restricted)
+        data[node_type].node_names = restricted.names
+        data[node_type].collection = collection.name
+        ones = np.ones(coo.nnz, dtype=np.float32)
+        _add_pair(data, (GENE, f"in_{node_type}", node_type), coo.col, coo.row, ones)
+
+    # ---- gene-gene interactions -----------------------------------------------------------
+    if interactions is not None:
+        a = interactions["gene_a"].map(gene_index)
+        b = interactions["gene_b"].map(gene_index)
+        ok = a.notna().to_numpy() & b.notna().to_numpy()
+        a = a[ok].to_numpy(dtype=np.int64)
+        b = b[ok].to_numpy(dtype=np.int64)
+        w = interactions["weight"].to_numpy(dtype=np.float32)[ok]
+        store_ = data[(GENE, "interacts", GENE)]
+        store_.edge_index = torch.from_numpy(np.stack([np.r_[a, b], np.r_[b, a]]))
+        store_.edge_weight = torch.from_numpy(np.r_[w, w])
+
+    # ---- clinical variables and imaging regions -------------------------------------------------
+    if variable_nodes:
+        for kind, node_type in _KIND_NODE.items():
+            mods = [m for m in modalities if kinds[m] == kind]
+            names: list[str] = []
+            src_all, dst_all, val_all = [], [], []
+            for m in mods:
+                features = base.feature_names[m]
+                prefix = f"{m}:" if len(mods) > 1 else ""
+                offset = len(names)
+                names += [prefix + f for f in features]
+                rows = np.flatnonzero(available[:, modalities.index(m)])
+                x = store[feature_key(m)].numpy()[rows]
+                src_all.append(np.repeat(rows, len(features)))
+                dst_all.append(np.tile(np.arange(len(features)) + offset, len(rows)))
+                val_all.append(x.ravel())
+            if not names:
+                continue
+            data[node_type].num_nodes = len(names)
+            data[node_type].node_names = names
+            src, dst = np.concatenate(src_all), np.concatenate(dst_all)
+            _add_pair(
+                data,
+                (PATIENT, "has_value", node_type),
+                src,
+                dst,
+                np.concatenate(val_all).astype(np.float32),
+                keep_forward=senders[src],
+            )
+    return data
+
+
+def _patient_gene_edges(
+    x: np.ndarray,
+    rows: np.ndarray,
+    genes: np.ndarray,
+    gene_index: Mapping[str, int],
+    top_genes: int | None,
+    z_threshold: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patient -> gene edges of one omics modality; features of one gene are averaged."""
+    cols = np.flatnonzero(genes != "")
+    local = sorted({genes[c] for c in cols})
+    local_index = {g: i for i, g in enumerate(local)}
+    gcol = np.array([local_index[genes[c]] for c in cols])
+    counts = np.bincount(gcol, minlength=len(local)).astype(np.float32)
+    average = sp.csr_matrix(
+        (1.0 / counts[gcol], (np.arange(len(cols)), gcol)), shape=(len(cols), len(local))
+    )
+    to_global = np.array([gene_index[g] for g in local], dtype=np.int64)
+    src, dst, val = [], [], []
+    for start in range(0, len(rows), _BLOCK):
+        block = rows[start : start + _BLOCK]
+        z = np.asarray(average.T.dot(x[np.ix_(block, cols)].T).T, dtype=np.float32)
+        if top_genes is not None:
+            k = min(top_genes, z.shape[1])
+            pick = np.argpartition(-np.abs(z), k - 1, axis=1)[:, :k]
+            r = np.repeat(np.arange(len(block)), k)
+            c = pick.ravel()
+        else:
+            r, c = np.nonzero(np.abs(z) >= z_threshold)
+        src.append(block[r])
+        dst.append(to_global[c])
+        val.append(z[r, c])
+    return np.concatenate(src), np.concatenate(dst), np.concatenate(val)
+
+
+def _add_pair(
+    data: HeteroData,
+    edge_type: tuple[str, str, str],
+    src: np.ndarray,
+    dst: np.ndarray,
+    value: np.ndarray,
+    *,
+    keep_forward: np.ndarray | None = None,
+) -> None:
+    """Add ``edge_type`` (only where ``keep_forward``) and its reverse (all edges)."""
+    s, rel, d = edge_type
+    value = np.asarray(value, dtype=np.float32)
+    fwd = slice(None) if keep_forward is None else np.asarray(keep_forward, dtype=bool)
+    for (a, b), et, sel in (
+        ((src, dst), (s, rel, d), fwd),
+        ((dst, src), (d, f"rev_{rel}", s), slice(None)),
+    ):
+        store = data[et]
+        store.edge_index = torch.from_numpy(np.stack([a[sel], b[sel]]).astype(np.int64))
+        store.edge_weight = torch.from_numpy(np.abs(value[sel]))
+        store.edge_attr = torch.from_numpy(value[sel, None])
