@@ -12,7 +12,7 @@ SETS = GeneSets(
     {
         "A": BACKGROUND[:20],
         "B": BACKGROUND[10:40],
-        "C": BACKGROUND[100:110] + ["outside1", "outside2"],
+        "C": [*BACKGROUND[100:110], "outside1", "outside2"],
         "TINY": BACKGROUND[150:152],
     },
     name="toy",
