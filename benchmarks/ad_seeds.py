@@ -2,7 +2,8 @@
 
 Each seed changes the synthetic cohort, the split and the model initialisation together.
 Run: ``python benchmarks/ad_seeds.py`` (``--seeds 0 1 2 3 4``, ``--config``, ``--set k=v``).
-Prints one row per seed and mean ± sd, and writes ``benchmarks/results/ad_seeds.md``.
+Prints one row per seed and mean ± sd, and writes ``benchmarks/results/<config>_seeds.md``
+(``ad_seeds.md`` for the default config).
 Tracking is off: this measures, it does not log runs.
 """
 
@@ -63,8 +64,12 @@ def main() -> None:
     print(line)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(exist_ok=True)
-    cmd = "python benchmarks/ad_seeds.py " + " ".join(f"--set {o}" for o in args.overrides)
-    (results / "ad_seeds.md").write_text(
+    config = Path(args.config)
+    cmd = "python benchmarks/ad_seeds.py "
+    if config.resolve() != (ROOT / "configs" / "ad.yaml").resolve():
+        cmd += f"--config {args.config} "
+    cmd += " ".join(f"--set {o}" for o in args.overrides)
+    (results / f"{config.stem}_seeds.md").write_text(
         f"# {Path(args.config).name} over seeds\n\n`{cmd.strip()}`\n\n{table}\n\n{line}\n"
     )
 

@@ -30,7 +30,7 @@ from graphfuse.models import FusionModel, build_model, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, classification_metrics, predict_proba, train_model
 from graphfuse.train._plots import roc_figure
-from graphfuse.train._splits import stratified_split
+from graphfuse.train._splits import published_split, stratified_split
 
 __all__ = ["FitResult", "fit", "seed_everything"]
 
@@ -58,6 +58,10 @@ class FitResult:
         Class probabilities of every patient.
     run_id, tracking_uri, artifact_uri
         Where the MLflow run is (``None`` when tracking is off).
+    split
+        ``"published"``: the cohort's own train/test split (``obs["split"]``) was kept,
+        validation carved from its training patients; ``"stratified"``: a seeded
+        stratified split (also the MLflow tag ``graphfuse.split``).
     seconds
         Wall-clock time of the whole fit.
     """
@@ -77,6 +81,7 @@ class FitResult:
     artifact_uri: str | None = None
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    split: str = "stratified"
 
     def metrics_frame(self) -> pd.DataFrame:
         """Metrics as a table: one row per split, one column per metric."""
@@ -98,7 +103,9 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
     scored once at the end. When ``config.tracking.enabled``, the run is logged to MLflow:
     the resolved config (params and ``config.yaml``), seed, package versions and data
     fingerprint (tags), per-epoch losses and validation metrics, final metrics per split,
-    a ROC plot, the model (MLflow pytorch flavour and graphfuse ``checkpoint/``).
+    a ROC plot, what preprocessing did per modality (``preprocess.json``:
+    :meth:`graphfuse.data.Preprocessor.summary`), the model (MLflow pytorch flavour and
+    graphfuse ``checkpoint/``).
 
     Parameters
     ----------
@@ -126,17 +133,16 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
     fingerprint = cohort.fingerprint()
     t = lap("data", t)
     y = cohort.y
-    splits = stratified_split(
-        y,
-        val_fraction=config.train.val_fraction,
-        test_fraction=config.train.test_fraction,
-        seed=config.seed,
-    )
-    pre = Preprocessor(scale=config.data.preprocess.scale, impute=config.data.preprocess.impute)
+    splits, split_kind = _split(cohort, config)
+    pre = Preprocessor.from_config(config.data.preprocess)
     matrices = pre.fit(cohort, splits["train"]).transform(cohort)
     t = lap("preprocess", t)
     builder = config.graph.component()(**config.graph.params)
-    data = build_patient_graph(matrices, y, splits, builder, transductive=config.graph.transductive)
+    fused_cfg = config.graph.fused
+    fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
+    data = build_patient_graph(
+        matrices, y, splits, builder, fused=fused, transductive=config.graph.transductive
+    )
     t = lap("graph", t)
     model = build_model(config.model.name, data, len(cohort.classes), **config.model.params)
 
@@ -151,7 +157,10 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
                 config.tracking.experiment,
                 config.tracking.run_name,
             )
-            tags = _run_tags(config, fingerprint, data) | {"graphfuse.torch_threads": str(threads)}
+            tags = _run_tags(config, fingerprint, data) | {
+                "graphfuse.torch_threads": str(threads),
+                "graphfuse.split": split_kind,
+            }
             stack.enter_context(logger.start(tags=tags))
             logger.log_params(config.to_dict())
             logger.log_text(config.to_yaml(), "config.yaml")
@@ -179,7 +188,9 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         metrics = {name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()}
         if logger is not None:
             logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
-            _log_results(logger, config, cohort, model, history, metrics, proba, y, splits)
+            _log_results(
+                logger, config, cohort, model, history, metrics, proba, y, splits, pre.summary()
+            )
             lap("tracking", t)
         result = FitResult(
             config=config,
@@ -196,9 +207,27 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
             tracking_uri=logger.uri if logger else None,
             artifact_uri=logger.artifact_uri if logger else None,
             timings=timings,
+            split=split_kind,
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _split(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np.ndarray], str]:
+    """The cohort's published split if it has one (``obs["split"]``), else a stratified one."""
+    if "split" in cohort.obs.columns:
+        split = cohort.obs["split"].astype(str).to_numpy()
+        splits = published_split(
+            split, cohort.y, val_fraction=config.train.val_fraction, seed=config.seed
+        )
+        return splits, "published"
+    splits = stratified_split(
+        cohort.y,
+        val_fraction=config.train.val_fraction,
+        test_fraction=config.train.test_fraction,
+        seed=config.seed,
+    )
+    return splits, "stratified"
 
 
 def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> dict[str, str]:
@@ -209,6 +238,7 @@ def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> d
         "graphfuse.config_source": str(config.source),
         "graphfuse.model": config.model.name,
         "graphfuse.graph_builder": config.graph.name,
+        "graphfuse.fused_graph_builder": config.graph.fused.name if config.graph.fused else "none",
         "graphfuse.graph_mode": "transductive" if config.graph.transductive else "inductive",
         "graphfuse.modalities": ",".join(data.modalities),
     }
@@ -225,6 +255,7 @@ def _log_results(
     proba: np.ndarray,
     y: np.ndarray,
     splits: dict[str, np.ndarray],
+    preprocess: dict[str, Any],
 ) -> None:
     final = {f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()}
     final |= {
@@ -246,6 +277,7 @@ def _log_results(
         "features": dict(model.in_dims),
     }
     logger.log_dict(summary, "cohort.json")
+    logger.log_dict(preprocess, "preprocess.json")  # per modality: steps, features in/out, dropped
     with logger.staging() as folder:
         save_checkpoint(model, folder / "checkpoint")
         pd.DataFrame(history.epochs).to_csv(folder / "history.csv", index=False)

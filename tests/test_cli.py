@@ -54,6 +54,7 @@ def test_fit_logs_run_with_metrics_and_artifacts(fitted):
     assert tags["version.torch"] and tags["graphfuse.graph_mode"] == "inductive"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "plots", "checkpoint", "history.csv", "predictions.csv"} <= artifacts
+    assert "preprocess.json" in artifacts
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/roc_test.png" in plots
     local = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(cwd)))

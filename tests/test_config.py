@@ -24,7 +24,16 @@ def test_shipped_configs_validate():
 
 def test_component_defaults_filled_and_round_trip(tmp_path):
     cfg = load_config(write(tmp_path, "graph: {name: knn, k: 3}\n"))
-    assert cfg.graph.params == {"k": 3, "metric": "cosine", "symmetric": True, "weighted": True}
+    assert cfg.graph.params == {
+        "index": "auto",
+        "hnsw_m": 32,
+        "ef_construction": 80,
+        "ef_search": 64,
+        "k": 3,
+        "metric": "cosine",
+        "symmetric": True,
+        "weighted": True,
+    }
     again = load_config(write(tmp_path, cfg.to_yaml()))
     assert again.to_dict() == cfg.to_dict()
 

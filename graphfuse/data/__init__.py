@@ -1,20 +1,37 @@
-"""Data stage: cohorts, the synthetic cohort with planted truth, preprocessing."""
+"""Data stage: cohorts, readers of the user's tables, the synthetic cohort, preprocessing."""
 
+from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
 from graphfuse.data._cohort import MODALITY_KINDS, Cohort
+from graphfuse.data._genes import GeneMapping
 from graphfuse.data._genesets import GeneSets, gene_id_type
 from graphfuse.data._interactions import read_interactions
 from graphfuse.data._load import load_cohort
+from graphfuse.data._mogonet import MogonetView, read_mogonet
+from graphfuse.data._paths import data_path, data_root
 from graphfuse.data._preprocess import ModalityMatrix, Preprocessor
+from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._synthetic import make_synthetic_cohort
+from graphfuse.data._tables import read_labels, read_table
 
 __all__ = [
+    "CLINICAL_TYPES",
     "MODALITY_KINDS",
     "Cohort",
+    "GeneMapping",
     "GeneSets",
     "ModalityMatrix",
+    "MogonetView",
     "Preprocessor",
+    "cohort_from_modalities",
+    "data_path",
+    "data_root",
+    "encode_clinical",
     "gene_id_type",
     "load_cohort",
     "make_synthetic_cohort",
     "read_interactions",
+    "read_labels",
+    "read_modality",
+    "read_mogonet",
+    "read_table",
 ]

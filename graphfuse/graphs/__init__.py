@@ -1,17 +1,38 @@
 """Graph stage: patient-similarity graph builders assembled into ``HeteroData``."""
 
-from graphfuse.graphs._base import BUILDERS, BuilderParams, PatientGraphBuilder
+from graphfuse.graphs._base import (
+    BUILDERS,
+    FUSED_BUILDERS,
+    BuilderParams,
+    FusedGraphBuilder,
+    PatientGraphBuilder,
+)
 from graphfuse.graphs._knn import KNNBuilder
 from graphfuse.graphs._knowledge import GENE, build_knowledge_graph, feature_gene_map
-from graphfuse.graphs._patient import PATIENT, build_patient_graph, edge_type, feature_key
+from graphfuse.graphs._patient import (
+    FUSED_EDGE,
+    PATIENT,
+    build_patient_graph,
+    edge_type,
+    feature_key,
+)
+from graphfuse.graphs._search import NeighbourIndex
+from graphfuse.graphs._snf import SNFBuilder
+from graphfuse.graphs._threshold import ThresholdBuilder
 
 __all__ = [
     "BUILDERS",
+    "FUSED_BUILDERS",
+    "FUSED_EDGE",
     "GENE",
     "PATIENT",
     "BuilderParams",
+    "FusedGraphBuilder",
     "KNNBuilder",
+    "NeighbourIndex",
     "PatientGraphBuilder",
+    "SNFBuilder",
+    "ThresholdBuilder",
     "build_knowledge_graph",
     "build_patient_graph",
     "edge_type",

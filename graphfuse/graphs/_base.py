@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,7 +11,13 @@ from pydantic import BaseModel, ConfigDict
 
 from graphfuse.registry import Registry
 
-__all__ = ["BUILDERS", "BuilderParams", "PatientGraphBuilder"]
+__all__ = [
+    "BUILDERS",
+    "FUSED_BUILDERS",
+    "BuilderParams",
+    "FusedGraphBuilder",
+    "PatientGraphBuilder",
+]
 
 
 class BuilderParams(BaseModel):
@@ -59,3 +66,50 @@ class PatientGraphBuilder(ABC):
 
 #: Registered patient-similarity graph builders, by config name.
 BUILDERS: Registry[PatientGraphBuilder] = Registry("graph builder")
+
+
+class FusedGraphBuilder(ABC):
+    """Builds one patient-similarity graph from all modalities together.
+
+    Where a :class:`PatientGraphBuilder` sees one modality, a fused builder (Similarity
+    Network Fusion, say) sees every modality's features and the availability mask and
+    returns a single edge set over all patients, stored beside the per-modality graphs
+    as edge type ``("patient", "similar_fused", "patient")``. The inductive contract is
+    the same: it fits on the patients in ``fit`` only, and every patient gets neighbours
+    drawn from them.
+
+    Subclasses set ``Params`` (a :class:`BuilderParams`) and implement :meth:`fuse`.
+    """
+
+    Params: ClassVar[type[BuilderParams]] = BuilderParams
+    registry_name: ClassVar[str]
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params(**params)
+
+    @abstractmethod
+    def fuse(
+        self, xs: Mapping[str, np.ndarray], available: np.ndarray, fit: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fused edges among all patients.
+
+        Parameters
+        ----------
+        xs
+            Per modality, ``float32`` patients x features for *all* patients (rows of
+            patients lacking the modality are ignored; they may hold NaN).
+        available
+            Boolean patients x modalities, columns in the order of ``xs``.
+        fit
+            Sorted patient positions the builder may fit on and draw neighbours from.
+
+        Returns
+        -------
+        edge_index, edge_weight
+            As :meth:`PatientGraphBuilder.edges`, over patient positions: no edge leaves
+            a patient outside ``fit`` towards one inside it.
+        """
+
+
+#: Registered fused (multi-modality) graph builders, by config name (``graph.fused.name``).
+FUSED_BUILDERS: Registry[FusedGraphBuilder] = Registry("fused graph builder")

@@ -9,12 +9,16 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graphfuse.data._preprocess import ModalityMatrix
-from graphfuse.graphs._base import PatientGraphBuilder
+from graphfuse.errors import GraphfuseError
+from graphfuse.graphs._base import FusedGraphBuilder, PatientGraphBuilder
 
-__all__ = ["PATIENT", "build_patient_graph", "edge_type", "feature_key"]
+__all__ = ["FUSED_EDGE", "PATIENT", "build_patient_graph", "edge_type", "feature_key"]
 
 #: Node type of patients.
 PATIENT = "patient"
+
+#: Edge type of the graph a fused builder (``graph.fused``, e.g. SNF) makes from all modalities.
+FUSED_EDGE = (PATIENT, "similar_fused", PATIENT)
 
 
 def feature_key(modality: str) -> str:
@@ -33,9 +37,12 @@ def build_patient_graph(
     splits: Mapping[str, np.ndarray],
     builder: PatientGraphBuilder,
     *,
+    fused: FusedGraphBuilder | None = None,
     transductive: bool = False,
 ) -> HeteroData:
     """Build one similarity graph per modality over all patients, as a ``HeteroData``.
+
+    With a ``fused`` builder, a graph fused from all modalities is added beside them.
 
     Parameters
     ----------
@@ -47,6 +54,9 @@ def build_patient_graph(
         ``{"train": positions, "val": positions, "test": positions}``.
     builder
         The graph builder applied to each modality.
+    fused
+        Optional builder of one graph from all modalities together (e.g.
+        :class:`~graphfuse.graphs.SNFBuilder`), fitted on the same patients.
     transductive
         ``False`` (inductive, default): each modality's graph is fitted on training
         patients and every other patient is attached to training neighbours only.
@@ -59,8 +69,10 @@ def build_patient_graph(
         ``available`` (patients x modalities, bool) and one ``x_<modality>`` feature
         matrix per modality (NaN rows where unavailable); one edge type
         ``("patient", "similar_<modality>", "patient")`` per modality with ``edge_index``
-        and ``edge_weight``. Graph attributes: ``modalities``, ``feature_names``,
-        ``kinds``, ``builder``, ``transductive``.
+        and ``edge_weight``; with ``fused``, also :data:`FUSED_EDGE`
+        ``("patient", "similar_fused", "patient")``. Graph attributes: ``modalities``,
+        ``feature_names``, ``kinds``, ``builder``, ``transductive``, and with ``fused``
+        ``fused_builder``.
     """
     n = len(y)
     data = HeteroData()
@@ -83,9 +95,22 @@ def build_patient_graph(
         ei, w = builder.edges(mat.x[rows], fit)
         data[edge_type(name)].edge_index = torch.from_numpy(rows[ei])
         data[edge_type(name)].edge_weight = torch.from_numpy(w)
+    if fused is not None:
+        if "fused" in names:
+            raise GraphfuseError(
+                "a modality named 'fused' would share its edge type with the fused graph; "
+                "rename the modality"
+            )
+        fit = np.arange(n) if transductive else np.flatnonzero(train)
+        xs = {m: matrices[m].x for m in names}
+        ei, w = fused.fuse(xs, store.available.numpy(), fit)
+        data[FUSED_EDGE].edge_index = torch.from_numpy(ei)
+        data[FUSED_EDGE].edge_weight = torch.from_numpy(w)
     data.modalities = names
     data.kinds = {m: matrices[m].kind for m in names}
     data.feature_names = {m: list(matrices[m].features) for m in names}
     data.builder = builder.registry_name
+    if fused is not None:
+        data.fused_builder = fused.registry_name
     data.transductive = transductive
     return data

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -10,7 +10,8 @@ from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import GCNConv
 
-from graphfuse.graphs import PATIENT, edge_type, feature_key
+from graphfuse.errors import ConfigError
+from graphfuse.graphs import FUSED_EDGE, PATIENT, edge_type, feature_key
 from graphfuse.models._base import MODELS, FusionModel, ModelParams
 
 __all__ = ["GCNFusion"]
@@ -21,6 +22,9 @@ class GCNFusionParams(ModelParams):
     layers: int = Field(2, ge=1, le=8)
     """GCN layers per modality."""
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    graph: Literal["modality", "fused"] = "modality"
+    """Edges each modality's GCN convolves over: its own modality's graph, or the graph
+    fused from all modalities (``graph.fused``, e.g. SNF) among the patients having it."""
 
 
 @MODELS.register("gcn_fusion")
@@ -85,12 +89,28 @@ class GCNFusion(FusionModel):
             # rows of patients without the modality hold NaN: zero them so they cannot
             # poison anything; their outputs are discarded below and they have no edges
             h = torch.where(have[:, None], store[feature_key(m)], 0.0)
-            edges = data[edge_type(m)]
+            edge_index, edge_weight = self._edges(data, m, have)
             for conv in convs:
-                h = self.dropout(torch.relu(conv(h, edges.edge_index, edges.edge_weight)))
+                h = self.dropout(torch.relu(conv(h, edge_index, edge_weight)))
             out.append(h * have[:, None])
         mask = torch.stack([available[:, order.index(m)] for m in self.encoders], dim=1)
         return torch.stack(out, dim=1), mask
+
+    def _edges(
+        self, data: HeteroData, modality: str, have: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.params.graph == "modality":
+            edges = data[edge_type(modality)]
+            return edges.edge_index, edges.edge_weight
+        if FUSED_EDGE not in data.edge_types:
+            raise ConfigError(
+                "gcn_fusion with graph: fused needs a fused graph; add one to the graph "
+                "section, e.g. graph: {name: knn, fused: {name: snf}}"
+            )
+        edges = data[FUSED_EDGE]
+        # only patients that have the modality exchange messages about it
+        keep = have[edges.edge_index[0]] & have[edges.edge_index[1]]
+        return edges.edge_index[:, keep], edges.edge_weight[keep]
 
     def forward(self, data: HeteroData) -> torch.Tensor:
         h, mask = self.embed(data)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from graphfuse.errors import DataError
 
-__all__ = ["stratified_split"]
+__all__ = ["published_split", "stratified_split"]
 
 
 def stratified_split(
@@ -48,3 +50,59 @@ def stratified_split(
     val_share = val_fraction / (1.0 - test_fraction)
     train, val = train_test_split(rest, test_size=val_share, stratify=y[rest], random_state=seed)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def published_split(
+    split: Sequence[str] | np.ndarray, y: np.ndarray, *, val_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """Keep a published train/test split; carve validation out of its training patients.
+
+    Parameters
+    ----------
+    split
+        ``"train"`` or ``"test"`` per patient (a cohort's ``obs["split"]``).
+    y
+        Class code per patient.
+    val_fraction
+        Fraction of the published **training** patients held out for validation
+        (stratified by class); test patients are never touched.
+    seed
+        Seed of the validation draw.
+
+    Returns
+    -------
+    dict
+        ``{"train", "val", "test"}`` -> sorted integer positions; ``test`` is exactly
+        the published test patients.
+
+    Examples
+    --------
+    >>> split = np.array(["train"] * 16 + ["test"] * 4)
+    >>> s = published_split(split, np.array([0, 1] * 10), val_fraction=0.25, seed=0)
+    >>> [len(s[k]) for k in ("train", "val", "test")], s["test"].tolist()
+    ([12, 4, 4], [16, 17, 18, 19])
+    """
+    split = np.asarray(split, dtype=object)
+    y = np.asarray(y)
+    bad = ~np.isin(split, ["train", "test"])
+    if bad.any():
+        raise DataError(
+            f"published split: patient at position {int(np.flatnonzero(bad)[0])} is in split "
+            f"{split[bad][0]!r}; expected 'train' or 'test'"
+        )
+    idx = np.arange(len(y))
+    train, test = idx[split == "train"], idx[split == "test"]
+    if len(test) == 0 or len(train) == 0:
+        raise DataError(
+            f"published split: {len(train)} training and {len(test)} test patient(s); "
+            "both are needed"
+        )
+    classes, counts = np.unique(y[train], return_counts=True)
+    if len(classes) < 2 or counts.min() < 2:
+        raise DataError(
+            "published split: the training patients need at least 2 patients of each of at "
+            f"least two classes to carve a stratified validation set; they have "
+            f"{dict(zip(classes.tolist(), counts.tolist(), strict=True))}"
+        )
+    fit, val = train_test_split(train, test_size=val_fraction, stratify=y[train], random_state=seed)
+    return {"train": np.sort(fit), "val": np.sort(val), "test": np.sort(test)}

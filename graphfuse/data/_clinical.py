@@ -1,0 +1,170 @@
+"""Clinical tables with mixed column types -> one float ``AnnData``.
+
+The contract with preprocessing: a clinical modality's ``X`` is float; ``var["type"]``
+is one of :data:`CLINICAL_TYPES`; binary and categorical columns hold integer codes
+``0..K-1`` (NaN = missing) and ``var["categories"]`` their labels joined by ``|`` in
+code order. Numeric and ordinal columns with numeric values keep their values
+(``var["categories"]`` is empty); an ordinal column with text values is coded
+``0..K-1`` in the order its ``categories`` give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from graphfuse.errors import DataError
+
+__all__ = ["CLINICAL_TYPES", "encode_clinical"]
+
+#: Column types of a clinical modality (``var["type"]``).
+CLINICAL_TYPES = ("numeric", "binary", "ordinal", "categorical")
+
+#: More levels than this in an undeclared text column is taken for free text or IDs.
+MAX_LEVELS = 50
+
+
+def encode_clinical(
+    table: pd.DataFrame,
+    *,
+    types: Mapping[str, str] | None = None,
+    categories: Mapping[str, Sequence[str]] | None = None,
+    where: str = "clinical table",
+) -> ad.AnnData:
+    """Encode a patients x variables table of mixed types as a float ``AnnData``.
+
+    Parameters
+    ----------
+    table
+        One row per patient (index = patient ID), one column per variable; missing
+        values are NaN/None.
+    types
+        Column -> type, overriding inference. Inferred: numeric columns whose values are
+        all 0/1 (and booleans) are ``binary``; other numeric columns ``numeric``; text
+        columns with two levels ``binary``, with more ``categorical``. ``ordinal`` is
+        never inferred: declare it (with ``categories`` for text levels).
+    categories
+        Column -> its levels in code order (for ``binary``, ``ordinal`` and
+        ``categorical`` columns); default: sorted levels (a pandas categorical keeps
+        its own order).
+    where
+        What is being encoded, for messages (``modality 'clinical' (clin.csv)``).
+
+    Returns
+    -------
+    anndata.AnnData
+        ``X`` float32; ``var["type"]``, ``var["categories"]``.
+
+    Raises
+    ------
+    DataError
+        Unknown column in ``types``/``categories``, unknown type, a value outside the
+        declared ``categories``, text in a ``numeric`` column, a binary column with
+        more than two levels, or an undeclared text column with more than 50 levels.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"age": [70, 81.5], "sex": ["F", "M"], "stage": ["II", "I"]},
+    ...                  index=["p1", "p2"])
+    >>> a = encode_clinical(t, types={"stage": "ordinal"}, categories={"stage": ["I", "II"]})
+    >>> a.var[["type", "categories"]].to_dict("list")
+    {'type': ['numeric', 'binary', 'ordinal'], 'categories': ['', 'F|M', 'I|II']}
+    >>> a.X.tolist()
+    [[70.0, 0.0, 1.0], [81.5, 1.0, 0.0]]
+    """
+    types = dict(types or {})
+    categories = {k: [str(c) for c in v] for k, v in (categories or {}).items()}
+    for key, given in (("types", types), ("categories", categories)):
+        unknown = [c for c in given if c not in table.columns]
+        if unknown:
+            raise DataError(
+                f"{where}: {key} names column(s) {unknown} that the table lacks; "
+                f"columns: {list(table.columns)}"
+            )
+    bad = {c: t for c, t in types.items() if t not in CLINICAL_TYPES}
+    if bad:
+        raise DataError(f"{where}: unknown column type(s) {bad}; expected one of {CLINICAL_TYPES}")
+    columns, kinds, labels = [], [], []
+    for col in table.columns:
+        values, kind, levels = _encode_column(
+            table[col], types.get(col), categories.get(col), where=where
+        )
+        columns.append(values)
+        kinds.append(kind)
+        labels.append("|".join(levels))
+    x = np.column_stack(columns).astype(np.float32) if columns else np.zeros((len(table), 0))
+    var = pd.DataFrame(
+        {"type": kinds, "categories": labels}, index=pd.Index([str(c) for c in table.columns])
+    )
+    return ad.AnnData(X=x, obs=pd.DataFrame(index=table.index.astype(str)), var=var)
+
+
+def _encode_column(
+    s: pd.Series, declared: str | None, levels: list[str] | None, *, where: str
+) -> tuple[np.ndarray, str, list[str]]:
+    col = f"{where}, column {s.name!r}"
+    if pd.api.types.is_bool_dtype(s):
+        s = s.astype(float)
+    numeric = pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
+    if not numeric and not isinstance(s.dtype, pd.CategoricalDtype):
+        # text columns whose every value parses as a number are numeric
+        parsed = pd.to_numeric(s, errors="coerce")
+        if parsed.notna().sum() == s.notna().sum():
+            s, numeric = parsed, True
+    if numeric:
+        x = s.to_numpy(dtype=np.float64)
+        if np.isinf(x).any():
+            i = int(np.flatnonzero(np.isinf(x))[0])
+            raise DataError(f"{col}, patient {s.index[i]!r}: value is infinite")
+        observed = set(np.unique(x[~np.isnan(x)]).tolist())
+        kind = declared or ("binary" if observed and observed <= {0.0, 1.0} else "numeric")
+        if kind in ("numeric", "ordinal") and levels is None:
+            return x, kind, []
+        # numbers treated as levels: binary / categorical codes (or ordinal with levels)
+        s = s.map(lambda v: _number_label(v) if pd.notna(v) else v)
+        if levels is None:
+            levels = [_number_label(v) for v in sorted(observed)]
+    else:
+        if declared == "numeric":
+            text = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
+            raise DataError(
+                f"{col}, patient {text.index[0]!r}: value {text.iloc[0]!r} is not a number, "
+                "but the column is declared numeric"
+            )
+        present = [str(v) for v in pd.unique(s.dropna())]
+        if levels is None:
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                levels = [str(c) for c in s.cat.categories if str(c) in set(present)]
+            else:
+                levels = sorted(present)
+        kind = declared or ("binary" if len(levels) <= 2 else "categorical")
+        if declared is None and len(levels) > MAX_LEVELS:
+            raise DataError(
+                f"{col}: {len(levels)} distinct text values, which looks like free text or an "
+                "ID, not a clinical variable; leave it out (drop:) or declare its type (types:)"
+            )
+    piped = [label for label in levels if "|" in label]
+    if piped:
+        raise DataError(f"{col}: category {piped[0]!r} contains '|', which separates categories")
+    if kind == "binary" and len(levels) > 2:
+        raise DataError(f"{col}: declared or inferred binary but has levels {levels}")
+    codes = {label: i for i, label in enumerate(levels)}
+    text = s.astype(object).map(lambda v: str(v) if pd.notna(v) else None)
+    outside = text.notna() & ~text.isin(list(codes))
+    if outside.any():
+        i = outside.to_numpy().nonzero()[0][0]
+        raise DataError(
+            f"{col}, patient {s.index[i]!r}: value {text.iloc[i]!r} is not one of its "
+            f"categories {levels}"
+        )
+    x = text.map(lambda v: codes[v] if v is not None else np.nan).to_numpy(dtype=np.float64)
+    return x, kind, levels
+
+
+def _number_label(v: float) -> str:
+    """``1.0`` -> ``"1"``, ``2.5`` -> ``"2.5"``: how a numeric level is written."""
+    f = float(v)
+    return str(int(f)) if f.is_integer() else repr(f)
