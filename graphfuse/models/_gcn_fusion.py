@@ -22,6 +22,10 @@ class GCNFusionParams(ModelParams):
     layers: int = Field(2, ge=1, le=8)
     """GCN layers per modality."""
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
+    root: bool = False
+    """Add a separate linear map of each patient's own representation to every layer
+    (``h' = GCN(h) + W_root h``, the root weight of GraphSAGE/GraphConv), so a patient's own
+    features are not diluted by its neighbours' as in a plain GCN layer."""
     graph: Literal["modality", "fused"] = "modality"
     """Edges each modality's GCN convolves over: its own modality's graph, or the graph
     fused from all modalities (``graph.fused``, e.g. SNF) among the patients having it."""
@@ -67,6 +71,18 @@ class GCNFusion(FusionModel):
                 for m, d in self.in_dims.items()
             }
         )
+        self.roots = nn.ModuleDict(
+            {
+                m: nn.ModuleList(
+                    [
+                        nn.Linear(d if i == 0 else p.hidden, p.hidden, bias=False)
+                        for i in range(p.layers)
+                    ]
+                )
+                for m, d in self.in_dims.items()
+                if p.root
+            }
+        )
         self.dropout = nn.Dropout(p.dropout)
         self.head = nn.Sequential(
             nn.Linear(p.hidden, p.hidden),
@@ -90,8 +106,11 @@ class GCNFusion(FusionModel):
             # poison anything; their outputs are discarded below and they have no edges
             h = torch.where(have[:, None], store[feature_key(m)], 0.0)
             edge_index, edge_weight = self._edges(data, m, have)
-            for conv in convs:
-                h = self.dropout(torch.relu(conv(h, edge_index, edge_weight)))
+            for i, conv in enumerate(convs):
+                z = conv(h, edge_index, edge_weight)
+                if self.params.root:
+                    z = z + self.roots[m][i](h)
+                h = self.dropout(torch.relu(z))
             out.append(h * have[:, None])
         mask = torch.stack([available[:, order.index(m)] for m in self.encoders], dim=1)
         return torch.stack(out, dim=1), mask

@@ -92,3 +92,18 @@ def test_patient_with_only_some_modalities_uses_mean_of_those(graph):
     assert (h[~mask] == 0).all()
     counts = mask.sum(dim=1)
     assert counts.min() >= 1 and np.unique(counts.numpy()).size > 1
+
+
+def test_gcn_root_weight_keeps_the_contract(graph):
+    torch.manual_seed(0)
+    model = build_model("gcn_fusion", graph, 2, root=True).eval()
+    assert len(model.roots) == len(graph.modalities)
+    j = graph.modalities.index("imaging")
+    lacking = ~graph["patient"].available[:, j]
+    other = copy.copy(graph)
+    x = graph["patient"][feature_key("imaging")].clone()
+    x[lacking] = 1e6
+    other["patient"][feature_key("imaging")] = x
+    with torch.no_grad():
+        out = model(graph)
+        assert torch.isfinite(out).all() and torch.allclose(out, model(other))
