@@ -27,7 +27,7 @@ def test_component_defaults_filled_and_round_trip(tmp_path):
     assert cfg.graph.params == {
         "index": "auto",
         "hnsw_m": 32,
-        "ef_construction": 80,
+        "ef_construction": 200,
         "ef_search": 64,
         "k": 3,
         "metric": "cosine",

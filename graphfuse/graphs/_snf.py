@@ -79,6 +79,11 @@ class SNFBuilder(FusedGraphBuilder):
     It receives edges from the ``k`` largest. Weights are ``F_ij / sqrt(m_i m_j)``
     (``m_i``: row ``i``'s largest off-diagonal entry), in ``(0, 1]`` and symmetric.
 
+    snfpy computes the same affinities (to 1e-15 with ``kernel: gaussian``) but follows
+    the authors' MATLAB release in the normalisations (``W / rowsum``; ``+ I`` instead of
+    equation 2 after each iteration), so its fused matrix differs somewhat
+    (``benchmarks/results/graphs.md``).
+
     Examples
     --------
     >>> rng = np.random.default_rng(0)
