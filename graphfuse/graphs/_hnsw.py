@@ -4,9 +4,10 @@ Hierarchical navigable small-world graphs (Malkov & Yashunin, "Efficient and rob
 approximate nearest neighbor search using Hierarchical Navigable Small World graphs",
 IEEE TPAMI 42(4), 2020) as implemented by faiss (Douze et al., "The Faiss library",
 2024). Chosen by ``benchmarks/graphs.py --libraries`` (10-NN graph of 100,000 patients, 2
-cores): faiss 20 s at recall@10 0.999; hnswlib as good (24 s, 0.9997) but an sdist that
-must be compiled and last released in 2023; pynndescent 32 s and 1.5x the memory, with
-numba compilation on first use; faiss IVF-Flat fast but at recall 0.85. faiss is the
+cores, two runs): faiss and hnswlib equally good (20-27 s, recall@10 ≥ 0.999), but hnswlib
+is an sdist that must be compiled and was last released in 2023; pynndescent 28-32 s at
+recall 0.998 with 1.5x the memory and numba compilation on first use; faiss IVF-Flat fast
+but at recall 0.85. faiss is the
 ``graphfuse[ann]`` extra (``pip install 'graphfuse[ann]'``: a 19 MB wheel, about 65 MB
 installed, so optional) and is imported only when an approximate index is built.
 

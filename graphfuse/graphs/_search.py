@@ -34,9 +34,9 @@ Metric = Literal["cosine", "euclidean", "correlation"]
 
 #: ``index: auto`` searches approximately above this many fitted rows. Measured on 2 cores
 #: with 200 features (benchmarks/graphs.py, benchmarks/results/graphs.md): exact search grows
-#: with the square of the cohort — 0.8 s at 10,000 rows, 11 s at 50,000, 43 s at 100,000 —
-#: while the HNSW index took 7.6 s at 50,000 and 20 s at 100,000 (recall@10 ≥ 0.999) and
-#: 9 minutes at 1,000,000. Below 50,000 the index saves seconds at most, and exact search
+#: with the square of the cohort — 0.6 s at 10,000 rows, 10 s at 50,000, 43 s at 100,000 —
+#: while the HNSW index took 7 s at 50,000 and 20 s at 100,000 (recall@10 ≥ 0.999) and
+#: 7-9 minutes at 1,000,000. Below 50,000 the index saves seconds at most, and exact search
 #: gives exactly ranked, bit-reproducible neighbours.
 AUTO_APPROXIMATE_ABOVE = 50_000
 
