@@ -14,7 +14,6 @@ Goals: ORA < 0.5 s; permutations < 10 s (Reactome) and < 30 s (10k sets), on 2 c
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -22,11 +21,11 @@ import numpy as np
 from scipy import stats
 
 import graphfuse  # noqa: F401
-from graphfuse.data import GeneSets
+from graphfuse.data import GeneSets, data_root
 from graphfuse.enrich import Universe, ora, permutation_test
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("GRAPHFUSE_DATA", ROOT.parent / "shared" / "data")) / "genesets"
+DATA = data_root() / "genesets"
 
 
 def timed(fn):

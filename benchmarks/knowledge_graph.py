@@ -11,18 +11,23 @@ them. Prints the seconds of each step and the graph's size; writes
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
 from pathlib import Path
 
 import graphfuse  # noqa: F401 - thread policy before torch
-from graphfuse.data import GeneSets, Preprocessor, make_synthetic_cohort, read_interactions
+from graphfuse.data import (
+    GeneSets,
+    Preprocessor,
+    data_root,
+    make_synthetic_cohort,
+    read_interactions,
+)
 from graphfuse.graphs import KNNBuilder, build_knowledge_graph, build_patient_graph
 from graphfuse.train import stratified_split
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("GRAPHFUSE_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_root()
 
 
 def main() -> None:

@@ -1,15 +1,10 @@
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from graphfuse.data import GeneSets, make_synthetic_cohort, read_interactions
+from graphfuse.data import GeneSets, data_root, make_synthetic_cohort, read_interactions
 from graphfuse.errors import DataError
 
-SHARED = Path(
-    os.environ.get("GRAPHFUSE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
+SHARED = data_root()
 
 
 def gmt(tmp_path, text, name="sets.gmt"):
