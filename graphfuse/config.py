@@ -54,6 +54,7 @@ __all__ = [
     "TablesConfig",
     "TrackingConfig",
     "TrainConfig",
+    "format_validation_errors",
     "load_config",
     "parse_overrides",
     "resolve_components",
@@ -598,7 +599,8 @@ def load_config(
     try:
         cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, ExperimentConfig, (), source, overrides)) from None
+        message = format_validation_errors(exc, ExperimentConfig, (), source, overrides)
+        raise ConfigError(message) from None
     cfg.source = source
     return resolve_components(cfg, overrides)
 
@@ -646,7 +648,7 @@ def _resolve_component(
     except ValidationError as exc:
         own = sorted(set(type(section).model_fields) - {"params"})
         raise ConfigError(
-            _format_errors(exc, params_model, (key,), source, overrides, also_valid=own)
+            format_validation_errors(exc, params_model, (key,), source, overrides, also_valid=own)
         ) from None
     section.params = params.model_dump(mode="json")
 
@@ -677,7 +679,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _format_errors(
+def format_validation_errors(
     exc: ValidationError,
     model: type[BaseModel],
     base: tuple[str, ...],
@@ -685,6 +687,14 @@ def _format_errors(
     overrides: dict[str, Any],
     also_valid: list[str] | None = None,
 ) -> str:
+    """A pydantic error as graphfuse's one-paragraph config error text.
+
+    Each line names ``source``, the dotted key (``base`` + the error's location, marked
+    "from --set" when it came from ``overrides``) and what is allowed: for an unknown key the
+    valid keys of that section (plus ``also_valid``), otherwise pydantic's message and the
+    value given. Stages that validate their own options (e.g. the preprocessor) call it so
+    their errors read like the config's.
+    """
     lines = []
     for err in exc.errors():
         loc = tuple(str(part) for part in err["loc"])

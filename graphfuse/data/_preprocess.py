@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from graphfuse.config import PreprocessConfig, _format_errors
+from graphfuse.config import PreprocessConfig, format_validation_errors
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._preprocess_base import ModalityPipeline
 from graphfuse.data._preprocess_clinical import ClinicalPipeline
@@ -129,7 +129,7 @@ class Preprocessor:
             config = PreprocessConfig.model_validate(_plain(raw))
         except ValidationError as exc:
             raise ConfigError(
-                _format_errors(exc, PreprocessConfig, ("preprocess",), "Preprocessor", {})
+                format_validation_errors(exc, PreprocessConfig, ("preprocess",), "Preprocessor", {})
             ) from None
         self._init(config)
 
