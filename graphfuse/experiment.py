@@ -32,7 +32,7 @@ from graphfuse.train import TrainHistory, classification_metrics, predict_proba,
 from graphfuse.train._plots import roc_figure
 from graphfuse.train._splits import published_split, stratified_split
 
-__all__ = ["FitResult", "fit", "seed_everything"]
+__all__ = ["FitResult", "annotate_graph", "fit", "seed_everything"]
 
 SPLITS = ("train", "val", "test")
 
@@ -143,6 +143,7 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
     data = build_patient_graph(
         matrices, y, splits, builder, fused=fused, transductive=config.graph.transductive
     )
+    annotate_graph(data, cohort)
     t = lap("graph", t)
     model = build_model(config.model.name, data, len(cohort.classes), **config.model.params)
 
@@ -211,6 +212,20 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def annotate_graph(data: HeteroData, cohort: Cohort) -> None:
+    """Attach what explanations need to name things: patient ids (``data.patients``),
+    class names (``data.classes``) and the feature -> gene map of omics modalities
+    (``data.feature_genes``, restricted to features that survived preprocessing)."""
+    data.patients = [str(p) for p in cohort.patients]
+    data.classes = [str(c) for c in cohort.classes]
+    genes = cohort.feature_genes()
+    data.feature_genes = {
+        m: {f: genes[m][f] for f in data.feature_names[m] if f in genes[m]}
+        for m in data.modalities
+        if m in genes
+    }
 
 
 def _split(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np.ndarray], str]:

@@ -195,6 +195,21 @@ class Cohort:
         """Planted ground truth (synthetic cohorts), else an empty dict."""
         return dict(self.mdata.uns.get("truth", {}))
 
+    def feature_genes(self) -> dict[str, dict[str, str]]:
+        """``modality -> {feature: gene}`` from each modality's ``var["gene"]`` (where it has one).
+
+        Features with a missing or empty gene are left out.
+        """
+        out = {}
+        for name in self.modalities:
+            var = self.modality(name).var
+            if "gene" not in var.columns:
+                continue
+            genes = var["gene"]
+            keep = genes.notna() & (genes.astype(str).str.len() > 0)
+            out[name] = {str(f): str(g) for f, g in genes[keep].items()}
+        return out
+
     def modality(self, name: str) -> ad.AnnData:
         """The ``AnnData`` of one modality (only the patients that have it)."""
         if name not in self.mdata.mod:
