@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,14 +26,17 @@ from torch_geometric.data import HeteroData
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import Cohort, Preprocessor, load_cohort
-from graphfuse.graphs import build_patient_graph
+from graphfuse.errors import DataError
+from graphfuse.graphs import PATIENT, build_patient_graph
 from graphfuse.models import FusionModel, build_model, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, classification_metrics, predict_proba, train_model
 from graphfuse.train._plots import roc_figure
 from graphfuse.train._splits import published_split, stratified_split
+from graphfuse.train._survival import km_figure, risk_groups, survival_metrics
+from graphfuse.train._trainer import predict_risk
 
-__all__ = ["FitResult", "annotate_graph", "fit", "seed_everything"]
+__all__ = ["FitResult", "annotate_graph", "fit", "seed_everything", "split_cohort"]
 
 SPLITS = ("train", "val", "test")
 
@@ -53,9 +57,12 @@ class FitResult:
     history
         Per-epoch losses and validation metrics.
     metrics
-        ``{"train", "val", "test"}`` -> accuracy, F1 (binary, macro, weighted), ROC AUC.
+        ``{"train", "val", "test"}`` -> accuracy, F1 (binary, macro, weighted), ROC AUC;
+        for ``task: survival``: ``c_index``, ``logrank_p`` (high vs low risk, split at the
+        training patients' median risk), ``high_risk_fraction``, ``events``.
     proba
-        Class probabilities of every patient.
+        Class probabilities of every patient; for ``task: survival`` the risk score of
+        every patient as one column (also :attr:`risk`).
     run_id, tracking_uri, artifact_uri
         Where the MLflow run is (``None`` when tracking is off).
     split
@@ -82,6 +89,12 @@ class FitResult:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     split: str = "stratified"
+    task: str = "classification"
+
+    @property
+    def risk(self) -> np.ndarray | None:
+        """Risk score of every patient (``task: survival``), else ``None``."""
+        return self.proba[:, 0] if self.task == "survival" else None
 
     def metrics_frame(self) -> pd.DataFrame:
         """Metrics as a table: one row per split, one column per metric."""
@@ -95,7 +108,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
+def fit(
+    config: ExperimentConfig,
+    *,
+    progress: bool = False,
+    cohort: Cohort | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    parent_run_id: str | None = None,
+    run_tags: Mapping[str, str] | None = None,
+) -> FitResult:
     """Run an experiment: cohort -> split -> preprocess -> graph -> model -> train -> test.
 
     Everything fitted to data (preprocessing, graph neighbours, early stopping) sees
@@ -113,6 +134,17 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         A validated experiment config (:func:`graphfuse.config.load_config`).
     progress
         Show a training progress bar.
+    cohort
+        Use this cohort instead of loading ``config.data`` (e.g. one with modalities
+        hidden by :meth:`graphfuse.data.Cohort.hide` for a robustness experiment). The
+        run's data fingerprint is this cohort's.
+    on_epoch
+        Called with each epoch's record (``epoch``, ``train_loss``, ``val_loss``,
+        ``val_<metric>``), after it is logged. It may raise to stop the fit:
+        :class:`graphfuse.tracking.StopRun` ends the MLflow run ``KILLED`` (a pruned
+        :mod:`graphfuse.tune` trial), anything else ``FAILED``.
+    parent_run_id, run_tags
+        Log the run nested under this MLflow run, with these extra tags (``graphfuse tune``).
 
     Returns
     -------
@@ -129,11 +161,12 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
 
     seed_everything(config.seed)
     t = time.perf_counter()
-    cohort = load_cohort(config.data, seed=config.seed)
+    if cohort is None:
+        cohort = load_cohort(config.data, seed=config.seed)
     fingerprint = cohort.fingerprint()
     t = lap("data", t)
     y = cohort.y
-    splits, split_kind = _split(cohort, config)
+    splits, split_kind = split_cohort(cohort, config)
     pre = Preprocessor.from_config(config.data.preprocess)
     matrices = pre.fit(cohort, splits["train"]).transform(cohort)
     t = lap("preprocess", t)
@@ -144,8 +177,14 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
         matrices, y, splits, builder, fused=fused, transductive=config.graph.transductive
     )
     annotate_graph(data, cohort)
+    survival = config.task == "survival"
+    if survival:  # the outcome rides on the graph, for the trainer's Cox loss
+        time_, event = _survival_outcome(cohort, config)
+        data[PATIENT].time = torch.as_tensor(time_, dtype=torch.float32)
+        data[PATIENT].event = torch.as_tensor(event, dtype=torch.bool)
     t = lap("graph", t)
-    model = build_model(config.model.name, data, len(cohort.classes), **config.model.params)
+    n_out = 1 if survival else len(cohort.classes)  # survival: one output, a risk score
+    model = build_model(config.model.name, data, n_out, task=config.task, **config.model.params)
 
     with ExitStack() as stack:
         threads = stack.enter_context(
@@ -162,15 +201,18 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
                 "graphfuse.torch_threads": str(threads),
                 "graphfuse.split": split_kind,
             }
-            stack.enter_context(logger.start(tags=tags))
+            tags |= dict(run_tags or {})
+            stack.enter_context(logger.start(tags=tags, parent_run_id=parent_run_id))
             logger.log_params(config.to_dict())
             logger.log_text(config.to_yaml(), "config.yaml")
-        on_epoch = None
+        callbacks = [on_epoch] if on_epoch is not None else []
         if logger is not None:
 
-            def on_epoch(record: dict[str, float]) -> None:
+            def log_epoch(record: dict[str, float]) -> None:
                 step = int(record["epoch"])
                 logger.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step)
+
+            callbacks.insert(0, log_epoch)
 
         t = time.perf_counter()
         history = train_model(
@@ -182,11 +224,21 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
             patience=config.train.patience,
             monitor=config.train.monitor,
             progress=progress,
-            on_epoch=on_epoch,
+            on_epoch=_chain(callbacks),
+            task=config.task,
+            modality_dropout=config.train.modality_dropout,
+            seed=config.seed,
         )
         t = lap("train", t)
-        proba = predict_proba(model, data)
-        metrics = {name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()}
+        if survival:
+            risk = predict_risk(model, data)
+            proba = risk[:, None]
+            metrics = _survival_split_metrics(risk, time_, event, splits)
+        else:
+            proba = predict_proba(model, data)
+            metrics = {
+                name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()
+            }
         if logger is not None:
             logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
             _log_results(
@@ -209,9 +261,24 @@ def fit(config: ExperimentConfig, *, progress: bool = False) -> FitResult:
             artifact_uri=logger.artifact_uri if logger else None,
             timings=timings,
             split=split_kind,
+            task=config.task,
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _chain(
+    callbacks: list[Callable[[dict[str, float]], None]],
+) -> Callable[[dict[str, float]], None] | None:
+    """One epoch callback calling ``callbacks`` in order; ``None`` when there are none."""
+    if not callbacks:
+        return None
+
+    def call(record: dict[str, float]) -> None:
+        for callback in callbacks:
+            callback(record)
+
+    return call
 
 
 def annotate_graph(data: HeteroData, cohort: Cohort) -> None:
@@ -228,8 +295,16 @@ def annotate_graph(data: HeteroData, cohort: Cohort) -> None:
     }
 
 
-def _split(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np.ndarray], str]:
-    """The cohort's published split if it has one (``obs["split"]``), else a stratified one."""
+def split_cohort(
+    cohort: Cohort, config: ExperimentConfig
+) -> tuple[dict[str, np.ndarray], str]:
+    """The split :func:`fit` uses: ``({"train", "val", "test"} -> positions, kind)``.
+
+    The cohort's published split if it has one (``obs["split"]``, kind ``"published"``),
+    validation carved from its training patients; else a seeded stratified split (kind
+    ``"stratified"``). Depends only on the labels, the seed and the fractions, so a cohort
+    with modalities hidden (:meth:`~graphfuse.data.Cohort.hide`) splits identically.
+    """
     if "split" in cohort.obs.columns:
         split = cohort.obs["split"].astype(str).to_numpy()
         splits = published_split(
@@ -252,6 +327,7 @@ def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> d
         "graphfuse.data_fingerprint": fingerprint,
         "graphfuse.config_source": str(config.source),
         "graphfuse.model": config.model.name,
+        "graphfuse.task": config.task,
         "graphfuse.graph_builder": config.graph.name,
         "graphfuse.fused_graph_builder": config.graph.fused.name if config.graph.fused else "none",
         "graphfuse.graph_mode": "transductive" if config.graph.transductive else "inductive",
@@ -280,10 +356,17 @@ def _log_results(
     }
     logger.log_metrics(final, step=history.stopped_epoch)
     logger.flush()
-    fig = roc_figure(
-        y[splits["test"]], proba[splits["test"]], cohort.classes, title="ROC, test patients"
-    )
-    logger.log_figure(fig, "plots/roc_test.png")
+    if config.task == "survival":
+        time_, event = _survival_outcome(cohort, config)
+        risk = proba[:, 0]
+        high = risk_groups(risk, float(np.median(risk[splits["train"]])))
+        test = splits["test"]
+        logger.log_figure(km_figure(time_[test], event[test], high[test]), "plots/km_test.png")
+    else:
+        fig = roc_figure(
+            y[splits["test"]], proba[splits["test"]], cohort.classes, title="ROC, test patients"
+        )
+        logger.log_figure(fig, "plots/roc_test.png")
     summary: dict[str, Any] = {
         "n_patients": cohort.n_patients,
         "classes": [str(c) for c in cohort.classes],
@@ -300,8 +383,74 @@ def _log_results(
         split_of = np.empty(len(y), dtype=object)
         for name, idx in splits.items():
             split_of[idx] = name
-        pred = pd.DataFrame(proba, index=patients, columns=[f"p_{c}" for c in cohort.classes])
-        pred.insert(0, "split", split_of)
-        pred.insert(1, "label", np.asarray(cohort.classes, dtype=object)[y])
+        if config.task == "survival":  # risk groups split at the training median risk
+            pred = pd.DataFrame(
+                {"split": split_of, "time": time_, "event": event.astype(int), "risk": risk},
+                index=patients,
+            )
+            pred["risk_group"] = np.where(high, "high", "low")
+        else:
+            cols = [f"p_{c}" for c in cohort.classes]
+            pred = pd.DataFrame(proba, index=patients, columns=cols)
+            pred.insert(0, "split", split_of)
+            pred.insert(1, "label", np.asarray(cohort.classes, dtype=object)[y])
         pred.to_csv(folder / "predictions.csv")
     logger.log_torch_model(model)
+
+
+def _survival_outcome(cohort: Cohort, config: ExperimentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Time (float, > 0) and event (bool) of every patient, from ``data.survival``'s columns.
+
+    Raises
+    ------
+    DataError
+        A column is missing from the patient table, or holds a missing, non-numeric,
+        non-positive time or an event other than 0/1 (naming the column and a patient).
+    """
+    surv = config.data.survival
+    assert surv is not None  # the config requires it for task: survival
+    obs = cohort.obs
+    out = []
+    for key in ("time", "event"):
+        column = getattr(surv, key)
+        if column not in obs.columns:
+            hint = (
+                " (the synthetic cohort has 'time' and 'event' with synthetic.survival: true)"
+                if config.data.source == "synthetic"
+                else ""
+            )
+            raise DataError(
+                f"data.survival.{key}: column {column!r} is not in the patient table; it has "
+                f"{list(obs.columns)}{hint}"
+            )
+        raw = obs[column]
+        if isinstance(raw.dtype, pd.CategoricalDtype):
+            raw = raw.astype(object)
+        if pd.api.types.is_bool_dtype(raw):
+            raw = raw.astype(float)
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = values.isna() | ~np.isfinite(values)
+        bad |= values <= 0 if key == "time" else ~values.isin([0, 1])
+        if bad.any():
+            pid = obs.index[bad.to_numpy()][0]
+            expected = "a positive number" if key == "time" else "0 (censored) or 1 (event)"
+            raise DataError(
+                f"data.survival.{key}: column {column!r}, patient {pid!r}: {obs[column][pid]!r}; "
+                f"expected {expected} ({int(bad.sum())} patient(s) like this)"
+            )
+        out.append(values.to_numpy())
+    time_, event = out
+    if not event.any():
+        raise DataError(f"data.survival.event: column {surv.event!r}: no patient has an event")
+    return time_, event.astype(bool)
+
+
+def _survival_split_metrics(
+    risk: np.ndarray, time_: np.ndarray, event: np.ndarray, splits: dict[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Per split: concordance and log-rank p of risk groups split at the training median."""
+    threshold = float(np.median(risk[splits["train"]]))
+    return {
+        name: survival_metrics(time_[idx], event[idx], risk[idx], threshold=threshold)
+        for name, idx in splits.items()
+    }

@@ -252,6 +252,45 @@ class Cohort:
             uns=dict(self.mdata.uns),
         )
 
+    def hide(self, modality: str, patients: Iterable[Any]) -> Cohort:
+        """A cohort in which ``patients`` (ids) lack ``modality``, as if never measured.
+
+        For robustness experiments (what does the model do when a modality goes missing at
+        prediction time?). Patients left with no modality are an error, not dropped.
+
+        Raises
+        ------
+        DataError
+            Unknown modality or patient, or a patient would be left with no modality.
+        """
+        adata = self.modality(modality)
+        hidden = pd.Index(list(patients))
+        unknown = hidden.difference(self.patients)
+        if len(unknown):
+            raise DataError(
+                f"hide({modality!r}): unknown patients {list(unknown[:5])}"
+                + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            )
+        avail = self.availability
+        others = avail.drop(columns=modality).loc[hidden].any(axis=1)
+        stranded = others.index[~others.to_numpy()]
+        if len(stranded):
+            raise DataError(
+                f"hide({modality!r}): patients {list(stranded[:5])} would have no modality left"
+            )
+        mods = {name: self.mdata.mod[name].copy() for name in self.modalities}
+        mods[modality] = adata[~adata.obs_names.isin(hidden)].copy()
+        out = Cohort.from_modalities(
+            mods,
+            self.obs.copy(),
+            kinds=dict(self.kinds),
+            target=self.target,
+            uns=dict(self.mdata.uns),
+        )
+        if not out.patients.equals(self.patients):  # keep patient positions (splits) valid
+            out = Cohort(out.mdata[self.patients].copy(), target=self.target)
+        return out
+
     def fingerprint(self) -> str:
         """SHA-256 of the patients, labels and every modality's values and feature names."""
         h = hashlib.sha256()

@@ -80,3 +80,30 @@ def test_write_read_round_trip(tmp_path, cohort):
     assert again.classes == cohort.classes
     assert again.availability.equals(cohort.availability)
     assert list(again.truth["pathways"]) == list(cohort.truth["pathways"])
+
+
+def test_hide_removes_a_modality_for_some_patients_only(cohort):
+    gone = cohort.patients[cohort.availability["expression"].to_numpy()][:5]
+    hidden = cohort.hide("expression", gone)
+    avail = hidden.availability
+    assert not avail.loc[gone, "expression"].any()
+    assert avail.drop(index=gone).equals(cohort.availability.drop(index=gone))
+    assert np.isnan(hidden.matrix("expression")[cohort.patients.isin(gone)]).all()
+    assert np.array_equal(hidden.y, cohort.y)
+    keep = ~cohort.patients.isin(gone)
+    assert np.array_equal(hidden.matrix("expression")[keep], cohort.matrix("expression")[keep])
+    assert cohort.availability.loc[gone, "expression"].all(), "the original is untouched"
+
+
+def test_hide_refuses_unknown_patients_and_stranded_patients():
+    rna = table(list("abcd"))
+    img = table(list("ab"), prefix="r", genes=False)
+    c = Cohort.from_modalities(
+        {"rna": rna, "img": img}, OBS, kinds={"rna": "omics", "img": "imaging"}
+    )
+    with pytest.raises(DataError, match=r"unknown patients \['zz'\]"):
+        c.hide("rna", ["zz"])
+    with pytest.raises(DataError, match=r"\['c'\] would have no modality left"):
+        c.hide("rna", ["a", "c"])
+    with pytest.raises(DataError, match="unknown modality"):
+        c.hide("mri", ["a"])
