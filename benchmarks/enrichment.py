@@ -1,7 +1,8 @@
 """Enrichment speed: ORA and 10,000-permutation tests against Reactome, GO BP and 10k sets.
 
-Run: ``python benchmarks/enrichment.py`` (``--permutations``). Uses the shared gene-set
-files (``GRAPHFUSE_DATA`` or ``../shared/data``). A top-100 list is drawn at random from
+Run: ``python benchmarks/enrichment.py`` (``--permutations``). Loads Reactome and GO BP
+with ``load_gene_sets`` (the data root's copies, ``GRAPHFUSE_DATA`` or ``../shared/data``,
+else the cache or a download). A top-100 list is drawn at random from
 the background (every gene of the collection). Printed, and written to
 ``benchmarks/results/enrichment.md``:
 
@@ -21,11 +22,10 @@ import numpy as np
 from scipy import stats
 
 import graphfuse  # noqa: F401
-from graphfuse.data import GeneSets, data_root
+from graphfuse.data import GeneSets, load_gene_sets
 from graphfuse.enrich import Universe, ora, permutation_test
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = data_root() / "genesets"
 
 
 def timed(fn):
@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=10_000)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    reactome = GeneSets.read_gmt(DATA / "ReactomePathways_2024-09-18.gmt")
-    gobp = GeneSets.read_gmt(DATA / "Enrichr_GO_Biological_Process_2023.gmt")
+    reactome = load_gene_sets("reactome")  # the data root's copy, else cached / downloaded
+    gobp = load_gene_sets("go_bp")
     sets = {f"GO:{k}": v for k, v in gobp.items()} | {f"R:{k}": v for k, v in reactome.items()}
     pool = sorted(set(gobp.genes) | set(reactome.genes))
     while len(sets) < 10_000:  # pad with random sets shaped like GO BP's sizes

@@ -2,6 +2,14 @@
 
 from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
 from graphfuse.data._cohort import MODALITY_KINDS, Cohort
+from graphfuse.data._collections import (
+    GENE_SET_SOURCES,
+    GeneSetSource,
+    GmtDownloadSource,
+    gene_set_cache_dir,
+    gene_set_sources,
+    load_gene_sets,
+)
 from graphfuse.data._genes import GeneMapping
 from graphfuse.data._genesets import GeneSets, gene_id_type
 from graphfuse.data._interactions import read_interactions
@@ -15,10 +23,13 @@ from graphfuse.data._tables import read_labels, read_table
 
 __all__ = [
     "CLINICAL_TYPES",
+    "GENE_SET_SOURCES",
     "MODALITY_KINDS",
     "Cohort",
     "GeneMapping",
+    "GeneSetSource",
     "GeneSets",
+    "GmtDownloadSource",
     "ModalityMatrix",
     "MogonetView",
     "Preprocessor",
@@ -27,7 +38,10 @@ __all__ = [
     "data_root",
     "encode_clinical",
     "gene_id_type",
+    "gene_set_cache_dir",
+    "gene_set_sources",
     "load_cohort",
+    "load_gene_sets",
     "make_synthetic_cohort",
     "read_interactions",
     "read_labels",
