@@ -35,7 +35,9 @@ def main() -> None:
 
     Train a model from an experiment config with `graphfuse fit --config configs/ad.yaml`;
     every run is tracked in MLflow (default store: sqlite:///mlflow.db in the current
-    folder; browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`).
+    folder; browse it with `mlflow ui --backend-store-uri sqlite:///mlflow.db`). Search
+    hyper-parameters with `graphfuse tune --config CONFIG --trials 20` (the space: the
+    config's tune: section).
     """
 
 
@@ -83,6 +85,74 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
         progress = sys.stderr.isatty()
     result = run_fit(cfg, progress=progress)
     _print_summary(result)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Experiment config (YAML) with a tune: section, e.g. configs/ad_quick.yaml.",
+)
+@click.option(
+    "--trials",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Trials to run now, added to the study's earlier ones (default: tune.trials).",
+)
+@click.option(
+    "--set",
+    "-s",
+    "overrides",
+    multiple=True,
+    metavar="KEY.SUB=VALUE",
+    help="Override a config value, e.g. --set train.epochs=50 (repeatable).",
+)
+@click.option(
+    "--storage",
+    default=None,
+    metavar="URL",
+    help="Optuna storage: sqlite:///tune.db, postgresql://user@host/db or a journal file "
+    "path (default: tune.storage, else optuna.journal beside the MLflow store).",
+)
+@click.option(
+    "--study",
+    default=None,
+    metavar="NAME",
+    help="Study name; an existing study resumes (default: tune.study, else the config's "
+    "file name).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="S",
+    help="Start no new trial after S seconds (default: tune.timeout).",
+)
+def tune(
+    config_path: str,
+    trials: int | None,
+    overrides: tuple[str, ...],
+    storage: str | None,
+    study: str | None,
+    timeout: float | None,
+) -> None:
+    """Search hyper-parameters over the config's tune.space with Optuna.
+
+    Each trial trains the config with its values applied, reports the validation metric
+    every epoch (unpromising trials are pruned) and is an MLflow run nested under the
+    study's parent run. The best trial is chosen on validation patients only; test metrics
+    are shown but never used to choose. Run the same command again to resume the study.
+    """
+    from graphfuse.config import load_config
+    from graphfuse.tune import tune as run_tune
+
+    cfg = load_config(config_path, overrides)
+    result = run_tune(cfg, trials=trials, storage=storage, study=study, timeout=timeout)
+    result.print_summary()
 
 
 def _print_summary(result: Any) -> None:

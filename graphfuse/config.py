@@ -1,7 +1,8 @@
 """Typed, validated experiment configs read from YAML.
 
-An experiment config has six sections — ``seed``, ``data``, ``graph``, ``model``,
-``train``, ``tracking`` — each a pydantic model that forbids unknown keys. The
+An experiment config has a ``seed``, a ``task`` (``classification`` or ``survival``) and
+the sections ``data``, ``graph``, ``model``, ``train``, ``tracking`` (and ``tune``) — each
+a pydantic model that forbids unknown keys. The
 ``graph`` and ``model`` sections name a registered component (``name: knn``) and
 take that component's own parameters beside the name; those are validated against
 the component's ``Params`` model, so a typo in any key is an error that names the
@@ -32,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from graphfuse._tune_config import ParamSpace, TuneConfig
 from graphfuse.errors import ConfigError, RegistryError
 
 __all__ = [
@@ -47,13 +49,17 @@ __all__ = [
     "MogonetConfig",
     "MogonetViewConfig",
     "OmicsPreprocessConfig",
+    "ParamSpace",
     "PreprocessConfig",
     "SelectConfig",
+    "SurvSetConfig",
+    "SurvivalConfig",
     "SyntheticConfig",
     "TableModalityConfig",
     "TablesConfig",
     "TrackingConfig",
     "TrainConfig",
+    "TuneConfig",
     "format_validation_errors",
     "load_config",
     "parse_overrides",
@@ -87,6 +93,11 @@ class SyntheticConfig(StrictModel):
     prevalence: float = Field(0.5, gt=0.0, lt=1.0)
     clinical_missing: float = Field(0.05, ge=0.0, le=0.5)
     missing: MissingConfig = Field(default_factory=MissingConfig)
+    survival: bool = False
+    """Add a survival outcome driven by the disease pathways: ``obs`` columns ``time`` and
+    ``event`` (for ``task: survival`` with ``data.survival: {time: time, event: event}``)."""
+    censoring: float = Field(0.3, ge=0.0, lt=1.0)
+    """Share of censored patients among those at average risk (``survival`` only)."""
 
 
 class SelectConfig(StrictModel):
@@ -327,21 +338,61 @@ class TablesConfig(StrictModel):
         return self
 
 
+class SurvSetConfig(StrictModel):
+    """A data set of the optional SurvSet package (GPL-licensed; ``pip install SurvSet``).
+
+    Columns with an ``omics`` prefix become omics modalities (the rest of the name is the
+    gene symbol), the other ``fac_*``/``num_*`` covariates one ``clinical`` modality;
+    ``obs`` holds SurvSet's ``time`` and ``event``.
+    """
+
+    dataset: str = Field(..., min_length=1)
+    """SurvSet's name of the data set, e.g. ``gse1992``."""
+    omics: dict[str, str] = Field(default_factory=dict)
+    """Omics modality name -> column prefix, e.g. ``{expression: num_HS_}``."""
+    drop: list[str] = Field(default_factory=list)
+    """Columns to leave out (full SurvSet names, e.g. ``fac_size``)."""
+    types: dict[str, Literal["numeric", "binary", "ordinal", "categorical"]] = Field(
+        default_factory=dict
+    )
+    """Clinical: variable (without ``fac_``/``num_``) -> type, overriding inference."""
+    categories: dict[str, list[str]] = Field(default_factory=dict)
+    """Clinical: variable -> its levels in code order."""
+
+
+class SurvivalConfig(StrictModel):
+    """The survival outcome of ``task: survival``: two columns of the patient table.
+
+    For ``tables`` they are columns of the labels table; the synthetic cohort
+    (``synthetic.survival: true``) and SurvSet name them ``time`` and ``event``.
+    """
+
+    time: str = Field(..., min_length=1)
+    """Column of the time to event or censoring (a positive number)."""
+    event: str = Field(..., min_length=1)
+    """Column saying whether the event was observed (1/true) or censored (0/false)."""
+
+
 class DataConfig(StrictModel):
     """Where the cohort comes from and which modalities to use.
 
     ``source`` picks the section that describes the cohort: ``synthetic`` (the built-in
-    cohort), ``mogonet`` (a folder in MOGONET's layout) or ``tables`` (your own files).
+    cohort), ``mogonet`` (a folder in MOGONET's layout), ``tables`` (your own files) or
+    ``survset`` (a data set of the optional SurvSet package).
     Relative paths in ``mogonet`` and ``tables`` are relative to the data root
     (``$GRAPHFUSE_DATA``, else ``../shared/data`` beside the project); absolute paths
     are used as they are.
     """
 
-    source: Literal["synthetic", "mogonet", "tables"] = "synthetic"
+    source: Literal["synthetic", "mogonet", "tables", "survset"] = "synthetic"
     synthetic: SyntheticConfig | None = None
     """``source: synthetic``: its parameters (defaults filled in)."""
     mogonet: MogonetConfig | None = None
     tables: TablesConfig | None = None
+    survset: SurvSetConfig | None = None
+    survival: SurvivalConfig | None = None
+    """``task: survival``: the time and event columns, e.g. ``{time: os_months, event:
+    os_event}``."""
     modalities: list[str] | None = None
     """Modalities to use, by name; ``null`` uses every modality of the cohort."""
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
@@ -356,7 +407,7 @@ class DataConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
-        for section in ("synthetic", "mogonet", "tables"):
+        for section in ("synthetic", "mogonet", "tables", "survset"):
             given = getattr(self, section) is not None
             if section == self.source and not given:
                 raise ValueError(f"source is {section!r} but the data.{section} section is missing")
@@ -463,7 +514,13 @@ class TrainConfig(StrictModel):
     lr: float = Field(1e-3, gt=0.0, le=10.0)
     weight_decay: float = Field(1e-2, ge=0.0, le=1.0)
     patience: int = Field(40, ge=1, le=100_000)
-    monitor: Literal["val_loss", "val_roc_auc"] = "val_loss"
+    monitor: Literal["val_loss", "val_roc_auc", "val_c_index"] = "val_loss"
+    """Early stopping's validation metric: ``val_loss``, ``val_roc_auc`` (classification)
+    or ``val_c_index`` (survival)."""
+    modality_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    """Each epoch, hide each modality a training patient has with this probability (never
+    all of them) so the model learns to predict from what a patient has; seeded by
+    ``seed``; evaluation uses the true availability."""
     val_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     """Unused when the cohort has a published split (``obs["split"]``: MOGONET folders,
@@ -488,21 +545,54 @@ class ExperimentConfig(StrictModel):
     """A whole experiment: what ``graphfuse fit`` runs."""
 
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    task: Literal["classification", "survival"] = "classification"
+    """``classification`` (the target's classes) or ``survival`` (a risk score trained with
+    the Cox partial likelihood; needs ``data.survival``)."""
     data: DataConfig = Field(default_factory=DataConfig)
     graph: GraphConfig = Field(default_factory=GraphConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tune: TuneConfig | None = None
+    """What ``graphfuse tune`` searches (:mod:`graphfuse.tune`); ignored by ``fit``."""
 
     source: str | None = Field(None, exclude=True)
     """Where the config was read from (not part of the experiment)."""
+
+    @field_validator("data")
+    @classmethod
+    def _survival_outcome(cls, data: DataConfig, info: ValidationInfo) -> DataConfig:
+        if info.data.get("task") != "survival":
+            return data
+        if data.survival is None:
+            raise ValueError(
+                "task: survival needs data.survival, the time and event columns of the patient "
+                "table, e.g. survival: {time: os_months, event: os_event}"
+            )
+        if data.source == "synthetic" and data.synthetic and not data.synthetic.survival:
+            raise ValueError(
+                "task: survival on the synthetic cohort needs data.synthetic.survival: true "
+                "(it has no outcome otherwise)"
+            )
+        return data
+
+    @field_validator("train")
+    @classmethod
+    def _monitor_of_task(cls, train: TrainConfig, info: ValidationInfo) -> TrainConfig:
+        task = info.data.get("task", "classification")
+        wrong = {"classification": "val_c_index", "survival": "val_roc_auc"}.get(task)
+        if train.monitor == wrong:
+            valid = "val_loss, val_c_index" if task == "survival" else "val_loss, val_roc_auc"
+            raise ValueError(f"monitor {wrong!r} is not a {task} metric; use one of {valid}")
+        return train
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain YAML-ready data, defaults filled in."""
         out = self.model_dump(mode="json", exclude={"graph", "model"})
         out["graph"] = self.graph.flat()
         out["model"] = self.model.flat()
-        return {key: out[key] for key in ("seed", "data", "graph", "model", "train", "tracking")}
+        keys = ("seed", "task", "data", "graph", "model", "train", "tracking")
+        return {key: out[key] for key in keys} | ({"tune": out["tune"]} if self.tune else {})
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -709,6 +799,8 @@ def format_validation_errors(
                 valid = sorted(set(valid) | set(also_valid))
             lines.append(head + f"unknown key; valid keys here: {', '.join(valid)}")
         else:
-            got = f" (got {err['input']!r})" if "input" in err and err["type"] != "missing" else ""
+            shown = "input" in err and err["type"] != "missing"
+            shown = shown and not isinstance(err["input"], dict)  # not a whole section
+            got = f" (got {err['input']!r})" if shown else ""
             lines.append(head + err["msg"] + got)
     return "invalid config:\n  " + "\n  ".join(lines)

@@ -165,6 +165,9 @@ def fit(
         cohort = load_cohort(config.data, seed=config.seed)
     fingerprint = cohort.fingerprint()
     t = lap("data", t)
+    survival = config.task == "survival"
+    if survival:  # checked before the split, which stratifies by the event
+        time_, event = _survival_outcome(cohort, config)
     y = cohort.y
     splits, split_kind = split_cohort(cohort, config)
     pre = Preprocessor.from_config(config.data.preprocess)
@@ -177,9 +180,7 @@ def fit(
         matrices, y, splits, builder, fused=fused, transductive=config.graph.transductive
     )
     annotate_graph(data, cohort)
-    survival = config.task == "survival"
     if survival:  # the outcome rides on the graph, for the trainer's Cox loss
-        time_, event = _survival_outcome(cohort, config)
         data[PATIENT].time = torch.as_tensor(time_, dtype=torch.float32)
         data[PATIENT].event = torch.as_tensor(event, dtype=torch.bool)
     t = lap("graph", t)
@@ -433,9 +434,11 @@ def _survival_outcome(cohort: Cohort, config: ExperimentConfig) -> tuple[np.ndar
         bad |= values <= 0 if key == "time" else ~values.isin([0, 1])
         if bad.any():
             pid = obs.index[bad.to_numpy()][0]
+            value = obs[column][pid]
+            value = value.item() if isinstance(value, np.generic) else value
             expected = "a positive number" if key == "time" else "0 (censored) or 1 (event)"
             raise DataError(
-                f"data.survival.{key}: column {column!r}, patient {pid!r}: {obs[column][pid]!r}; "
+                f"data.survival.{key}: column {column!r}, patient {pid!r}: {value!r}; "
                 f"expected {expected} ({int(bad.sum())} patient(s) like this)"
             )
         out.append(values.to_numpy())

@@ -22,7 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_TRACKING_URI", "RunLogger", "package_versions", "resolve_tracking_uri"]
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "RunLogger",
+    "StopRun",
+    "package_versions",
+    "resolve_tracking_uri",
+]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
@@ -61,6 +67,15 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+class StopRun(Exception):
+    """Raise inside :meth:`RunLogger.start` to end a run early on purpose (e.g. a pruned
+    tuning trial): the run ends ``KILLED``, not ``FAILED``, with ``tags`` set on it."""
+
+    def __init__(self, message: str = "", tags: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.tags = dict(tags or {})
 
 
 class RunLogger:
@@ -104,15 +119,34 @@ class RunLogger:
         self._pending: list[Any] = []
 
     @contextmanager
-    def start(self, tags: Mapping[str, str] | None = None) -> Iterator[RunLogger]:
+    def start(
+        self,
+        tags: Mapping[str, str] | None = None,
+        *,
+        parent_run_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Iterator[RunLogger]:
+        """Start the run; ``parent_run_id``: as a nested run under that run (which may be the
+        active one); ``run_id``: reopen that existing run instead. It ends ``FINISHED``,
+        ``KILLED`` when the block raises :class:`StopRun`, else ``FAILED``."""
         run = self._mlflow.start_run(
-            experiment_id=self.experiment_id, run_name=self.run_name, tags=dict(tags or {})
+            run_id=run_id,
+            experiment_id=self.experiment_id,
+            run_name=self.run_name,
+            tags=dict(tags or {}),
+            parent_run_id=parent_run_id,
+            nested=parent_run_id is not None,
         )
         self.run_id = run.info.run_id
         status = "FAILED"
         try:
             yield self
             status = "FINISHED"
+        except StopRun as stop:
+            status = "KILLED"
+            if stop.tags:
+                self.set_tags(stop.tags)
+            raise
         finally:
             try:
                 self.flush()

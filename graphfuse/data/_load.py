@@ -15,9 +15,10 @@ from graphfuse.data._genes import GeneMapping
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._paths import data_path
 from graphfuse.data._readers import cohort_from_modalities, read_modality
+from graphfuse.data._survset import load_survset_table, read_survset
 from graphfuse.data._synthetic import make_synthetic_cohort
-from graphfuse.data._tables import read_labels
-from graphfuse.errors import ConfigError
+from graphfuse.data._tables import read_labels, read_table
+from graphfuse.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from graphfuse.config import DataConfig, GeneMapConfig
@@ -120,14 +121,31 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
     cfg = config.tables
     assert cfg is not None  # the config requires the section
     labels_path = data_path(cfg.labels, key="data.tables.labels")
+    surv = config.survival
+    # survival: unless a target is named, the event column is the target (splits are
+    # stratified by event) and the time column rides along in obs
+    target = cfg.target if surv is None or "target" in cfg.model_fields_set else surv.event
     labels = read_labels(
         labels_path,
         id_column=cfg.id_column,
-        target=cfg.target,
+        target=target,
         classes=cfg.classes,
         split_column=cfg.split_column,
         na_values=cfg.na_values,
     )
+    if surv is not None:
+        table = read_table(
+            labels_path, id_column=cfg.id_column, na_values=cfg.na_values, what="labels table"
+        )
+        for key in ("time", "event"):
+            column = getattr(surv, key)
+            if column not in table.columns:
+                raise DataError(
+                    f"labels table {labels_path}: data.survival.{key} column {column!r} not "
+                    f"found; columns: {list(table.columns)[:20]}"
+                )
+            if column not in labels.columns:
+                labels[column] = table.loc[labels.index, column]
     keep = _chosen(config, [m.name for m in cfg.modalities])
     modalities = {}
     for i, mod in enumerate(cfg.modalities):
@@ -155,9 +173,22 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
     return cohort_from_modalities(
         labels,
         modalities,
-        target=cfg.target,
+        target=target,
         unmatched=cfg.unmatched,
         labels_source=f"labels table {labels_path}",
+    )
+
+
+def _survset(config: DataConfig, seed: int) -> Cohort:
+    cfg = config.survset
+    assert cfg is not None  # the config requires the section
+    return read_survset(
+        load_survset_table(cfg.dataset),
+        omics=cfg.omics,
+        drop=cfg.drop,
+        types=cfg.types,
+        categories=cfg.categories,
+        where=f"SurvSet data set {cfg.dataset!r}",
     )
 
 
@@ -166,4 +197,5 @@ SOURCES: dict[str, Callable[[Any, int], Cohort]] = {
     "synthetic": _synthetic,
     "mogonet": _mogonet,
     "tables": _tables,
+    "survset": _survset,
 }

@@ -22,6 +22,14 @@ Generative model (all effects scale with ``effect_size``; 0 gives a cohort with 
   with some values missing at random.
 - missing modalities: a fraction of patients lacks imaging, and independently a
   fraction lacks methylation (missing completely at random).
+- survival (``survival=True``): an event time per patient from a proportional-hazards
+  model whose log hazard ratio is the patient's signed disease-pathway activity (which
+  includes the AD shift), ``0.7 * effect_size * sum_p direction_p * activity_p /
+  sqrt(n_disease_pathways)``, over an exponential baseline with median 60 (months);
+  independent exponential censoring (about ``censoring`` of patients at average risk).
+  ``obs["time"]`` and ``obs["event"]`` (1 = event observed) hold the outcome; the true
+  log hazard ratios are ``uns["truth"]["survival_risk"]``. The survival draws come last,
+  so every other table is the same as without them.
 """
 
 from __future__ import annotations
@@ -120,6 +128,8 @@ def make_synthetic_cohort(
     prevalence: float = 0.5,
     clinical_missing: float = 0.05,
     missing: dict[str, float] | None = None,
+    survival: bool = False,
+    censoring: float = 0.3,
     seed: int | np.random.Generator = 0,
 ) -> Cohort:
     """Generate an AD-like multimodal cohort with planted disease genes, pathways and regions.
@@ -145,6 +155,11 @@ def make_synthetic_cohort(
     missing
         Fraction of patients lacking each optional modality:
         ``{"imaging": 0.2, "methylation": 0.15}`` by default.
+    survival
+        Add a survival outcome driven by the disease pathways (``obs["time"]``,
+        ``obs["event"]``; see the module notes).
+    censoring
+        Share of censored patients among those at average risk (``survival`` only).
     seed
         Seed or generator; the same seed gives the same cohort.
 
@@ -154,7 +169,8 @@ def make_synthetic_cohort(
         Modalities ``expression``, ``methylation`` (omics, ``var["gene"]``), ``imaging``,
         ``clinical``; ``obs["label"]`` is categorical ``["CN", "AD"]``. ``uns["truth"]``
         records the planted ``genes``, ``pathways``, ``probes``, ``imaging_regions`` and
-        ``clinical`` variables; ``uns["gene_sets"]`` the pathway collection;
+        ``clinical`` variables (and with ``survival`` the true log hazard ratios,
+        ``survival_risk``); ``uns["gene_sets"]`` the pathway collection;
         ``uns["synthetic"]`` the parameters.
 
     Examples
@@ -171,6 +187,8 @@ def make_synthetic_cohort(
     unknown = set(missing) - {"imaging", "methylation"}
     if unknown:
         raise ValueError(f"missing: unknown modalities {sorted(unknown)}; use imaging, methylation")
+    if not 0.0 <= censoring < 1.0:
+        raise ValueError(f"censoring={censoring} must be in [0, 1)")
     rng = np.random.default_rng(seed)
     params = {
         "n_patients": n_patients,
@@ -183,6 +201,8 @@ def make_synthetic_cohort(
         "prevalence": prevalence,
         "clinical_missing": clinical_missing,
         "missing": missing,
+        "survival": survival,
+        "censoring": censoring,
         "seed": seed if isinstance(seed, int) else None,
     }
 
@@ -233,11 +253,13 @@ def make_synthetic_cohort(
     meth = np.empty((n_patients, n_probes), dtype=np.float32)
     signal = np.empty((min(_CHUNK, n_patients), n_genes), dtype=np.float32)
     probe_pathway = primary[probe_gene]
+    disease_activity = np.empty(n_patients, dtype=np.float64)  # signed, for survival
     for start in range(0, n_patients, _CHUNK):
         stop = min(start + _CHUNK, n_patients)
         m = stop - start
         act = rng.standard_normal((m, n_pathways), dtype=np.float32)
         act += y[start:stop, None].astype(np.float32) * shift[None, :]
+        disease_activity[start:stop] = act[:, disease_idx] @ direction[disease_idx]
         block = expr[start:stop]  # baseline + loading * pathway activity + noise
         rng.standard_normal(out=block, dtype=np.float32)
         block += baseline
@@ -323,6 +345,15 @@ def make_synthetic_cohort(
         ],
         "clinical": ["age", "education_years", "apoe4_count", "cognitive_score"],
     }
+    if survival:  # drawn last: the tables above do not depend on it
+        risk = 0.7 * effect_size * disease_activity / np.sqrt(n_disease_pathways)
+        rate = np.log(2.0) / 60.0  # baseline median survival: 60 (months)
+        event_time = rng.exponential(1.0 / (rate * np.exp(risk)))
+        censor_rate = rate * censoring / (1.0 - censoring)
+        censor_time = rng.exponential(1.0 / censor_rate, n_patients) if censoring else np.inf
+        obs["time"] = np.maximum(np.round(np.minimum(event_time, censor_time), 2), 0.01)
+        obs["event"] = (event_time <= censor_time).astype(np.int8)
+        truth["survival_risk"] = risk.astype(np.float32)
     return Cohort.from_modalities(
         modalities,
         obs,

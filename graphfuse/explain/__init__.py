@@ -20,7 +20,16 @@ from graphfuse.explain._base import (
     build_explainer,
     explain,
 )
+from graphfuse.explain._faithfulness import FaithfulnessResult, faithfulness
+from graphfuse.explain._masking import Masking
+from graphfuse.explain._perturb import own_row_gradients, perturbation_engine, perturbed_outputs
+from graphfuse.explain._perturb_gcn import GCNFusionEngine  # noqa: F401 (registers fast paths)
 from graphfuse.explain._saliency import Saliency
+from graphfuse.explain._sensitivity import Sensitivity
+from graphfuse.explain._shap import Shap, ShapleyGame, patient_game
+from graphfuse.explain._shapley import exact_shapley
+from graphfuse.explain._stability import agreement, consensus_ranking, rank_stability
+from graphfuse.explain._truth import planted_truth, score_attribution, truth_scores
 
 __all__ = [
     "EXPLAINERS",
@@ -29,7 +38,24 @@ __all__ = [
     "Explainer",
     "ExplainerParams",
     "Explanation",
+    "FaithfulnessResult",
+    "Masking",
     "Saliency",
+    "Sensitivity",
+    "Shap",
+    "ShapleyGame",
+    "agreement",
     "build_explainer",
+    "consensus_ranking",
+    "exact_shapley",
     "explain",
+    "faithfulness",
+    "own_row_gradients",
+    "patient_game",
+    "perturbation_engine",
+    "perturbed_outputs",
+    "planted_truth",
+    "rank_stability",
+    "score_attribution",
+    "truth_scores",
 ]

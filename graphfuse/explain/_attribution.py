@@ -53,6 +53,11 @@ class Attribution:
     feature_genes
         ``modality -> {feature: gene}`` for omics modalities (from ``var["gene"]``);
         features without a gene (indicators, imaging, clinical) are absent.
+    groups
+        ``grouping name -> DataFrame`` of patients x groups, for methods that score
+        groups of features directly (e.g. ``sensitivity`` with ``groups="modalities"``
+        or ``"pathways"``: the effect of replacing the whole group at once, which is not
+        the sum of its features' scores). NaN where a patient lacks the group's features.
     """
 
     method: str
@@ -65,6 +70,7 @@ class Attribution:
     output: str = "log-odds of the target class"
     edge_scores: dict[str, pd.DataFrame] = field(default_factory=dict)
     feature_genes: dict[str, dict[str, str]] = field(default_factory=dict)
+    groups: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -236,6 +242,11 @@ class Attribution:
             name = f"edges_{i}.parquet"
             frame.to_parquet(folder / name, index=False)
             edges.append({"name": etype, "file": name})
+        groups = []
+        for i, (grouping, frame) in enumerate(self.groups.items()):
+            name = f"groups_{i}.parquet"
+            _write(frame, folder / name)
+            groups.append({"name": grouping, "file": name})
         meta = {
             "format": _FORMAT,
             "method": self.method,
@@ -247,6 +258,7 @@ class Attribution:
             "modalities": modalities,
             "edges": edges,
             "feature_genes": self.feature_genes,
+            "groups": groups,
         }
         (folder / "attribution.json").write_text(json.dumps(meta, indent=2, default=str))
         return folder
@@ -266,6 +278,7 @@ class Attribution:
             )
         scores = {m["name"]: _read(folder / m["file"]) for m in meta["modalities"]}
         edges = {e["name"]: pd.read_parquet(folder / e["file"]) for e in meta["edges"]}
+        groups = {g["name"]: _read(folder / g["file"]) for g in meta.get("groups", [])}
         return cls(
             method=meta["method"],
             scores=scores,
@@ -277,6 +290,7 @@ class Attribution:
             output=meta["output"],
             edge_scores=edges,
             feature_genes=meta["feature_genes"],
+            groups=groups,
         )
 
     # --------------------------------------------------------------- helpers

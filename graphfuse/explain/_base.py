@@ -45,10 +45,14 @@ class Explanation:
     ``features``: ``modality -> (explained patients, features)`` array of scores.
     ``edges``: optional ``edge type name -> DataFrame(source, target, score)`` over
     patient *positions* (the base class turns them into patient ids).
+    ``groups``: optional ``grouping name -> DataFrame`` of explained patients (rows, in
+    the order of ``ctx.patients``) x groups (columns) of scores, e.g. per modality or
+    pathway (the base class indexes the rows by patient id).
     """
 
     features: dict[str, np.ndarray]
     edges: dict[str, pd.DataFrame] = field(default_factory=dict)
+    groups: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 class ExplainContext:
@@ -283,6 +287,7 @@ class Explainer(ABC):
             frame["source"] = ids[frame["source"].to_numpy()]
             frame["target"] = ids[frame["target"].to_numpy()]
             edges[name] = frame
+        groups = {name: frame.set_axis(index, axis=0) for name, frame in result.groups.items()}
         genes = getattr(data, "feature_genes", None) or {}
         return Attribution(
             method=self.registry_name,
@@ -295,6 +300,7 @@ class Explainer(ABC):
             output=output,
             edge_scores=edges,
             feature_genes={m: dict(g) for m, g in genes.items() if m in scores},
+            groups=groups,
         )
 
 

@@ -1,18 +1,37 @@
 """Model stage: fusion models over patient ``HeteroData``, by registered name."""
 
-from graphfuse.models._base import MODELS, FusionModel, ModelParams, build_model
+from graphfuse.models._attention import AttentionFusion
+from graphfuse.models._base import (
+    MODELS,
+    TORCH_TASKS,
+    FusionModel,
+    ModelParams,
+    build_model,
+    graph_kind,
+)
 from graphfuse.models._checkpoint import load_checkpoint, save_checkpoint
 from graphfuse.models._gcn_fusion import GCNFusion
+from graphfuse.models._missing import MissingCompleter
 from graphfuse.models._mlp import EarlyFusionMLP, LateFusionMLP
+from graphfuse.models._mogonet import MOGONET
+from graphfuse.models._sklearn import LogisticBaseline, RandomForestBaseline, SklearnModel
 
 __all__ = [
     "MODELS",
+    "MOGONET",
+    "TORCH_TASKS",
+    "AttentionFusion",
     "EarlyFusionMLP",
     "FusionModel",
     "GCNFusion",
     "LateFusionMLP",
+    "LogisticBaseline",
+    "MissingCompleter",
     "ModelParams",
+    "RandomForestBaseline",
+    "SklearnModel",
     "build_model",
+    "graph_kind",
     "load_checkpoint",
     "save_checkpoint",
 ]

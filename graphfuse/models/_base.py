@@ -11,9 +11,14 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from graphfuse.errors import ConfigError
+from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
 
-__all__ = ["MODELS", "FusionModel", "ModelParams", "build_model"]
+__all__ = ["MODELS", "TORCH_TASKS", "FusionModel", "ModelParams", "build_model", "graph_kind"]
+
+#: Tasks a torch model with one output per class supports: for ``survival`` it is built with
+#: ``n_classes=1`` and its single output is a risk score.
+TORCH_TASKS = frozenset({"classification", "survival"})
 
 
 class ModelParams(BaseModel):
@@ -25,7 +30,11 @@ class ModelParams(BaseModel):
 class FusionModel(nn.Module, ABC):
     """A model over a patient ``HeteroData``: ``forward(data) -> logits`` (patients x classes).
 
-    A subclass declares its hyper-parameters as ``Params``, the tasks it supports, and
+    A subclass declares its hyper-parameters as ``Params``, the tasks it supports
+    (``tasks``), the kind of graph it reads (``graph_kind``: ``"patient"`` for a patient
+    similarity graph, ``"knowledge"`` for a knowledge-graph heterograph) and whether it is
+    trained by gradient (``differentiable``; a model fitted in closed form or by a
+    scikit-learn estimator sets it to ``False`` and defines ``fit_direct(data)``), and
     builds itself from the graph's modalities and feature sizes. Its constructor
     arguments are recorded (:meth:`spec`) so a trained model can be rebuilt from JSON
     plus a state dict (:func:`graphfuse.models.load_checkpoint`).
@@ -33,6 +42,8 @@ class FusionModel(nn.Module, ABC):
 
     Params: ClassVar[type[ModelParams]] = ModelParams
     tasks: ClassVar[frozenset[str]] = frozenset({"classification"})
+    graph_kind: ClassVar[str] = "patient"
+    differentiable: ClassVar[bool] = True
     registry_name: ClassVar[str]
 
     def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:
@@ -71,12 +82,36 @@ def build_model(
     Raises
     ------
     ConfigError
-        The model does not support ``task``.
+        The model does not support ``task``, or reads another kind of graph than ``data``
+        (:func:`graph_kind`).
     """
     cls = MODELS.get(name)
     if task not in cls.tasks:
         raise ConfigError(
             f"model {name!r} does not support task {task!r}; it supports {sorted(cls.tasks)}"
         )
+    kind = graph_kind(data)
+    if kind != cls.graph_kind:
+        raise ConfigError(
+            f"model {name!r} reads a {cls.graph_kind!r} graph, but the graph given is a "
+            f"{kind!r} graph (node types {sorted(data.node_types)})"
+        )
     in_dims = {m: len(data.feature_names[m]) for m in data.modalities}
     return cls(in_dims, n_classes, **params)
+
+
+def graph_kind(data: HeteroData) -> str:
+    """``"knowledge"`` if ``data`` has node types besides ``"patient"`` (genes, pathways, ...),
+    else ``"patient"`` (a patient-similarity graph).
+
+    Examples
+    --------
+    >>> data = HeteroData()
+    >>> data["patient"].num_nodes = 3
+    >>> graph_kind(data)
+    'patient'
+    >>> data["gene"].num_nodes = 5
+    >>> graph_kind(data)
+    'knowledge'
+    """
+    return "knowledge" if set(data.node_types) - {PATIENT} else "patient"

@@ -12,7 +12,8 @@ from torch_geometric.nn import GCNConv
 
 from graphfuse.errors import ConfigError
 from graphfuse.graphs import FUSED_EDGE, PATIENT, edge_type, feature_key
-from graphfuse.models._base import MODELS, FusionModel, ModelParams
+from graphfuse.models._base import MODELS, TORCH_TASKS, FusionModel, ModelParams
+from graphfuse.models._missing import MissingCompleter, MissingStrategy
 
 __all__ = ["GCNFusion"]
 
@@ -29,6 +30,10 @@ class GCNFusionParams(ModelParams):
     graph: Literal["modality", "fused"] = "modality"
     """Edges each modality's GCN convolves over: its own modality's graph, or the graph
     fused from all modalities (``graph.fused``, e.g. SNF) among the patients having it."""
+    missing: MissingStrategy = "skip"
+    """What stands in for a modality a patient lacks: nothing (``skip``), a learned
+    per-modality embedding (``learned``) or the mean embedding of the patient's graph
+    neighbours that have it (``neighbors``); see :mod:`graphfuse.models._missing`."""
 
 
 @MODELS.register("gcn_fusion")
@@ -40,7 +45,10 @@ class GCNFusion(FusionModel):
     patient's fused embedding is the mean of ``h_m`` over the modalities it *has*
     (``data["patient"].available``): a missing modality contributes nothing — not a
     zero vector counted in the mean — and since such a patient has no edges in that
-    modality's graph it cannot reach other patients through it either.
+    modality's graph it cannot reach other patients through it either. With
+    ``missing="learned"`` or ``"neighbors"`` the absent modality's embedding is instead
+    stood in for (a learned embedding, or completed from graph neighbours having it) and
+    counted in the mean.
 
     Parameters
     ----------
@@ -48,7 +56,7 @@ class GCNFusion(FusionModel):
         Features per modality.
     n_classes
         Output classes.
-    hidden, layers, dropout
+    hidden, layers, dropout, root, graph, missing
         See :class:`GCNFusionParams`.
 
     Examples
@@ -59,6 +67,7 @@ class GCNFusion(FusionModel):
     """
 
     Params = GCNFusionParams
+    tasks = TORCH_TASKS
 
     def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:
         super().__init__(in_dims, n_classes, **params)
@@ -90,6 +99,7 @@ class GCNFusion(FusionModel):
             nn.Dropout(p.dropout),
             nn.Linear(p.hidden, n_classes),
         )
+        self.completer = MissingCompleter(self.modalities, p.hidden, p.missing)
 
     def embed(self, data: HeteroData) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-modality embeddings ``(patients, modalities, hidden)`` and the availability mask.
@@ -132,6 +142,6 @@ class GCNFusion(FusionModel):
         return edges.edge_index[:, keep], edges.edge_weight[keep]
 
     def forward(self, data: HeteroData) -> torch.Tensor:
-        h, mask = self.embed(data)
+        h, mask = self.completer(*self.embed(data), data)
         fused = h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         return self.head(fused)

@@ -15,7 +15,7 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from graphfuse.graphs import PATIENT, feature_key
-from graphfuse.models._base import MODELS, FusionModel, ModelParams
+from graphfuse.models._base import MODELS, TORCH_TASKS, FusionModel, ModelParams
 
 __all__ = ["EarlyFusionMLP", "LateFusionMLP"]
 
@@ -60,6 +60,7 @@ class EarlyFusionMLP(FusionModel):
     """
 
     Params = MLPParams
+    tasks = TORCH_TASKS
 
     def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:
         super().__init__(in_dims, n_classes, **params)
@@ -76,6 +77,7 @@ class LateFusionMLP(FusionModel):
     """One MLP per modality; the logits are averaged over the modalities a patient has."""
 
     Params = MLPParams
+    tasks = TORCH_TASKS
 
     def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:
         super().__init__(in_dims, n_classes, **params)

@@ -1,14 +1,36 @@
-"""Training stage: splits, full-batch training with early stopping, metrics."""
+"""Training stage: splits, full-batch training with early stopping, metrics (classification
+and survival), training-time modality dropout."""
 
+from graphfuse.train._dropout import drop_modalities
 from graphfuse.train._metrics import classification_metrics
+from graphfuse.train._objective import TASKS, Objective, objective_for
 from graphfuse.train._splits import published_split, stratified_split
-from graphfuse.train._trainer import TrainHistory, predict_proba, train_model
+from graphfuse.train._survival import (
+    concordance_index,
+    cox_loss,
+    km_figure,
+    logrank_p,
+    risk_groups,
+    survival_metrics,
+)
+from graphfuse.train._trainer import TrainHistory, predict_proba, predict_risk, train_model
 
 __all__ = [
+    "TASKS",
+    "Objective",
     "TrainHistory",
     "classification_metrics",
+    "concordance_index",
+    "cox_loss",
+    "drop_modalities",
+    "km_figure",
+    "logrank_p",
+    "objective_for",
     "predict_proba",
+    "predict_risk",
     "published_split",
+    "risk_groups",
     "stratified_split",
+    "survival_metrics",
     "train_model",
 ]

@@ -15,9 +15,10 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.graphs import PATIENT
 from graphfuse.models import FusionModel
-from graphfuse.train._metrics import classification_metrics
+from graphfuse.train._dropout import drop_modalities
+from graphfuse.train._objective import Objective, objective_for
 
-__all__ = ["TrainHistory", "predict_proba", "train_model"]
+__all__ = ["TrainHistory", "predict_proba", "predict_risk", "train_model"]
 
 
 @dataclass
@@ -55,6 +56,13 @@ def predict_proba(model: FusionModel, data: HeteroData) -> np.ndarray:
     return torch.softmax(model(data), dim=1).numpy()
 
 
+@torch.no_grad()
+def predict_risk(model: FusionModel, data: HeteroData) -> np.ndarray:
+    """Risk score of every patient (eval mode) from a survival model's one output, ``(n,)``."""
+    model.eval()
+    return model(data)[:, 0].numpy()
+
+
 def train_model(
     model: FusionModel,
     data: HeteroData,
@@ -63,9 +71,12 @@ def train_model(
     lr: float,
     weight_decay: float,
     patience: int,
-    monitor: Literal["val_loss", "val_roc_auc"] = "val_loss",
+    monitor: Literal["val_loss", "val_roc_auc", "val_c_index"] = "val_loss",
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    task: Literal["classification", "survival"] = "classification",
+    modality_dropout: float = 0.0,
+    seed: int = 0,
 ) -> TrainHistory:
     """Train ``model`` on the training patients of ``data``; keep the best validation weights.
 
@@ -74,28 +85,48 @@ def train_model(
     model, data
         A fusion model and the patient graph with ``train_mask`` and ``val_mask``.
     epochs, lr, weight_decay
-        Adam optimisation, full batch, cross-entropy on training patients.
+        Adam optimisation, full batch, the task's loss on training patients.
     patience
         Stop after this many epochs without improvement of ``monitor``.
     monitor
-        ``val_loss`` (lower is better) or ``val_roc_auc`` (higher is better). Test
-        patients are never looked at.
+        ``val_loss`` (lower is better), ``val_roc_auc`` (classification) or
+        ``val_c_index`` (survival; higher is better). Test patients are never looked at.
     progress
         Show a progress bar.
     on_epoch
         Called with each epoch's record (e.g. to buffer metrics for MLflow).
+    task
+        ``classification``: cross-entropy, validation accuracy/F1/ROC AUC.
+        ``survival``: Cox partial likelihood (Breslow ties) of the model's one output, a
+        risk score, against ``data["patient"].time`` and ``.event``; validation
+        concordance index (:mod:`graphfuse.train._objective`).
+    modality_dropout
+        Each epoch, hide each modality a training patient has with this probability
+        (never all of them) in the graph the training step sees
+        (:func:`graphfuse.train.drop_modalities`); validation sees the true mask.
+    seed
+        Seed of the modality dropout draws.
 
     Returns
     -------
     TrainHistory
         Per-epoch losses and metrics; ``model`` holds the best weights, in eval mode.
+
+    Notes
+    -----
+    A model with ``auxiliary_loss(y, mask)`` (e.g. MOGONET's per-modality classifiers) has
+    it added to the training loss, computed from its last forward pass. A model with
+    ``fit_direct(data)`` (the scikit-learn baselines) is fitted once on the training
+    patients instead; its history holds that one fit as epoch 1.
     """
     store = data[PATIENT]
-    y = store.y
     train, val = store.train_mask, store.val_mask
+    if hasattr(model, "fit_direct"):  # fitted, not trained by gradient (scikit-learn baselines)
+        return _fit_direct(model, data, objective_for(task, data), on_epoch)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    sign = 1.0 if monitor == "val_loss" else -1.0
+    objective = objective_for(task, data)
+    sign = objective.check_monitor(monitor)
+    dropout_rng = torch.Generator().manual_seed(seed)
     best = math.inf
     best_state = copy.deepcopy(model.state_dict())
     history = TrainHistory(max_epochs=epochs)
@@ -105,19 +136,21 @@ def train_model(
         for epoch in range(1, epochs + 1):
             model.train()
             optimiser.zero_grad()
-            loss = loss_fn(model(data)[train], y[train])
+            seen = data
+            if modality_dropout:
+                seen = drop_modalities(data, modality_dropout, dropout_rng)
+            loss = objective.loss(model(seen), train)
+            if hasattr(model, "auxiliary_loss"):  # extra losses of its last forward (MOGONET)
+                loss = loss + model.auxiliary_loss(store.y, train)
             loss.backward()
             optimiser.step()
 
             model.eval()
             with torch.no_grad():
-                logits = model(data)
-                val_loss = float(loss_fn(logits[val], y[val]))
-                proba = torch.softmax(logits[val], dim=1).numpy()
+                out = model(data)
+                val_loss = float(objective.loss(out, val))
             record = {"epoch": epoch, "train_loss": float(loss.detach()), "val_loss": val_loss}
-            record |= {
-                f"val_{k}": v for k, v in classification_metrics(y[val].numpy(), proba).items()
-            }
+            record |= {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
             history.epochs.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -131,7 +164,7 @@ def train_model(
                     bar[1],
                     advance=1,
                     info=f"loss {record['train_loss']:.3f}  val {val_loss:.3f}  "
-                    f"val AUC {record['val_roc_auc']:.3f}  best@{history.best_epoch}",
+                    f"{monitor} {record[monitor]:.3f}  best@{history.best_epoch}",
                 )
             if epoch - history.best_epoch >= patience:
                 break
@@ -140,6 +173,31 @@ def train_model(
             bar[0].stop()
     model.load_state_dict(best_state)
     model.eval()
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _fit_direct(
+    model: FusionModel,
+    data: HeteroData,
+    objective: Objective,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+) -> TrainHistory:
+    """``model.fit_direct(data)`` (training patients), recorded as one epoch."""
+    started = time.perf_counter()
+    model.fit_direct(data)  # type: ignore[operator]
+    store = data[PATIENT]
+    with torch.no_grad():
+        out = model.eval()(data)
+    record = {
+        "epoch": 1,
+        "train_loss": float(objective.loss(out, store.train_mask)),
+        "val_loss": float(objective.loss(out, store.val_mask)),
+    }
+    record |= {f"val_{k}": v for k, v in objective.metrics(out, store.val_mask).items()}
+    if on_epoch is not None:
+        on_epoch(record)
+    history = TrainHistory(epochs=[record], best_epoch=1, stopped_epoch=1, max_epochs=1)
     history.seconds = time.perf_counter() - started
     return history
 

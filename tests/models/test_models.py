@@ -1,4 +1,9 @@
-"""Contract tests run for every registered model, plus GCN-fusion specifics."""
+"""Contract tests run for every registered model, plus GCN-fusion specifics.
+
+Model-specific tests (MOGONET, attention, missing-modality strategies, scikit-learn
+baselines) live beside this file; the cross-product contract (model x task x
+missing-modality pattern) is in ``test_contract.py``.
+"""
 
 import copy
 
@@ -12,9 +17,8 @@ from graphfuse.models import MODELS, build_model, load_checkpoint, save_checkpoi
 
 
 @pytest.fixture(params=MODELS.names())
-def model(request, graph):
-    torch.manual_seed(0)
-    return build_model(request.param, graph, 2).eval()
+def model(request, graph, built):
+    return built(request.param, graph)
 
 
 def test_forward_shape_and_finite_with_missing_modalities(model, graph):
@@ -65,7 +69,11 @@ def test_patient_predicted_from_the_modalities_it_has(model, graph):
 
 def test_gradients_reach_every_encoder(model, graph):
     model.train()
-    loss = torch.nn.functional.cross_entropy(model(graph), graph["patient"].y)
+    out = model(graph)
+    if not model.differentiable:  # fitted baselines: no parameters, output is not a graph node
+        assert not list(model.parameters()) and not out.requires_grad
+        return
+    loss = torch.nn.functional.cross_entropy(out, graph["patient"].y)
     loss.backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
@@ -79,9 +87,25 @@ def test_checkpoint_round_trip(model, graph, tmp_path):
         assert torch.equal(model(graph), again(graph))
 
 
-def test_unsupported_task_refused_at_construction(graph):
-    with pytest.raises(ConfigError, match="does not support task 'survival'"):
-        build_model("gcn_fusion", graph, 2, task="survival")
+@pytest.mark.parametrize("name", ["logistic", "random_forest"])
+def test_unsupported_task_refused_at_construction(graph, name):
+    with pytest.raises(ConfigError, match=f"model '{name}' does not support task 'survival'"):
+        build_model(name, graph, 1, task="survival")
+
+
+def test_every_model_declares_tasks_and_graph_kind():
+    for name in MODELS.names():
+        cls = MODELS.get(name)
+        assert "classification" in cls.tasks, name
+        assert cls.graph_kind == "patient", name
+        assert ("survival" in cls.tasks) == cls.differentiable, name
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_knowledge_graph_refused_by_patient_graph_models(graph, name):
+    graph["gene"].num_nodes = 5  # a knowledge-graph heterograph has gene (and other) nodes
+    with pytest.raises(ConfigError, match=f"model '{name}' reads a 'patient' graph.*'knowledge'"):
+        build_model(name, graph, 2)
 
 
 def test_bad_params_refused(graph):

@@ -1,0 +1,168 @@
+"""The ``tune:`` section of an experiment config: what ``graphfuse tune`` searches.
+
+Kept apart from :mod:`graphfuse.config` (which imports it) so that module stays small.
+A ``space`` maps dotted config paths to distributions; :mod:`graphfuse.tune` applies a
+trial's values as overrides and re-validates the whole config.
+
+Examples
+--------
+>>> spec = TuneConfig.model_validate(
+...     {"space": {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}
+... )
+>>> spec.metric, spec.resolved_direction, spec.space["train.lr"].log
+('val_roc_auc', 'maximize', True)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["ParamSpace", "TuneConfig"]
+
+Scalar = str | int | float | bool | None
+
+_NOT_TUNABLE = ("tune", "tracking", "seed")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ParamSpace(_Strict):
+    """One searched value: ``int`` / ``float`` in ``[low, high]``, or ``categorical`` choices.
+
+    ``log: true`` samples on a log scale (``low`` must be > 0); ``step`` discretises the
+    range (not with ``log``). ``choices`` are YAML scalars (strings, numbers, booleans,
+    ``null``).
+    """
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0)
+    choices: list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpace:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("type categorical needs a non-empty list of choices")
+            given = [k for k in ("low", "high", "step") if getattr(self, k) is not None]
+            if given or self.log:
+                raise ValueError(
+                    f"type categorical takes choices only, not {', '.join(given or ['log'])}"
+                )
+            return self
+        if self.choices is not None:
+            raise ValueError(f"choices are for type categorical, not {self.type}")
+        if self.low is None or self.high is None:
+            raise ValueError(f"type {self.type} needs low and high")
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0 (got {self.low})")
+        if self.log and self.step is not None:
+            raise ValueError("step and log: true cannot be combined")
+        if self.type == "int":
+            for key in ("low", "high", "step"):
+                value = getattr(self, key)
+                if value is not None and value != int(value):
+                    raise ValueError(f"type int needs an integer {key} (got {value})")
+        return self
+
+    def bounds(self) -> list[Any]:
+        """The extreme values a trial can take: ``[low, high]`` or every choice."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "int":
+            return [int(self.low or 0), int(self.high or 0)]
+        return [self.low, self.high]
+
+    def suggest(self, trial: Any, name: str) -> Any:
+        """Draw this value for an Optuna ``trial`` under the parameter ``name``."""
+        if self.type == "categorical":
+            return trial.suggest_categorical(name, self.choices)
+        if self.type == "int":
+            step = int(self.step) if self.step is not None else 1
+            low, high = int(self.low or 0), int(self.high or 0)
+            return trial.suggest_int(name, low, high, step=step, log=self.log)
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+
+class TuneConfig(_Strict):
+    """Hyper-parameter search: the metric, its direction, the budget, storage and space.
+
+    ``metric`` is a validation metric (``val_roc_auc``, ``val_loss``, ``val_f1``, ...):
+    model selection never looks at test patients. The study is an Optuna study; see
+    ``docs/tuning.md`` for storage and resuming.
+    """
+
+    metric: str = "val_roc_auc"
+    """The validation metric a trial is scored on, reported each epoch for pruning."""
+    direction: Literal["maximize", "minimize"] | None = None
+    """``null``: ``minimize`` for a ``..._loss`` metric, else ``maximize``."""
+    trials: int = Field(20, ge=1, le=1_000_000)
+    """Trials per ``graphfuse tune`` invocation (``--trials`` overrides)."""
+    timeout: float | None = Field(None, gt=0)
+    """Stop starting new trials after this many seconds (``--timeout`` overrides)."""
+    storage: str | None = None
+    """Optuna storage URL (``sqlite:///…``, ``postgresql://…``) or a journal file path;
+    ``null``: ``optuna.journal`` beside the MLflow SQLite store, else in the working folder."""
+    study: str | None = None
+    """Study name; ``null``: the config file's name without ``.yaml``."""
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    """Stop unpromising trials early on the per-epoch validation metric."""
+    startup_trials: int = Field(5, ge=0)
+    """``median``: trials that run to the end before any is pruned."""
+    warmup_epochs: int = Field(5, ge=0)
+    """Epochs of a trial before it can be pruned (``hyperband``: its minimum resource)."""
+    report_every: int = Field(1, ge=1)
+    """Report the metric (and ask the pruner) every this many epochs from ``warmup_epochs``
+    on; each report is a write to the storage (about 10 ms on a journal file)."""
+    seed: int | None = Field(None, ge=0)
+    """Sampler (TPE) seed; ``null``: the experiment seed plus the number of trials already
+    in the study, so a resumed search draws new points. Give each machine sharing a study
+    its own value."""
+    space: dict[str, ParamSpace] = Field(..., min_length=1)
+    """Dotted config path -> distribution, e.g. ``train.lr: {type: float, low: 1e-4,
+    high: 1e-2, log: true}``; ``model.hidden`` and ``model.params.hidden`` are the same."""
+
+    @field_validator("metric")
+    @classmethod
+    def _validation_metric(cls, metric: str) -> str:
+        if not metric.startswith("val_") or metric == "val_":
+            raise ValueError(
+                f"{metric!r} is not a validation metric: tune selects on validation patients "
+                "only, e.g. val_roc_auc, val_loss, val_f1 (never a test metric)"
+            )
+        return metric
+
+    @field_validator("space")
+    @classmethod
+    def _paths(cls, space: dict[str, ParamSpace]) -> dict[str, ParamSpace]:
+        for key in space:
+            parts = key.split(".")
+            if any(not p.strip() for p in parts):
+                raise ValueError(f"{key!r}: expected a dotted config path, e.g. train.lr")
+            if parts[0] in _NOT_TUNABLE:
+                raise ValueError(
+                    f"{key!r}: {parts[0]} is not a hyper-parameter (the experiment seed fixes "
+                    "the split, which every trial must share)"
+                    if parts[0] == "seed"
+                    else f"{key!r}: {parts[0]} is not a hyper-parameter"
+                )
+        canonical = [k.replace(".params.", ".", 1) for k in space]
+        dup = sorted({k for k in canonical if canonical.count(k) > 1})
+        if dup:
+            raise ValueError(f"the same path is given twice (with and without .params.): {dup}")
+        return space
+
+    @property
+    def resolved_direction(self) -> Literal["maximize", "minimize"]:
+        """``direction``, or the one implied by the metric's name."""
+        if self.direction is not None:
+            return self.direction
+        return "minimize" if self.metric.endswith("loss") else "maximize"

@@ -1,0 +1,168 @@
+"""Survival outcomes from the user's tables and from SurvSet (an optional, GPL-licensed source)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from graphfuse.config import load_config
+from graphfuse.data import load_cohort
+from graphfuse.data._survset import read_survset
+from graphfuse.errors import DataError
+from graphfuse.experiment import fit
+
+ROOT = Path(__file__).resolve().parents[2]
+HAS_SURVSET = importlib.util.find_spec("SurvSet") is not None
+needs_survset = pytest.mark.skipif(
+    not HAS_SURVSET, reason="optional GPL data source SurvSet not installed (pip install SurvSet)"
+)
+
+
+def _tables(tmp_path: Path, n: int = 40) -> Path:
+    """A labels table with a survival outcome and one omics table, under the data root."""
+    rng = np.random.default_rng(0)
+    ids = [f"S{i:03d}" for i in range(n)]
+    expr = rng.normal(size=(n, 6))
+    time = np.round(rng.exponential(30.0 / np.exp(expr[:, 0]), n), 1) + 0.1
+    event = (rng.random(n) < 0.7).astype(int)
+    pd.DataFrame({"pid": ids, "os_months": time, "os_event": event}).to_csv(
+        tmp_path / "labels.csv", index=False
+    )
+    rna = pd.DataFrame(expr, columns=[f"G{i}" for i in range(6)]).assign(pid=ids)
+    rna.to_csv(tmp_path / "rna.csv", index=False)
+    config = {
+        "task": "survival",
+        "data": {
+            "source": "tables",
+            "survival": {"time": "os_months", "event": "os_event"},
+            "tables": {
+                "labels": "labels.csv",
+                "id_column": "pid",
+                "modalities": [
+                    {
+                        "name": "rna",
+                        "kind": "omics",
+                        "path": str(tmp_path / "rna.csv"),
+                        "genes": "none",
+                    }
+                ],
+            },
+        },
+        "graph": {"name": "knn", "k": 4},
+        "model": {"name": "early_mlp", "hidden": 8},
+        "train": {"epochs": 3},
+        "tracking": {"enabled": False},
+    }
+    path = tmp_path / "surv.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tables_survival_columns_ride_in_obs_and_event_is_the_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHFUSE_DATA", str(tmp_path))
+    path = _tables(tmp_path)
+    cfg = load_config(path)
+    cohort = load_cohort(cfg.data, seed=0)
+    assert cohort.target == "os_event" and cohort.classes == [0, 1]
+    labels = pd.read_csv(tmp_path / "labels.csv", index_col="pid")
+    assert np.allclose(cohort.obs["os_months"].to_numpy(), labels.loc[cohort.patients, "os_months"])
+    r = fit(cfg)
+    assert r.task == "survival" and np.isfinite(r.metrics["test"]["c_index"])
+    # a missing column is named, with the table's columns
+    bad = load_config(path, ["data.survival.time=months"])
+    with pytest.raises(DataError, match=r"data\.survival\.time column 'months' not found"):
+        load_cohort(bad.data, seed=0)
+
+
+def test_invalid_times_and_events_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHFUSE_DATA", str(tmp_path))
+    path = _tables(tmp_path)
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    labels.loc[3, "os_months"] = -1.0
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match=r"'os_months', patient 'S003': -1\.0; expected a pos"):
+        fit(load_config(path))
+    labels.loc[3, "os_months"] = 5.0
+    labels.loc[5, "os_event"] = 2
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'os_event', patient 'S005': 2; expected 0 \(cens"):
+        fit(load_config(path))
+
+
+def _survset_like(n: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    grade = rng.choice(["1", "2", "3", "missing"], n).astype(object)
+    return pd.DataFrame(
+        {
+            "pid": np.arange(n),
+            "event": rng.integers(0, 2, n),
+            "time": rng.uniform(1, 50, n).round(1),
+            "fac_grade": pd.Categorical(grade),
+            "fac_size": pd.Categorical(rng.choice(["1", "2"], n)),
+            "num_size": rng.uniform(1, 5, n),
+            "num_HS_TP53": rng.normal(size=n),
+            "num_HS_BRCA1": rng.normal(size=n),
+        }
+    )
+
+
+def test_read_survset_splits_omics_by_prefix_and_reads_missing():
+    table = _survset_like()
+    c = read_survset(
+        table, omics={"expression": "num_HS_"}, drop=["fac_size"], types={"grade": "ordinal"}
+    )
+    assert c.modalities == ["expression", "clinical"]
+    assert c.modality("expression").var["gene"].tolist() == ["TP53", "BRCA1"]
+    clinical = c.modality("clinical").var
+    assert clinical["type"].to_dict() == {"grade": "ordinal", "size": "numeric"}
+    grade = pd.Series(c.matrix("clinical")[:, 0], index=c.patients)
+    assert grade.isna().sum() == (table["fac_grade"] == "missing").sum()
+    assert c.target == "event" and list(c.obs.columns) == ["time", "event"]
+    with pytest.raises(DataError, match=r"'fac_size' and 'num_size' are both clinical variable"):
+        read_survset(table, omics={"expression": "num_HS_"})
+    with pytest.raises(DataError, match=r"no column starts with 'num_MM_'"):
+        read_survset(table, omics={"expression": "num_MM_"}, drop=["fac_size"])
+
+
+def test_survset_source_without_the_package_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "SurvSet", None)  # import SurvSet fails
+    monkeypatch.setitem(sys.modules, "SurvSet.data", None)
+    cfg = load_config(ROOT / "configs" / "gse1992_survival.yaml")
+    with pytest.raises(ImportError, match=r"pip install SurvSet \(GPL-licensed"):
+        load_cohort(cfg.data, seed=0)
+
+
+@needs_survset
+def test_gse1992_cohort_and_a_short_fit():
+    cfg = load_config(
+        ROOT / "configs" / "gse1992_survival.yaml", ["train.epochs=3", "tracking.enabled=false"]
+    )
+    r = fit(cfg)
+    cohort = r.cohort
+    assert cohort.n_patients == 124 and int(cohort.obs["event"].sum()) == 35
+    assert cohort.modality("expression").n_vars == 15528
+    assert cohort.modality("clinical").var_names.tolist() == [
+        "er_positive",
+        "node_status",
+        "grade",
+        "age",
+        "size",
+    ]
+    assert r.data.feature_names["expression"].__len__() == 1000  # variance selection
+    assert {len(v) for v in r.splits.values()} == {74, 25} and np.isfinite(r.risk).all()
+    assert 0 <= r.metrics["test"]["c_index"] <= 1
+
+
+def test_survival_config_round_trips(tmp_path):
+    cfg = load_config(ROOT / "configs" / "gse1992_survival.yaml")
+    assert cfg.task == "survival" and cfg.data.survset.omics == {"expression": "num_HS_"}
+    again = tmp_path / "again.yaml"
+    again.write_text(cfg.to_yaml())
+    assert load_config(again).to_dict() == cfg.to_dict()
+    assert list(cfg.to_dict())[:3] == ["seed", "task", "data"]
