@@ -9,7 +9,7 @@ Examples
 >>> spec = TuneConfig.model_validate(
 ...     {"space": {"train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}}}
 ... )
->>> spec.metric, spec.resolved_direction, spec.space["train.lr"].log
+>>> spec.metric_for("classification"), spec.direction_for("survival"), spec.space["train.lr"].log
 ('val_roc_auc', 'maximize', True)
 """
 
@@ -24,6 +24,7 @@ __all__ = ["ParamSpace", "TuneConfig"]
 Scalar = str | int | float | bool | None
 
 _NOT_TUNABLE = ("tune", "tracking", "seed")
+DEFAULT_METRICS = {"classification": "val_roc_auc", "survival": "val_c_index"}
 
 
 class _Strict(BaseModel):
@@ -95,13 +96,14 @@ class ParamSpace(_Strict):
 class TuneConfig(_Strict):
     """Hyper-parameter search: the metric, its direction, the budget, storage and space.
 
-    ``metric`` is a validation metric (``val_roc_auc``, ``val_loss``, ``val_f1``, ...):
+    ``metric`` is a validation metric (``val_roc_auc``, ``val_loss``, ``val_c_index``, ...):
     model selection never looks at test patients. The study is an Optuna study; see
     ``docs/tuning.md`` for storage and resuming.
     """
 
-    metric: str = "val_roc_auc"
-    """The validation metric a trial is scored on, reported each epoch for pruning."""
+    metric: str | None = None
+    """The validation metric a trial is scored on, reported during training for pruning;
+    ``null``: ``val_roc_auc`` (classification) or ``val_c_index`` (survival)."""
     direction: Literal["maximize", "minimize"] | None = None
     """``null``: ``minimize`` for a ``..._loss`` metric, else ``maximize``."""
     trials: int = Field(20, ge=1, le=1_000_000)
@@ -132,8 +134,8 @@ class TuneConfig(_Strict):
 
     @field_validator("metric")
     @classmethod
-    def _validation_metric(cls, metric: str) -> str:
-        if not metric.startswith("val_") or metric == "val_":
+    def _validation_metric(cls, metric: str | None) -> str | None:
+        if metric is not None and (not metric.startswith("val_") or metric == "val_"):
             raise ValueError(
                 f"{metric!r} is not a validation metric: tune selects on validation patients "
                 "only, e.g. val_roc_auc, val_loss, val_f1 (never a test metric)"
@@ -160,9 +162,12 @@ class TuneConfig(_Strict):
             raise ValueError(f"the same path is given twice (with and without .params.): {dup}")
         return space
 
-    @property
-    def resolved_direction(self) -> Literal["maximize", "minimize"]:
+    def metric_for(self, task: str) -> str:
+        """``metric``, or the task's default."""
+        return self.metric or DEFAULT_METRICS.get(task, "val_loss")
+
+    def direction_for(self, task: str) -> Literal["maximize", "minimize"]:
         """``direction``, or the one implied by the metric's name."""
         if self.direction is not None:
             return self.direction
-        return "minimize" if self.metric.endswith("loss") else "maximize"
+        return "minimize" if self.metric_for(task).endswith("loss") else "maximize"

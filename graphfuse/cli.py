@@ -152,7 +152,7 @@ def tune(
 
     cfg = load_config(config_path, overrides)
     result = run_tune(cfg, trials=trials, storage=storage, study=study, timeout=timeout)
-    result.print_summary()
+    result.print_summary(overrides=overrides)
 
 
 def _print_summary(result: Any) -> None:
@@ -160,14 +160,18 @@ def _print_summary(result: Any) -> None:
     from rich.table import Table
 
     console = Console()
-    cols = ["accuracy", "f1", "f1_macro", "roc_auc"]
+    if result.task == "survival":
+        cols = ["c_index", "logrank_p", "events"]
+    else:
+        cols = ["accuracy", "f1", "f1_macro", "roc_auc"]
     table = Table(title=f"graphfuse fit — {result.config.source}", title_justify="left")
     table.add_column("split")
     table.add_column("patients", justify="right")
     for c in cols:
         table.add_column(c, justify="right")
     for split, m in result.metrics.items():
-        table.add_row(split, str(len(result.splits[split])), *(f"{m[c]:.3f}" for c in cols))
+        cells = (f"{m[c]:.3g}" if c in ("logrank_p", "events") else f"{m[c]:.3f}" for c in cols)
+        table.add_row(split, str(len(result.splits[split])), *cells)
     console.print(table)
     h = result.history
     stop = "early stop" if h.early_stopped else "all epochs"

@@ -296,9 +296,7 @@ def annotate_graph(data: HeteroData, cohort: Cohort) -> None:
     }
 
 
-def split_cohort(
-    cohort: Cohort, config: ExperimentConfig
-) -> tuple[dict[str, np.ndarray], str]:
+def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np.ndarray], str]:
     """The split :func:`fit` uses: ``({"train", "val", "test"} -> positions, kind)``.
 
     The cohort's published split if it has one (``obs["split"]``, kind ``"published"``),

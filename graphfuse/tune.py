@@ -37,9 +37,10 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import shlex
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,10 +147,16 @@ def trial_config(
         resolve_components(cfg)
     except ValidationError as exc:
         detail = format_validation_errors(exc, ExperimentConfig, (), source, {})
-        raise ConfigError(f"{head}: {detail}") from None
+        raise ConfigError(_join(head, detail)) from None
     except ConfigError as exc:
-        raise ConfigError(f"{head}: {exc}") from None
+        raise ConfigError(_join(head, str(exc))) from None
     return cfg
+
+
+def _join(head: str, detail: str) -> str:
+    if detail.startswith("invalid config:"):
+        return head + detail.removeprefix("invalid config")
+    return f"{head}: {detail}"
 
 
 def check_space(config: ExperimentConfig) -> None:
@@ -347,7 +354,7 @@ class TuneResult:
 
     @property
     def metric(self) -> str:
-        return _spec(self.config).metric
+        return _spec(self.config).metric_for(self.config.task)
 
     def best_values(self) -> dict[str, Any]:
         """The best trial's values (by the validation metric), as dotted config paths."""
@@ -373,9 +380,15 @@ class TuneResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def print_summary(self, console: Console | None = None, max_rows: int = 50) -> None:
-        """Print the trials as a table and the best trial (what ``graphfuse tune`` shows)."""
-        _print_summary(self, console, max_rows)
+    def print_summary(
+        self, console: Console | None = None, max_rows: int = 50, overrides: Sequence[str] = ()
+    ) -> None:
+        """Print the trials as a table and the best trial (what ``graphfuse tune`` shows).
+
+        ``overrides``: the ``--set`` items the config was loaded with, repeated in the
+        printed command that re-fits the best trial.
+        """
+        _print_summary(self, console, max_rows, overrides)
 
 
 def tune(
@@ -427,7 +440,7 @@ def tune(
     where = storage if storage is not None else spec.storage
     if where is None:
         where = default_storage(config)
-    direction = spec.resolved_direction
+    metric, direction = spec.metric_for(config.task), spec.direction_for(config.task)
     the_study = optuna.create_study(
         storage=open_storage(where),
         study_name=name,
@@ -435,7 +448,7 @@ def tune(
         pruner=pruner if pruner is not None else _pruner(spec, config),
         load_if_exists=True,
     )
-    _check_same_search(the_study, spec, name)
+    _check_same_search(the_study, metric, direction, name)
     the_study.sampler = optuna.samplers.TPESampler(
         seed=spec.seed if spec.seed is not None else config.seed + len(the_study.trials)
     )
@@ -470,20 +483,20 @@ def _default_study_name(config: ExperimentConfig) -> str:
     return "graphfuse"
 
 
-def _check_same_search(study: optuna.Study, spec: TuneConfig, name: str) -> None:
-    direction = study.direction.name.lower()
-    if direction != spec.resolved_direction:
+def _check_same_search(study: optuna.Study, metric: str, direction: str, name: str) -> None:
+    existing = study.direction.name.lower()
+    if existing != direction:
         raise ConfigError(
-            f"study {name!r} exists and {direction}s; the config asks to "
-            f"{spec.resolved_direction} {spec.metric}: use another --study name"
+            f"study {name!r} exists and {existing}s; the config asks to "
+            f"{direction} {metric}: use another --study name"
         )
-    metric = study.user_attrs.get(_METRIC_ATTR)
-    if metric is None:
-        study.set_user_attr(_METRIC_ATTR, spec.metric)
-    elif metric != spec.metric:
+    scored_on = study.user_attrs.get(_METRIC_ATTR)
+    if scored_on is None:
+        study.set_user_attr(_METRIC_ATTR, metric)
+    elif scored_on != metric:
         raise ConfigError(
-            f"study {name!r} exists and scores trials on {metric}; the config's tune.metric "
-            f"is {spec.metric}: use another --study name"
+            f"study {name!r} exists and scores trials on {scored_on}; the config's tune.metric "
+            f"is {metric}: use another --study name"
         )
 
 
@@ -502,6 +515,7 @@ class _Search:
     ) -> None:
         self.study, self.config, self.spec, self.name = study, config, spec, name
         self.storage, self.logger = storage, logger
+        self.metric = spec.metric_for(config.task)
         # built-in pruners never look at epochs before the warm-up: no need to store them
         self.report = custom_pruner or spec.pruner != "none"
         self.start = 1 if custom_pruner else max(1, spec.warmup_epochs)
@@ -517,8 +531,8 @@ class _Search:
         tags = {
             "graphfuse.tune.study": self.name,
             "graphfuse.tune.storage": self.storage,
-            "graphfuse.tune.metric": self.spec.metric,
-            "graphfuse.tune.direction": self.spec.resolved_direction,
+            "graphfuse.tune.metric": self.metric,
+            "graphfuse.tune.direction": self.spec.direction_for(self.config.task),
             "graphfuse.config_source": str(self.config.source),
         }
         with logger.start(tags=tags, run_id=reopen):
@@ -557,7 +571,7 @@ class _Search:
             cfg,
             on_epoch=_Reporter(
                 trial,
-                self.spec.metric,
+                self.metric,
                 report=self.report,
                 start=self.start,
                 every=self.spec.report_every,
@@ -565,7 +579,7 @@ class _Search:
             parent_run_id=self.logger.run_id if self.logger else None,
             run_tags=tags,
         )
-        value = _final_value(result, self.spec.metric)
+        value = _final_value(result, self.metric)
         if self.logger is not None and result.run_id is not None:
             self.logger.client.set_tag(result.run_id, "graphfuse.tune.state", "COMPLETE")
         trial.set_user_attr("val", result.metrics["val"])
@@ -619,7 +633,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _print_summary(result: TuneResult, console: Console | None, max_rows: int) -> None:
+def _print_summary(
+    result: TuneResult, console: Console | None, max_rows: int, overrides: Sequence[str]
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -668,8 +684,11 @@ def _print_summary(result: TuneResult, console: Console | None, max_rows: int) -
             f"best trial [bold]{best.number}[/]: {metric} {_fmt(best.value)} — chosen on "
             f"validation patients only; the {test_key} column is recorded, never used to choose"
         )
-        sets = " ".join(f"--set {k}={_yaml_scalar(v)}" for k, v in best.params.items())
-        console.print(f"refit it with  graphfuse fit --config {result.config.source} {sets}")
+        given = [o for o in overrides if not o.strip().startswith("tune.")]
+        sets = given + [f"{k}={_yaml_scalar(v)}" for k, v in best.params.items()]
+        args = " ".join(f"--set {shlex.quote(item)}" for item in sets)
+        source = shlex.quote(str(result.config.source))
+        console.print(f"refit it with  graphfuse fit --config {source} {args}", soft_wrap=True)
     console.print(f"study storage  {result.storage}  (rerun the same command to resume)")
     if result.parent_run_id is not None:
         console.print(f"MLflow parent run  {result.parent_run_id}  ({result.tracking_uri})")

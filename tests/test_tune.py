@@ -72,11 +72,13 @@ class AlwaysPrune(optuna.pruners.BasePruner):
 def test_space_is_parsed_with_defaults(tmp_path):
     cfg = load_config(write_config(tmp_path))
     spec = cfg.tune
-    assert spec.metric == "val_roc_auc" and spec.resolved_direction == "maximize"
+    assert spec.metric is None and spec.metric_for(cfg.task) == "val_roc_auc"
+    assert spec.direction_for("classification") == "maximize"
+    assert spec.metric_for("survival") == "val_c_index"
     assert spec.space["train.lr"].log and spec.space["model.params.hidden"].type == "int"
     assert spec.space["model.dropout"].bounds() == [0.2, 0.5]
     loss = load_config(overrides={"tune": {"metric": "val_loss", "space": SPACE}})
-    assert loss.tune.resolved_direction == "minimize"
+    assert loss.tune.direction_for("survival") == "minimize"
     assert "tune" in cfg.to_dict() and "tune" not in load_config(overrides={}).to_dict()
 
 
@@ -338,6 +340,18 @@ def test_reports_start_at_the_warmup_every_k_epochs(tmp_path, monkeypatch):
         assert t.intermediate_values[4] == pytest.approx(t.value)
 
 
+def test_survival_is_scored_on_the_validation_c_index(tmp_path):
+    survival = {"task": "survival", "data.synthetic.survival": True}
+    survival["data.survival"] = {"time": "time", "event": "event"}
+    cfg = load_config(write_config(tmp_path), survival)
+    result = tune(cfg, trials=1, storage=tmp_path / "j.journal")
+    (trial,) = result.study.trials
+    assert result.metric == "val_c_index" and result.study.direction.name == "MAXIMIZE"
+    assert result.study.user_attrs["graphfuse.metric"] == "val_c_index"
+    assert trial.value == pytest.approx(trial.user_attrs["val"]["c_index"])
+    assert "c_index" in trial.user_attrs["test"]
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -351,6 +365,7 @@ def test_cli_tune_prints_trials_and_best(tmp_path):
     assert "graphfuse tune — study cli" in out.output and "COMPLETE" in out.output
     assert "best trial" in out.output and "never used to choose" in out.output
     assert "graphfuse fit --config" in out.output and "--set train.lr=" in out.output
+    assert "--set train.epochs=2 --set " in out.output  # the refit repeats the --set items
     again = runner.invoke(main, [*args, "--study", "cli", "--trials", "1"])
     assert again.exit_code == 0, again.output
     assert "1 trials run now (*), 3 in the study" in again.output

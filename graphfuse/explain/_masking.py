@@ -75,8 +75,8 @@ class _Problem:
     ctx: ExplainContext
     unique: torch.Tensor  # (U,) explained node positions, each once
     features: dict[str, torch.Tensor]  # full matrices, absent rows 0
-    baseline: dict[str, torch.Tensor]  # (F_m,) per modality
-    own_delta: dict[str, torch.Tensor]  # (U, F_m) explained patients' features - baseline
+    own_base: dict[str, torch.Tensor]  # (U, F_m) baseline; 0 where the modality is absent
+    own_delta: dict[str, torch.Tensor]  # (U, F_m) features - baseline; 0 where absent
     all_patients: bool  # every node is explained (unique == arange(n))
     available: torch.Tensor  # (U, M) float
     n_features: torch.Tensor  # (U,) features each explained patient has
@@ -135,7 +135,11 @@ class Masking(Explainer):
     global feature importances: each feature's mean mask over the explained patients
     having it), ``restart_patient_rank_correlation`` (the same per patient over its own
     features, averaged over patients) and ``restart_edge_rank_correlation``; ``None`` for
-    a single restart.
+    a single restart. ``diagnostics["edge_types"]`` lists the edge types that were masked.
+
+    **Cost**: one forward and backward pass of the whole graph per step, ``epochs x
+    restarts`` steps, whatever the number of explained patients. A patient lacking a
+    modality keeps its (zero) row unmasked and unpenalised; its row of scores is NaN.
 
     Examples
     --------
@@ -205,6 +209,8 @@ def _prepare(ctx: ExplainContext, p: MaskingParams) -> _Problem:
     else:
         baseline = {m: torch.zeros(x.shape[1], dtype=x.dtype) for m, x in features.items()}
     available = ctx.available[unique].float()
+    # a patient's absent modality keeps its zero row: the mask is neither applied nor penalised
+    have = {m: available[:, i, None] for i, m in enumerate(ctx.modalities)}
     sizes = torch.tensor([features[m].shape[1] for m in ctx.modalities], dtype=torch.float32)
     with torch.no_grad():
         logits = ctx.forward(features)
@@ -220,8 +226,8 @@ def _prepare(ctx: ExplainContext, p: MaskingParams) -> _Problem:
         ctx=ctx,
         unique=unique,
         features=features,
-        baseline=baseline,
-        own_delta={m: x[unique] - baseline[m] for m, x in features.items()},
+        own_base={m: baseline[m] * have[m] for m in features},
+        own_delta={m: (x[unique] - baseline[m]) * have[m] for m, x in features.items()},
         all_patients=len(unique) == ctx.n_nodes,
         available=available,
         n_features=(available * sizes).sum(dim=1).clamp(min=1.0),
@@ -303,7 +309,7 @@ def _optimise(
 
 def _mask_rows(problem: _Problem, modality: str, mask: torch.Tensor) -> torch.Tensor:
     """The modality's feature matrix with explained rows ``baseline + mask * (x - baseline)``."""
-    rows = problem.baseline[modality] + mask * problem.own_delta[modality]
+    rows = problem.own_base[modality] + mask * problem.own_delta[modality]
     if problem.all_patients:
         return rows
     return problem.features[modality].index_copy(0, problem.unique, rows)

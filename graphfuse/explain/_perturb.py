@@ -134,13 +134,10 @@ def own_row_gradients(
     owners_t, rows_t = _check(ctx, owners, rows)
     outs, grads = [], {m: [] for m in rows_t}
     for s in _slices(len(owners_t), engine.batch):
-        leaves = {m: r[s].detach().clone().requires_grad_(True) for m, r in rows_t.items()}
-        with torch.enable_grad():
-            out = engine.outputs(owners_t[s], leaves)
-            gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
-        outs.append(out.detach())
-        for (m, leaf), g in zip(leaves.items(), gs, strict=True):
-            grads[m].append(torch.zeros_like(leaf) if g is None else g)
+        out, gs = engine.gradients(owners_t[s], {m: r[s] for m, r in rows_t.items()})
+        outs.append(out)
+        for m, g in gs.items():
+            grads[m].append(g)
     out_all = torch.cat(outs) if outs else torch.zeros(0, dtype=torch.float64)
     return out_all, {m: torch.cat(g) for m, g in grads.items()}
 
@@ -163,6 +160,21 @@ class Engine(ABC):
     @abstractmethod
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
         """``(B,)`` float64 outputs of ``owners`` with their rows replaced."""
+
+    def gradients(
+        self, owners: torch.Tensor, rows: Rows
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Outputs and each one's gradient w.r.t. its own rows (pairs are independent,
+        so the gradient of the sum is every pair's own)."""
+        leaves = {m: r.detach().clone().requires_grad_(True) for m, r in rows.items()}
+        with torch.enable_grad():
+            out = self.outputs(owners, leaves)
+            gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
+        grads = {
+            m: torch.zeros_like(leaf) if g is None else g
+            for (m, leaf), g in zip(leaves.items(), gs, strict=True)
+        }
+        return out.detach(), grads
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -398,30 +410,49 @@ class _CopiesEngine(Engine):
             self.copies = 1
 
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
+        result = torch.zeros(len(owners), dtype=torch.float64)
+        for pairs, out in self._forwards(owners, rows):
+            result = result.index_put((pairs,), out)
+        return result
+
+    def gradients(
+        self, owners: torch.Tensor, rows: Rows
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        # one backward pass per forward pass, so memory holds one disjoint union only
+        result = torch.zeros(len(owners), dtype=torch.float64)
+        grads = {m: torch.zeros_like(r) for m, r in rows.items()}
+        for pairs, leaves, out in self._forwards(owners, rows, differentiate=True):
+            gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
+            result[pairs] = out.detach()
+            for m, g in zip(leaves, gs, strict=True):
+                if g is not None:
+                    grads[m][pairs] = g.to(grads[m].dtype)
+        return result, grads
+
+    def _forwards(self, owners: torch.Tensor, rows: Rows, differentiate: bool = False):
+        """Per forward pass: the pairs it evaluated, (their row leaves,) their outputs."""
         n = self.ctx.n_nodes
         slot = _schedule(owners.numpy(), self.colouring)
         order = np.argsort(slot, kind="stable")
         n_slots = int(slot.max()) + 1 if len(slot) else 0
         bounds = np.searchsorted(slot[order], np.arange(0, n_slots + self.copies, self.copies))
-        done, values = [], []
         for i, first in enumerate(range(0, n_slots, self.copies)):
             c = min(self.copies, n_slots - first)
             pairs = torch.from_numpy(order[bounds[i] : bounds[i + 1]])
             where = (torch.from_numpy(slot)[pairs] - first) * n + owners[pairs]
-            feats = {}
-            for m, x in self.base.items():
-                big = x.repeat(c, 1)
-                if m in rows:
-                    big = big.index_put((where,), rows[m][pairs].to(x.dtype))
-                feats[m] = big
-            logits = self.ctx.model(with_features(self._graph(c), feats))
-            out = self.ctx.output(logits.reshape(c, n, -1)).reshape(-1)
-            done.append(pairs)
-            values.append(out[where].double())
-        result = torch.zeros(len(owners), dtype=torch.float64)
-        if done:
-            result = result.index_put((torch.cat(done),), torch.cat(values))
-        return result
+            leaves = {m: r[pairs].to(self.base[m].dtype) for m, r in rows.items()}
+            if differentiate:
+                leaves = {m: r.detach().requires_grad_(True) for m, r in leaves.items()}
+            with torch.set_grad_enabled(differentiate or torch.is_grad_enabled()):
+                feats = {}
+                for m, x in self.base.items():
+                    big = x.repeat(c, 1)
+                    if m in leaves:
+                        big = big.index_put((where,), leaves[m])
+                    feats[m] = big
+                logits = self.ctx.model(with_features(self._graph(c), feats))
+                out = self.ctx.output(logits.reshape(c, n, -1)).reshape(-1)[where].double()
+            yield (pairs, leaves, out) if differentiate else (pairs, out)
 
     def _graph(self, c: int) -> HeteroData:
         if c not in self._graphs:

@@ -20,7 +20,7 @@ coalition, so overlapping groups (pathways sharing genes) define a proper game t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -181,7 +181,9 @@ class _Layout:
         if not covered.all():
             members[REST_GROUP] = list(np.flatnonzero(~covered))
         self.labels: list[Any] = list(members)
-        self.pair_feature = np.concatenate([np.asarray(v, dtype=np.int64) for v in members.values()])
+        self.pair_feature = np.concatenate(
+            [np.asarray(v, dtype=np.int64) for v in members.values()]
+        )
         self.pair_group = np.repeat(np.arange(len(members)), [len(v) for v in members.values()])
         self.overlapping = len(self.pair_feature) > self.n_features
 
@@ -461,9 +463,9 @@ class ShapleyGame:
         self._background = background
         self._batch_size = batch_size
         self.node = int(ctx.patients[0])
-        self._local, used = layout.patient_players(ctx.available[self.node].numpy())
+        self._players = layout.patient_players(ctx.available[self.node].numpy())
         self._x = layout.concat(ctx.features())[self.node]
-        self.players = [layout.labels[u] for u in used]
+        self.players = [layout.labels[u] for u in self._players.used]
 
     @property
     def n_players(self) -> int:
@@ -477,9 +479,10 @@ class ShapleyGame:
                 f"shap game of patient {self.node}: masks must be (k, {self.n_players}); "
                 f"got {masks.shape}"
             )
-        players = self._local >= 0
-        present = np.ones((len(masks), len(self._local)), dtype=bool)
-        present[:, players] = masks[:, self._local[players]]
+        # a feature takes the patient's value when any player holding it is present
+        present = np.zeros((len(masks), len(self._players.present)), dtype=bool)
+        np.logical_or.at(present.T, self._players.feature, masks[:, self._players.player].T)
+        present[:, ~self._players.present] = True  # absent modalities: own (zero) rows
         present_t = torch.from_numpy(present)
         model = self._ctx.model
         was_training = model.training
@@ -515,14 +518,15 @@ def patient_game(
     target: int | str | None = None,
     background: int | None = None,
     groups: Groups = "features",
+    gene_sets: Any = None,
     seed: int = 0,
     batch_size: int = 8192,
 ) -> ShapleyGame:
     """The game whose Shapley values the ``shap`` explainer estimates for one patient.
 
     Same players, background and explained output as ``explain(model, data, "shap",
-    patients=[patient], target=target, seed=seed, background=background,
-    groups=groups)``; pass it to :func:`graphfuse.explain.exact_shapley` for exact values
+    patients=[patient], target=target, seed=seed, background=background, groups=groups,
+    gene_sets=gene_sets)``; pass it to :func:`graphfuse.explain.exact_shapley` for exact values
     (a few thousand forward evaluations for 12 players).
 
     Parameters
@@ -531,7 +535,7 @@ def patient_game(
         A trained model and its patient graph.
     patient
         Position of the patient in the graph.
-    target, background, groups, seed
+    target, background, groups, gene_sets, seed
         As for the explainer (:class:`ShapParams`, :meth:`Explainer.explain`).
     batch_size
         Coalitions evaluated per call of the perturbation engine.
@@ -550,6 +554,8 @@ def patient_game(
     finally:
         model.train(was_training)
     ctx = ExplainContext(model, data, positions, _target(target, logits, data), seed)
-    params = Shap(background=background, groups=groups, batch_size=batch_size).params
-    layout = _Layout(ctx, params.groups)
+    params = Shap(
+        background=background, groups=groups, gene_sets=gene_sets, batch_size=batch_size
+    ).params
+    layout = _Layout(ctx, params.groups, params.gene_sets)
     return ShapleyGame(ctx, layout, _background(ctx, layout, params.background), batch_size)

@@ -9,12 +9,59 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import GCNConv
 
 from graphfuse.graphs import PATIENT, edge_type, feature_key
 from graphfuse.models._base import MODELS, TORCH_TASKS, FusionModel, ModelParams
 
-__all__ = ["MOGONET"]
+__all__ = ["MOGONET", "propagation_matrix"]
+
+
+class _GraphConv(nn.Module):
+    """MOGONET's graph convolution: ``A (x W) + b`` with ``A`` the row-normalised
+    adjacency plus self-loops (its ``GraphConvolution`` layer; xavier-normal weights)."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.xavier_normal_(torch.empty(d_in, d_out)))
+        self.bias = nn.Parameter(torch.zeros(d_out))
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[1]
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        return torch.sparse.mm(adjacency, x @ self.weight) + self.bias
+
+
+def propagation_matrix(edge_index: torch.Tensor, edge_weight: torch.Tensor, n: int) -> torch.Tensor:
+    """MOGONET's ``A``: edge weights plus a self-loop of weight 1 per patient, each row
+    (receiving patient) divided by its sum; sparse ``(n, n)``, ``A[dst, src]``.
+
+    Differentiable in ``edge_weight`` (edge-masking explainers scale it).
+
+    Examples
+    --------
+    >>> a = propagation_matrix(torch.tensor([[0], [1]]), torch.tensor([3.0]), 2)
+    >>> a.to_dense().tolist()
+    [[1.0, 0.0], [0.75, 0.25]]
+    """
+    loops = torch.arange(n)
+    src = torch.cat([edge_index[0], loops])
+    dst = torch.cat([edge_index[1], loops])
+    weight = torch.cat([edge_weight.to(torch.float32), torch.ones(n)])
+    total = torch.zeros(n).index_add(0, dst, weight)
+    values = weight / total[dst]
+    return torch.sparse_coo_tensor(
+        torch.stack([dst, src]), values, (n, n), check_invariants=False
+    ).coalesce()
+
+
+def _dropout(h: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout; the same as ``F.dropout`` in distribution, several times faster
+    on CPU (one uniform draw per element instead of ``bernoulli_``)."""
+    if not training or p == 0.0:
+        return h
+    return h * (torch.rand_like(h) >= p) * (1.0 / (1.0 - p))
 
 
 class MOGONETParams(ModelParams):
@@ -35,11 +82,17 @@ class MOGONETParams(ModelParams):
 class MOGONET(FusionModel):
     """MOGONET (Wang et al., Nat. Commun. 12:3445, 2021).
 
-    Each modality ``m`` has a GCN encoder (``hidden`` layers, leaky ReLU, dropout) on its
-    patient-similarity graph and a linear classifier giving per-modality class logits.
+    Each modality ``m`` has a GCN encoder on its patient-similarity graph — MOGONET's
+    graph convolution ``A (h W) + b`` with ``A`` the edge weights plus self-loops,
+    row-normalised (:func:`propagation_matrix`), leaky ReLU, dropout between layers — and
+    a linear classifier giving per-modality class logits. The paper's encoder widths are
+    ``[400, 400, 200]`` (BRCA; the default) and ``[200, 200, 100]`` (ROSMAP), and it builds
+    the graphs with its similarity threshold (``graph: {name: threshold}``; ``k: 1`` is its
+    ROSMAP setting, ``adj_parameter = 2``).
     The View Correlation Discovery Network (VCDN) turns each modality's logits into a
-    class-probability vector ``p_m`` (softmax; for a single output, e.g. a survival risk,
-    the sigmoid), takes the outer product of all ``p_m`` (the cross-modality label
+    class-probability vector ``p_m`` (softmax — the paper's code takes a sigmoid per class,
+    which is not a probability vector and has no uniform stand-in; for a single output, e.g.
+    a survival risk, the sigmoid), takes the outer product of all ``p_m`` (the cross-modality label
     correlations, ``n_classes ** n_modalities`` entries), flattens it and maps it through
     a two-layer MLP to the fused output.
 
@@ -80,7 +133,7 @@ class MOGONET(FusionModel):
         self.encoders = nn.ModuleDict(
             {
                 m: nn.ModuleList(
-                    GCNConv(a, b) for a, b in zip([d, *p.hidden[:-1]], p.hidden, strict=True)
+                    _GraphConv(a, b) for a, b in zip([d, *p.hidden[:-1]], p.hidden, strict=True)
                 )
                 for m, d in self.in_dims.items()
             }
@@ -88,6 +141,9 @@ class MOGONET(FusionModel):
         self.classifiers = nn.ModuleDict(
             {m: nn.Linear(p.hidden[-1], n_classes) for m in self.in_dims}
         )
+        for layer in self.classifiers.values():
+            nn.init.xavier_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
         width = n_classes ** len(self.in_dims)
         vcdn_hidden = p.vcdn_hidden or max(width, 8)
         self.vcdn = nn.Sequential(
@@ -113,9 +169,11 @@ class MOGONET(FusionModel):
             have_cols.append(have)
             h = torch.where(have[:, None], store[feature_key(m)], 0.0)
             edges = data[edge_type(m)]
-            for conv in convs:
-                h = F.leaky_relu(conv(h, edges.edge_index, edges.edge_weight), p.negative_slope)
-                h = F.dropout(h, p.dropout, self.training)
+            adjacency = propagation_matrix(edges.edge_index, edges.edge_weight, len(have))
+            for i, conv in enumerate(convs):
+                h = F.leaky_relu(conv(h, adjacency), p.negative_slope)
+                if i < len(convs) - 1:  # as MOGONET: no dropout after the last layer
+                    h = _dropout(h, p.dropout, self.training)
             logits[m] = self.classifiers[m](h)
         return logits, torch.stack(have_cols, dim=1)
 

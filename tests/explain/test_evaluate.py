@@ -365,6 +365,19 @@ def test_faithfulness_agrees_for_saliency_on_a_trained_gcn(gcn_graph):
     assert "FaithfulnessResult(method='saliency'" in repr(result)
 
 
+def test_faithfulness_of_a_one_output_model_uses_that_output(annotated):
+    class Risk(OneFeature):
+        def forward(self, data):
+            return super().forward(data)[:, 1:] * 2.0  # 3 * x, one column
+
+    model = Risk({m: len(annotated.feature_names[m]) for m in annotated.modalities}, 3)
+    att = make_attribution(annotated, hot("expression", 3, 1.0), patients=np.arange(6))
+    result = faithfulness(att, model, annotated, steps=2, k=1)
+    assert result.output == "risk score"
+    x = torch.nan_to_num(annotated["patient"].x_expression[:6, 3])
+    assert result.full_output == pytest.approx(float(3.0 * x.mean()), abs=1e-5)
+
+
 def test_faithfulness_refuses_bad_input(one_feature):
     model, graph = one_feature
     att = make_attribution(graph, hot("expression", 3, 1.0), patients=np.arange(4))

@@ -219,6 +219,25 @@ def test_planted_signal_is_found_under_its_modality(graph, cohort, objective):
         assert (frame.idxmax(axis=1) == planted[1]).mean() >= 0.9
 
 
+def test_absent_modalities_are_left_unmasked(graph, monkeypatch):
+    model = OneFeature(_in_dims(graph), "methylation", 3)
+    seen = []
+    forward = model.forward
+
+    def record(data):
+        store = data[PATIENT]
+        rows = [
+            store[feature_key(m)][~store.available[:, i]] for i, m in enumerate(data.modalities)
+        ]
+        seen.append(torch.cat([r.flatten() for r in rows]))
+        return forward(data)
+
+    monkeypatch.setattr(model, "forward", record)
+    explain(model, graph, "masking", epochs=3, restarts=1)
+    assert seen[0].numel() > 0 and seen[0].isnan().all()  # the graph itself: NaN rows
+    assert len(seen) >= 4 and all(bool((v == 0).all()) for v in seen[1:])  # masked copies
+
+
 def test_labels_are_not_used(gcn):
     model, graph = gcn
     a = explain(model, graph, "masking", **FAST)

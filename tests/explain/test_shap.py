@@ -176,7 +176,7 @@ def test_registered_params_validated_and_seeded():
     with pytest.raises(ValidationError, match="even"):
         ShapParams(n_permutations=3)
     with pytest.raises(ValidationError):
-        ShapParams(groups="pathways")
+        ShapParams(groups="genes")
 
 
 def test_shapes_nan_rows_and_efficiency(small_gcn):
@@ -270,9 +270,9 @@ def test_linear_model_closed_form_and_group_sums(small):
         np.testing.assert_allclose(att.scores[m].to_numpy(), expected, atol=1e-5)  # NaN rows too
     by_modality = explain(model, small, "shap", groups="modalities", n_permutations=2)
     groups = att.modality_groups()
-    np.testing.assert_allclose(
-        by_modality.group_scores(groups).to_numpy(), att.group_scores(groups).to_numpy(), atol=1e-5
-    )
+    sums = att.group_scores(groups).to_numpy()
+    np.testing.assert_allclose(by_modality.groups["modalities"].to_numpy(), sums, atol=1e-5)
+    np.testing.assert_allclose(by_modality.group_scores(groups).to_numpy(), sums, atol=1e-5)
     # explicit groups across modalities; unnamed features form the rest group
     names = small.feature_names
     custom = {
@@ -282,24 +282,55 @@ def test_linear_model_closed_form_and_group_sums(small):
     grouped = explain(model, small, "shap", groups=custom, n_permutations=2)
     rest = [c for c in att.table().columns if c not in custom["a"] + custom["b"]]
     all_groups = {**custom, REST_GROUP: rest}
-    np.testing.assert_allclose(
-        grouped.group_scores(all_groups).to_numpy(),
-        att.group_scores(all_groups).to_numpy(),
-        atol=1e-5,
-    )
+    table = grouped.groups["groups"]
+    assert list(table.columns) == ["a", "b", REST_GROUP]
+    np.testing.assert_allclose(table.to_numpy(), att.group_scores(all_groups).to_numpy(), atol=1e-5)
 
 
-def test_group_errors(small_gcn):
+def test_overlapping_groups_match_exact_group_shapley(small):
+    model = Interacting({m: len(small.feature_names[m]) for m in small.modalities})
+    p = _full_patient(small)
+    names = small.feature_names
+    e, m, i = names["expression"], names["methylation"], names["imaging"]
+    groups = {
+        "g1": [("expression", e[0]), ("expression", e[1]), ("methylation", m[0])],
+        "g2": [("expression", e[1]), ("imaging", i[0])],
+        "g3": [("methylation", m[1]), ("methylation", m[2]), ("imaging", i[0])],
+    }
+    order = [(mod, f) for mod in SIZES for f in names[mod]]
+    member = np.array([[c in groups[g] for c in order] for g in groups])  # (3, 8)
+    member = np.vstack([member, ~member.any(axis=0)])  # the rest: expression e[2], imaging i[1]
+    feature_value = _direct_value_fn(model, small, p)
+    exact = exact_shapley(lambda masks: feature_value((masks @ member) > 0), 4)
+    game = patient_game(model, small, p, groups=groups)
+    assert game.players == ["g1", "g2", "g3", REST_GROUP]
+    np.testing.assert_allclose(exact_shapley(game, 4), exact, atol=1e-5)
+    att = explain(model, small, "shap", patients=[p], groups=groups, n_permutations=600)
+    table = att.groups["groups"].iloc[0].to_numpy()
+    np.testing.assert_allclose(table, exact, atol=0.03 * np.abs(exact).max())
+    row = att.table().iloc[0]
+    assert row.sum() == pytest.approx(exact.sum(), abs=1e-5)
+    # a feature in two groups gets a share of each
+    share = table[0] / 3 + table[1] / 2
+    assert row[("expression", e[1])] == pytest.approx(share)
+
+
+def test_pathway_groups_and_group_errors(small_gcn):
     model, graph = small_gcn
-    names = graph.feature_names
+    genes = graph.feature_genes
+    expr, meth = list(genes["expression"].values()), list(genes["methylation"].values())
+    sets = {"s1": [expr[0], meth[1]], "s2": [expr[1], "NOT_A_GENE"], "s3": ["NOT_A_GENE"]}
+    p = _full_patient(graph)
+    att = explain(model, graph, "shap", patients=[p], groups="pathways", gene_sets=sets)
+    table = att.groups["pathways"]
+    assert list(table.columns) == ["s1", "s2", REST_GROUP]  # s3 matches no feature
+    assert table.iloc[0].sum() == pytest.approx(att.table().iloc[0].sum(), abs=1e-6)
+    with pytest.raises(ValidationError, match="gene_sets"):
+        ShapParams(groups="pathways")
+    with pytest.raises(DataError, match="no gene set"):
+        explain(model, graph, "shap", patients=[p], groups="pathways", gene_sets={"s": ["X"]})
     with pytest.raises(ConfigError, match="does not have"):
         explain(model, graph, "shap", patients=[0], groups={"g": [("imaging", "nope")]})
-    overlap = {
-        "g": [("imaging", names["imaging"][0])],
-        "h": [("imaging", names["imaging"][0])],
-    }
-    with pytest.raises(ConfigError, match="disjoint"):
-        explain(model, graph, "shap", patients=[0], groups=overlap)
 
 
 def test_background_samples_are_averaged(small_gcn):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from graphfuse.models import build_model
+from graphfuse.models._mogonet import propagation_matrix
 from graphfuse.train import train_model
 
 
@@ -63,7 +64,7 @@ def test_auxiliary_loss_reaches_every_per_modality_classifier(mogonet, graph):
     aux.backward()
     for m in graph.modalities:
         assert mogonet.classifiers[m].weight.grad.abs().sum() > 0, m
-        assert mogonet.encoders[m][0].lin.weight.grad.abs().sum() > 0, m
+        assert mogonet.encoders[m][0].weight.grad.abs().sum() > 0, m
     # it is the per-modality losses only: the fusion network gets nothing from it
     assert all(p.grad is None for p in mogonet.vcdn.parameters())
     with pytest.raises(RuntimeError, match="forward pass in training mode"):
@@ -115,3 +116,23 @@ def test_survival_output_is_one_risk_score_without_auxiliary_loss(graph):
     assert out.shape == (graph["patient"].num_nodes, 1)
     aux = model.auxiliary_loss(graph["patient"].y, graph["patient"].train_mask)
     assert aux.item() == 0.0
+
+
+def test_edge_weights_matter_and_receive_gradient(mogonet, graph):
+    """Edge-masking explainers scale ``edge_weight``: the output must depend on it."""
+    et = ("patient", "similar_expression", "patient")
+    weight = graph[et].edge_weight.clone().requires_grad_(True)
+    graph[et].edge_weight = weight
+    mogonet.eval()
+    mogonet(graph).sum().backward()
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+
+
+def test_propagation_rows_are_averages_with_a_self_loop(graph):
+    edges = graph[("patient", "similar_expression", "patient")]
+    n = graph["patient"].num_nodes
+    a = propagation_matrix(edges.edge_index, edges.edge_weight, n).to_dense()
+    assert torch.allclose(a.sum(dim=1), torch.ones(n))
+    assert (a.diagonal() > 0).all()
+    src, dst = edges.edge_index
+    assert (a[dst, src] > 0).all()
