@@ -53,6 +53,9 @@ class Attribution:
     feature_genes
         ``modality -> {feature: gene}`` for omics modalities (from ``var["gene"]``);
         features without a gene (indicators, imaging, clinical) are absent.
+    diagnostics
+        What the method reports about its own reliability, e.g. the rank correlation
+        between restarts of ``masking`` (JSON-ready).
     groups
         ``grouping name -> DataFrame`` of patients x groups, for methods that score
         groups of features directly (e.g. ``sensitivity`` with ``groups="modalities"``
@@ -71,6 +74,7 @@ class Attribution:
     edge_scores: dict[str, pd.DataFrame] = field(default_factory=dict)
     feature_genes: dict[str, dict[str, str]] = field(default_factory=dict)
     groups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ shape
     @property
@@ -258,6 +262,7 @@ class Attribution:
             "modalities": modalities,
             "edges": edges,
             "feature_genes": self.feature_genes,
+            "diagnostics": self.diagnostics,
             "groups": groups,
         }
         (folder / "attribution.json").write_text(json.dumps(meta, indent=2, default=str))
@@ -290,6 +295,7 @@ class Attribution:
             output=meta["output"],
             edge_scores=edges,
             feature_genes=meta["feature_genes"],
+            diagnostics=meta.get("diagnostics", {}),
             groups=groups,
         )
 

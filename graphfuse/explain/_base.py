@@ -53,6 +53,7 @@ class Explanation:
     features: dict[str, np.ndarray]
     edges: dict[str, pd.DataFrame] = field(default_factory=dict)
     groups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 class ExplainContext:
@@ -69,6 +70,9 @@ class ExplainContext:
     target
         Explained class of every patient of the graph (``(n_nodes,)`` long tensor);
         only ``target[patients]`` matters for the explanation.
+    target_given
+        Whether the caller named the target class (else it is the default: the positive
+        class of two, or each patient's predicted class).
     seed, generator
         Seed of the explanation and a ``torch.Generator`` seeded with it.
     modalities
@@ -89,6 +93,7 @@ class ExplainContext:
         self.data = data
         self.patients = patients
         self.target = target
+        self.target_given = False
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.modalities = list(model.modalities)
@@ -177,10 +182,10 @@ class Explainer(ABC):
         except ValidationError as exc:
             from graphfuse.config import format_validation_errors
 
-            raise ConfigError(
-                f"explainer {self.registry_name!r}: invalid parameters\n"
-                + format_validation_errors(exc)
-            ) from None
+            text = format_validation_errors(
+                exc, self.Params, (), f"explainer {self.registry_name!r}", {}
+            )
+            raise ConfigError(text) from None
 
     @classmethod
     def unsupported_reason(cls, model: FusionModel) -> str | None:
@@ -241,6 +246,7 @@ class Explainer(ABC):
                 logits = model(data)
             target_t = _target(target, logits, data)
             ctx = ExplainContext(model, data, positions, target_t, seed)
+            ctx.target_given = target is not None
             started = time.perf_counter()
             result = self._explain(ctx)
             seconds = time.perf_counter() - started
@@ -301,6 +307,7 @@ class Explainer(ABC):
             edge_scores=edges,
             feature_genes={m: dict(g) for m, g in genes.items() if m in scores},
             groups=groups,
+            diagnostics=dict(result.diagnostics),
         )
 
 

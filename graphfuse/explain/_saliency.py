@@ -124,7 +124,9 @@ def integration_points(steps: int, rule: str = "gausslegendre") -> tuple[np.ndar
 
     ``gausslegendre`` (Gauss-Legendre nodes mapped to [0, 1]), ``riemann_trapezoid``
     (``steps`` evenly spaced points including both ends) or ``riemann_middle``; the
-    weights sum to 1. The same points as captum's ``approximation_parameters``.
+    weights sum to 1. The points and weights of captum's ``approximation_parameters``,
+    except that captum's trapezoid weights (``1/n`` inside, ``1/2n`` at the ends) sum to
+    ``(n - 1) / n``; here they are the trapezoid rule's (``1/(n-1)``, ``1/2(n-1)``).
 
     Examples
     --------

@@ -106,7 +106,7 @@ def test_shapes_ranges_and_edges(gcn):
         assert 0 < len(edges) <= graph[edge_type(m)].edge_index.shape[1]
         assert set(edges["source"]) <= ids and set(edges["target"]) <= ids
         assert edges["score"].between(0, 1).all()
-    diagnostics = att.params["diagnostics"]
+    diagnostics = att.diagnostics
     assert -1 <= diagnostics["restart_rank_correlation"] <= 1
     assert -1 <= diagnostics["restart_patient_rank_correlation"] <= 1
     assert -1 <= diagnostics["restart_edge_rank_correlation"] <= 1
@@ -130,17 +130,11 @@ def test_graph_free_models_get_feature_masks_only(models, name):
     model, graph = models[name]
     att = explain(model, graph, "masking", epochs=5, restarts=1)
     assert att.edge_scores == {}
-    assert att.params["diagnostics"]["edge_types"] == []
-    assert att.params["diagnostics"]["restart_edge_rank_correlation"] is None
+    assert att.diagnostics["edge_types"] == []
+    assert att.diagnostics["restart_edge_rank_correlation"] is None
     assert all(f.shape[0] == 48 for f in att.scores.values())
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="Explainer.__init__ calls config.format_validation_errors(exc) with one argument; "
-    "it takes five (graphfuse/explain/_base.py, the lead's to fix)",
-)
 def test_params_are_validated():
     with pytest.raises(ConfigError, match="restarts"):
         Masking(restarts=0)
@@ -188,7 +182,7 @@ def test_restarts_are_averaged(gcn, monkeypatch):
     # the first restart does not depend on how many follow it
     runs.clear()
     single = explain(model, graph, "masking", seed=5, epochs=10, restarts=1)
-    assert single.params["diagnostics"]["restart_rank_correlation"] is None
+    assert single.diagnostics["restart_rank_correlation"] is None
     m = graph.modalities[0]
     have = available[:, 0]
     np.testing.assert_allclose(single.scores[m].to_numpy()[have], runs[0][0][m].numpy()[have])
@@ -278,8 +272,8 @@ def test_edge_masks_apply_to_any_heterodata_edge_type(graph, cohort):
     model = GeneVotes(_in_dims(graph), kg[GENE].num_nodes)
     att = explain(model, kg, "masking", **FAST)
     # the gene -> patient edges are masked (the only ones the output depends on) ...
-    assert att.params["diagnostics"]["edge_types"] == ["gene__rev_expression_gene__patient"]
-    assert att.params["diagnostics"]["restart_edge_rank_correlation"] is not None
+    assert att.diagnostics["edge_types"] == ["gene__rev_expression_gene__patient"]
+    assert att.diagnostics["restart_edge_rank_correlation"] is not None
     # ... but only patient-patient edges map to patient ids in Attribution.edge_scores
     assert att.edge_scores == {}
     model.graph_kind = "knowledge"

@@ -67,7 +67,9 @@ def test_every_model_matches_the_reference(name, graph, cohort):
     m = ctx.modalities[0]
     one = ctx.features()[m][owners].clone()
     one[:, 3] += 2.0
-    assert_close(perturbed_outputs(ctx, owners, {m: one}), _reference_outputs(ctx, owners, {m: one}))
+    assert_close(
+        perturbed_outputs(ctx, owners, {m: one}), _reference_outputs(ctx, owners, {m: one})
+    )
 
 
 @pytest.mark.parametrize(
