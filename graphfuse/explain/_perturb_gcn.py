@@ -36,7 +36,7 @@ from graphfuse.graphs import PATIENT
 
 __all__ = ["GCNFusionEngine"]
 
-_DTYPE = torch.float64
+_DTYPE = torch.float32
 #: Fusion of the modality embeddings ``(B, modalities, hidden)`` given the filled mask.
 Fusion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Below this fraction of non-zero changes a first-layer update gathers weight rows.
@@ -60,7 +60,7 @@ class _Graph:
         self.out_ptr[1:] = torch.cumsum(torch.bincount(src, minlength=n), 0)
         self.src, self.dst, self.weight = src, dst, w
         self._reach: dict[int, torch.Tensor] = {}
-        self._useful: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._useful: dict[tuple, tuple] = {}
 
     def propagate(self, x: torch.Tensor) -> torch.Tensor:
         """``A @ x``: every node's weighted sum over its incoming edges."""
@@ -72,29 +72,32 @@ class _Graph:
         return _lookup(self.in_key, dst * self.n + src, self.in_weight)
 
     def expand(
-        self, nodes: torch.Tensor, useful: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Out-edges of each of ``nodes``: (entry index, target node, weight).
+        self, nodes: torch.Tensor, useful: int | None = None, back: _Graph | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Out-edges of each of ``nodes``: (entry index, target node, weight, back weight).
 
         With ``useful=r``, only the targets that reach back to the node itself in at most
-        ``r`` hops (what a perturbation of the node needs at the first layer).
+        ``r`` hops (what a perturbation of the node needs at the first layer); with
+        ``back``, also the weight ``back[node, target]`` of each target's edge back to it.
         """
-        ptr, dst, weight = self.out_ptr, self.out_dst, self.out_weight
+        ptr, dst, weight, ret = self.out_ptr, self.out_dst, self.out_weight, None
         if useful is not None:
-            if useful not in self._useful:
+            key = (useful, id(back))
+            if key not in self._useful:
                 src = torch.repeat_interleave(torch.arange(self.n), torch.diff(ptr))
                 keep = self.within(useful, src, dst)
                 count = torch.bincount(src[keep], minlength=self.n)
                 cum = torch.zeros(self.n + 1, dtype=torch.long)
                 cum[1:] = torch.cumsum(count, 0)
-                self._useful[useful] = (cum, dst[keep], weight[keep])
-            ptr, dst, weight = self._useful[useful]
+                kept = None if back is None else back.weight_of(src[keep], dst[keep])
+                self._useful[key] = (cum, dst[keep], weight[keep], kept)
+            ptr, dst, weight, ret = self._useful[key]
         start = ptr[nodes]
         count = ptr[nodes + 1] - start
         entry = torch.repeat_interleave(torch.arange(len(nodes)), count)
         first = torch.repeat_interleave(start - torch.cumsum(count, 0) + count, count)
         pos = first + torch.arange(len(entry))
-        return entry, dst[pos], weight[pos]
+        return entry, dst[pos], weight[pos], None if ret is None else ret[pos]
 
     def within(self, hops: int, owners: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
         """Whether each of ``nodes`` reaches its owner in at most ``hops`` edges."""
@@ -230,6 +233,7 @@ class GCNFusionEngine(Engine):
         n, b, depth = self.n, len(owners), len(mod.layers)
         pair, node = torch.arange(b), owners
         dx: torch.Tensor | None = None
+        back: torch.Tensor | None = None  # weights of the entries' edges to their owners
         for i, layer in enumerate(mod.layers):
             weight, root, graph = layer.weight, layer.root, layer.graph
             early = weight.shape[0] < weight.shape[1]  # map first, then propagate fewer columns
@@ -239,19 +243,34 @@ class GCNFusionEngine(Engine):
             else:
                 mapped = dx @ weight.T if early else None
             if i == depth - 1:  # only the owner's own state is needed
-                w = graph.weight_of(owners[pair], node)
-                hit = torch.nonzero(w).ravel()
-                dz = _aggregate(b, pair[hit], w[hit], weight, mapped, dx, hit)
+                if back is None:
+                    w = graph.weight_of(owners[pair], node)
+                    hit = torch.nonzero(w).ravel()
+                    into, w = pair[hit], w[hit]
+                else:
+                    into, w, hit = pair, back, torch.arange(len(pair))
+                dz = _aggregate(b, into, w, weight, mapped, dx, hit)
                 if root is not None:
                     own = torch.nonzero(node == owners[pair]).ravel()
                     dz = dz.index_add(0, pair[own], _mapped(change, dx, own, root, i))
                 out = torch.relu(layer.z[owners] + dz) - layer.h[owners]
                 return out * mod.have[owners, None]
+            if i == 0 and root is None:
+                # the owners' out-edges: one entry per (pair, target), nothing to merge
+                last = mod.layers[-1].graph if depth == 2 else None
+                entry, target, w, back = graph.expand(node, useful=depth - 1, back=last)
+                if early:
+                    dz = mapped[entry] * w[:, None]
+                else:
+                    dz = (dx[entry] * w[:, None]) @ weight.T
+                pair, node = entry, target
+                dx = torch.relu(layer.z[node] + dz) - layer.h[node]
+                continue
             # propagate along out-edges, keeping the nodes that still reach the owner in time
             if i == 0:
-                entry, target, w = graph.expand(node, useful=depth - 1)
+                entry, target, w, _ = graph.expand(node, useful=depth - 1)
             else:
-                entry, target, w = graph.expand(node)
+                entry, target, w, _ = graph.expand(node)
                 keep = graph.within(depth - 1 - i, owners[pair[entry]], target)
                 entry, target, w = entry[keep], target[keep], w[keep]
             keys = pair[entry] * n + target
@@ -312,15 +331,19 @@ class _RowChange:
         if torch.is_grad_enabled() and rows.requires_grad:
             values = (rows.to(_DTYPE) - mod.x[owners]) * have
             return cls(None, (values.shape[0], values.shape[1]), values=values)
-        own = mod.x32[owners]
-        nz = torch.nonzero((rows.to(own.dtype) != own) & have)
-        pairs, row = torch.unique(nz[:, 0], return_inverse=True)
+        diff = rows.to(mod.x32.dtype) - mod.x32[owners]
+        differs = (diff != 0) & have
+        per_pair = differs.sum(dim=1)
+        changed = per_pair > 0
+        pairs = torch.nonzero(changed).ravel()
         size = (len(pairs), rows.shape[1])
-        col = nz[:, 1]
-        if len(nz) < _SPARSE * max(1, size[0] * size[1]):
+        if int(per_pair.sum()) < _SPARSE * max(1, size[0] * size[1]):
+            nz = torch.nonzero(differs)
+            row = (torch.cumsum(changed, 0) - 1)[nz[:, 0]]
+            col = nz[:, 1]
             value = rows[nz[:, 0], col].to(_DTYPE) - mod.x[owners[nz[:, 0]], col]
             return cls(pairs, size, entries=(row, col, value))
-        values = (rows[pairs].to(_DTYPE) - mod.x[owners[pairs]]) * have[pairs]
+        values = (diff[pairs] * have[pairs]).to(_DTYPE)
         return cls(pairs, size, values=values)
 
     def dense(self) -> torch.Tensor:

@@ -22,7 +22,11 @@ def save_checkpoint(model: FusionModel, folder: str | Path) -> Path:
 
 
 def load_checkpoint(folder: str | Path) -> FusionModel:
-    """Rebuild a model written by :func:`save_checkpoint` (weights loaded, eval mode)."""
+    """Rebuild a model written by :func:`save_checkpoint` (weights loaded, eval mode).
+
+    Fitted baselines (:mod:`graphfuse.models._sklearn`) keep their fit in tensor buffers
+    whose shapes are only known after fitting; they resize them as the state dict loads.
+    """
     folder = Path(folder)
     spec = json.loads((folder / "model.json").read_text())
     model = MODELS.get(spec["name"])(spec["in_dims"], spec["n_classes"], **spec["params"])
