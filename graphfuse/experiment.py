@@ -11,9 +11,11 @@ The CLI and notebooks call these same functions::
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +38,17 @@ from graphfuse.train._splits import published_split, stratified_split
 from graphfuse.train._survival import km_figure, risk_groups, survival_metrics
 from graphfuse.train._trainer import predict_risk
 
-__all__ = ["FitResult", "annotate_graph", "fit", "seed_everything", "split_cohort"]
+__all__ = [
+    "ExplainResult",
+    "FitResult",
+    "Prepared",
+    "annotate_graph",
+    "explain_run",
+    "fit",
+    "prepare",
+    "seed_everything",
+    "split_cohort",
+]
 
 SPLITS = ("train", "val", "test")
 
@@ -108,6 +120,77 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass
+class Prepared:
+    """The data stage of an experiment: what :func:`fit` trains on.
+
+    Attributes
+    ----------
+    cohort, fingerprint
+        The cohort and its data fingerprint.
+    splits, split
+        ``{"train", "val", "test"}`` -> positions, and the split's kind (see :class:`FitResult`).
+    preprocessor
+        Preprocessing fitted on training patients.
+    data
+        The patient graph (annotated: patient ids, classes, feature -> gene maps; for
+        survival also ``time`` and ``event`` on the patient nodes).
+    outcome
+        ``(time, event)`` arrays for ``task: survival``, else ``None``.
+    timings
+        Seconds per stage: ``data``, ``preprocess``, ``graph``.
+    """
+
+    cohort: Cohort
+    fingerprint: str
+    splits: dict[str, np.ndarray]
+    split: str
+    preprocessor: Preprocessor
+    data: HeteroData
+    outcome: tuple[np.ndarray, np.ndarray] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def prepare(config: ExperimentConfig, *, cohort: Cohort | None = None) -> Prepared:
+    """Cohort -> split -> preprocessing (fitted on training patients) -> patient graph.
+
+    Deterministic given the config (and its seed), so a tracked run's data can be rebuilt
+    from its logged ``config.yaml`` (as :func:`explain_run` does).
+    """
+    resolve_components(config)
+    timings: dict[str, float] = {}
+
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - since
+        return now
+
+    t = time.perf_counter()
+    if cohort is None:
+        cohort = load_cohort(config.data, seed=config.seed)
+    fingerprint = cohort.fingerprint()
+    t = lap("data", t)
+    outcome = None
+    if config.task == "survival":  # checked before the split, which stratifies by the event
+        outcome = _survival_outcome(cohort, config)
+    splits, split_kind = split_cohort(cohort, config)
+    pre = Preprocessor.from_config(config.data.preprocess)
+    matrices = pre.fit(cohort, splits["train"]).transform(cohort)
+    t = lap("preprocess", t)
+    builder = config.graph.component()(**config.graph.params)
+    fused_cfg = config.graph.fused
+    fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
+    data = build_patient_graph(
+        matrices, cohort.y, splits, builder, fused=fused, transductive=config.graph.transductive
+    )
+    annotate_graph(data, cohort)
+    if outcome is not None:  # the outcome rides on the graph, for the trainer's Cox loss
+        data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32)
+        data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool)
+    lap("graph", t)
+    return Prepared(cohort, fingerprint, splits, split_kind, pre, data, outcome, timings)
+
+
 def fit(
     config: ExperimentConfig,
     *,
@@ -151,7 +234,6 @@ def fit(
     FitResult
     """
     started = time.perf_counter()
-    resolve_components(config)
     timings: dict[str, float] = {}
 
     def lap(name: str, since: float) -> float:
@@ -160,30 +242,15 @@ def fit(
         return now
 
     seed_everything(config.seed)
-    t = time.perf_counter()
-    if cohort is None:
-        cohort = load_cohort(config.data, seed=config.seed)
-    fingerprint = cohort.fingerprint()
-    t = lap("data", t)
-    survival = config.task == "survival"
-    if survival:  # checked before the split, which stratifies by the event
-        time_, event = _survival_outcome(cohort, config)
+    prepared = prepare(config, cohort=cohort)
+    timings.update(prepared.timings)
+    cohort, data, splits = prepared.cohort, prepared.data, prepared.splits
+    fingerprint, split_kind, pre = prepared.fingerprint, prepared.split, prepared.preprocessor
     y = cohort.y
-    splits, split_kind = split_cohort(cohort, config)
-    pre = Preprocessor.from_config(config.data.preprocess)
-    matrices = pre.fit(cohort, splits["train"]).transform(cohort)
-    t = lap("preprocess", t)
-    builder = config.graph.component()(**config.graph.params)
-    fused_cfg = config.graph.fused
-    fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
-    data = build_patient_graph(
-        matrices, y, splits, builder, fused=fused, transductive=config.graph.transductive
-    )
-    annotate_graph(data, cohort)
-    if survival:  # the outcome rides on the graph, for the trainer's Cox loss
-        data[PATIENT].time = torch.as_tensor(time_, dtype=torch.float32)
-        data[PATIENT].event = torch.as_tensor(event, dtype=torch.bool)
-    t = lap("graph", t)
+    survival = config.task == "survival"
+    if survival:
+        time_, event = prepared.outcome
+    t = time.perf_counter()
     n_out = 1 if survival else len(cohort.classes)  # survival: one output, a risk score
     model = build_model(config.model.name, data, n_out, task=config.task, **config.model.params)
 
@@ -455,3 +522,165 @@ def _survival_split_metrics(
         name: survival_metrics(time_[idx], event[idx], risk[idx], threshold=threshold)
         for name, idx in splits.items()
     }
+
+
+@dataclass
+class ExplainResult:
+    """What :func:`explain_run` produced.
+
+    Attributes
+    ----------
+    attributions
+        ``method -> Attribution``.
+    truth
+        Scores against the planted truth (synthetic cohorts; :func:`graphfuse.explain.
+        score_attribution`, one block per method with a ``method`` column), else ``None``.
+    agreement
+        Pairwise agreement of the methods' global feature rankings
+        (:func:`graphfuse.explain.agreement`), when there are at least two.
+    run_id
+        The run explained (and logged into, unless ``log=False``).
+    prepared, model
+        The rebuilt data and the model loaded from the run's checkpoint.
+    """
+
+    attributions: dict[str, Any]
+    truth: pd.DataFrame | None
+    agreement: pd.DataFrame | None
+    run_id: str
+    prepared: Prepared
+    model: FusionModel
+
+
+def explain_run(
+    run_id: str,
+    methods: Sequence[str],
+    *,
+    tracking_uri: str | None = None,
+    patients: str = "all",
+    target: int | str | None = None,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    log: bool = True,
+) -> ExplainResult:
+    """Explain a tracked run's model with several explainers and log the results into it.
+
+    The run's data is rebuilt from its logged ``config.yaml`` (:func:`prepare` is
+    deterministic given the config) and checked against the run's data fingerprint; the
+    model is rebuilt from its ``checkpoint/``. Each attribution is logged to
+    ``explanations/<method>/`` (Parquet + JSON, :meth:`Attribution.save`) with plots
+    (top features, heatmap), ``explain_seconds_<method>`` metrics, an agreement table and
+    plot, and — for a synthetic cohort — scores against the planted truth
+    (``explanations/truth.csv`` and ``explain_<method>_<level>_auprc`` metrics).
+
+    Parameters
+    ----------
+    run_id
+        The MLflow run (``graphfuse fit`` prints it).
+    methods
+        Registered explainers, e.g. ``["saliency", "shap", "masking", "sensitivity"]``.
+    tracking_uri
+        Where the run is (default: as for ``fit``: ``$MLFLOW_TRACKING_URI`` or
+        ``sqlite:///mlflow.db``).
+    patients
+        ``"all"`` (explanations use no labels, so every patient can be explained),
+        ``"test"``, ``"val"`` or ``"train"``.
+    target, seed
+        As in :meth:`graphfuse.explain.Explainer.explain`.
+    params
+        ``method -> its parameters``, e.g. ``{"shap": {"n_permutations": 64}}``.
+    log
+        Log into the run (``False``: compute only).
+
+    Raises
+    ------
+    DataError
+        The run does not exist, has no config or checkpoint, or its data changed since.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.config import load_config
+    from graphfuse.explain import EXPLAINERS, agreement, build_explainer, score_attribution
+    from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
+    from graphfuse.models import load_checkpoint
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise DataError(f"no MLflow run {run_id!r} in the tracking store {uri}") from None
+    params = dict(params or {})
+    unknown = [m for m in [*methods, *params] if m not in EXPLAINERS]
+    if unknown:
+        raise DataError(
+            f"unknown explainer(s) {unknown}; registered: {', '.join(EXPLAINERS.names())}"
+        )
+    explainers = {m: build_explainer(m, **params.get(m, {})) for m in methods}
+    if patients not in ("all", *SPLITS):
+        raise DataError(f"patients must be 'all' or one of {SPLITS}; got {patients!r}")
+    with tempfile.TemporaryDirectory(prefix="graphfuse-explain-") as tmp:
+        try:
+            cfg_path = client.download_artifacts(run_id, "config.yaml", tmp)
+            ckpt = client.download_artifacts(run_id, "checkpoint", tmp)
+        except (MlflowException, OSError):
+            raise DataError(
+                f"run {run_id}: no config.yaml or checkpoint/ artifact; only runs made by "
+                "graphfuse fit can be explained"
+            ) from None
+        config = load_config(cfg_path)
+        model = load_checkpoint(ckpt)
+    prepared = prepare(config)
+    logged = run.data.tags.get("graphfuse.data_fingerprint")
+    if logged is not None and logged != prepared.fingerprint:
+        raise DataError(
+            f"run {run_id}: the data changed since the run (fingerprint {logged[:12]}… logged, "
+            f"{prepared.fingerprint[:12]}… now); explanations would not be of the model's data"
+        )
+    data = prepared.data
+    who = None if patients == "all" else prepared.splits[patients]
+    attributions = {}
+    with torch_threads(auto_threads(prepared.cohort.n_patients, config.train.threads)):
+        for name, explainer in explainers.items():
+            attributions[name] = explainer.explain(
+                model, data, patients=who, target=target, seed=seed
+            )
+    truth = None
+    if prepared.cohort.truth:
+        blocks = []
+        for name, attribution in attributions.items():
+            block = score_attribution(attribution, prepared.cohort)
+            blocks.append(block.assign(method=name))
+        truth = pd.concat(blocks, ignore_index=True)
+    table = agreement(attributions) if len(attributions) > 1 else None
+    if log:
+        logger = RunLogger(uri, client.get_experiment(run.info.experiment_id).name)
+        with logger.start(run_id=run_id):
+            for name, attribution in attributions.items():
+                logger.log_metrics({f"explain_seconds_{name}": attribution.seconds})
+                with logger.staging() as folder:
+                    attribution.save(folder / "explanations" / name)
+                logger.log_figure(
+                    top_features_figure(attribution), f"explanations/{name}/top_features.png"
+                )
+                logger.log_figure(heatmap_figure(attribution), f"explanations/{name}/heatmap.png")
+            if truth is not None:
+                with logger.staging() as folder:
+                    (folder / "explanations").mkdir()
+                    truth.to_csv(folder / "explanations" / "truth.csv", index=False)
+                auprc = truth[truth["metric"] == "auprc"]
+                logger.log_metrics(
+                    {
+                        f"explain_{r.method}_{r.level}_auprc": r.value
+                        for r in auprc.itertuples()
+                        if r.level in ("features", "genes", "pathways")
+                    }
+                )
+            if table is not None:
+                with logger.staging() as folder:
+                    (folder / "explanations").mkdir(exist_ok=True)
+                    table.to_csv(folder / "explanations" / "agreement.csv", index=False)
+                logger.log_figure(agreement_figure(table), "explanations/agreement.png")
+    return ExplainResult(attributions, truth, table, run_id, prepared, model)
