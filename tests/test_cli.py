@@ -81,3 +81,51 @@ def test_help_and_dry_run(tmp_path):
     assert dry.returncode == 0, dry.stderr
     assert yaml.safe_load(dry.stdout)["graph"]["k"] == 7
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def _run_id(uri: str) -> str:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("graphfuse-quick")
+    return client.search_runs([exp.experiment_id])[0].info.run_id
+
+
+def test_explain_logs_attributions_plots_and_truth_into_the_run(fitted):
+    proc, cwd, uri = fitted
+    assert proc.returncode == 0, proc.stderr
+    run_id = _run_id(uri)
+    out = graphfuse(
+        "explain",
+        "--run",
+        run_id,
+        "-m",
+        "saliency,masking",
+        "-p",
+        "masking.epochs=10",
+        "-p",
+        "masking.restarts=1",
+        "--tracking-uri",
+        uri,
+        cwd=cwd,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "planted truth" in out.stdout and "saliency" in out.stdout
+    client = MlflowClient(uri)
+    names = {a.path for a in client.list_artifacts(run_id, "explanations")}
+    assert {"explanations/saliency", "explanations/masking", "explanations/truth.csv"} <= names
+    assert "explanations/agreement.png" in names
+    files = {a.path for a in client.list_artifacts(run_id, "explanations/saliency")}
+    assert "explanations/saliency/attribution.json" in files
+    assert "explanations/saliency/heatmap.png" in files
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["explain_seconds_masking"] > 0
+    # the planted genes are recovered better than a random ranking would
+    assert metrics["explain_saliency_genes_auprc"] > 0.4
+
+
+def test_explain_errors_are_one_paragraph(fitted):
+    _, cwd, uri = fitted
+    out = graphfuse("explain", "--run", "0123abc", "--tracking-uri", uri, cwd=cwd)
+    assert out.returncode == 2 and "no MLflow run '0123abc'" in out.stderr
+    out = graphfuse("explain", "--run", _run_id(uri), "-m", "lime", "--tracking-uri", uri, cwd=cwd)
+    assert out.returncode == 2 and "unknown explainer(s) ['lime']" in out.stderr
+    assert "Traceback" not in out.stderr
