@@ -24,6 +24,7 @@ from graphfuse.explain._faithfulness import FaithfulnessResult, faithfulness
 from graphfuse.explain._masking import Masking
 from graphfuse.explain._perturb import own_row_gradients, perturbation_engine, perturbed_outputs
 from graphfuse.explain._perturb_gcn import GCNFusionEngine  # noqa: F401 (registers fast paths)
+from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
 from graphfuse.explain._saliency import Saliency
 from graphfuse.explain._sensitivity import Sensitivity
 from graphfuse.explain._shap import Shap, ShapleyGame, patient_game
@@ -45,11 +46,13 @@ __all__ = [
     "Shap",
     "ShapleyGame",
     "agreement",
+    "agreement_figure",
     "build_explainer",
     "consensus_ranking",
     "exact_shapley",
     "explain",
     "faithfulness",
+    "heatmap_figure",
     "own_row_gradients",
     "patient_game",
     "perturbation_engine",
@@ -57,5 +60,6 @@ __all__ = [
     "planted_truth",
     "rank_stability",
     "score_attribution",
+    "top_features_figure",
     "truth_scores",
 ]

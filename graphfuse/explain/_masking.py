@@ -45,7 +45,7 @@ class MaskingParams(ExplainerParams):
     ``target`` when ``explain(..., target=...)`` names a class, else ``prediction`` (on the
     synthetic cohort it recovered the planted genes better: AUPRC 0.92 against 0.79 for
     ``target``). Models with one output (a risk score) always use ``output``."""
-    baseline: Literal["train_mean", "zero"] = "train_mean"
+    baseline: Literal["mean", "zeros"] = "mean"
     """What a masked-out feature is replaced by: the mean of the training patients having
     the modality (no label used), or 0."""
     edges: bool = True
@@ -190,7 +190,7 @@ class Masking(Explainer):
 def _prepare(ctx: ExplainContext, p: MaskingParams) -> _Problem:
     unique = torch.from_numpy(np.unique(ctx.patients))
     features = ctx.features()
-    if p.baseline == "train_mean":
+    if p.baseline == "mean":
         baseline = ctx.train_mean()
     else:
         baseline = {m: torch.zeros(x.shape[1], dtype=x.dtype) for m, x in features.items()}
