@@ -39,11 +39,13 @@ import platform
 import time
 import warnings
 
+import graphfuse  # noqa: F401 - applies the thread policy before torch is imported
+
+# isort: split
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-import graphfuse  # noqa: F401 - thread policy before torch
 from graphfuse.data import Preprocessor, make_synthetic_cohort
 from graphfuse.experiment import annotate_graph
 from graphfuse.explain import ExplainContext, exact_shapley, explain, patient_game
