@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -76,6 +76,22 @@ class MOGONETParams(ModelParams):
     aux_weight: float = Field(1.0, ge=0.0)
     """Weight of the per-modality classifiers' cross-entropy losses
     (:meth:`MOGONET.auxiliary_loss`); 0 trains them through the fused output only."""
+    view_probability: Literal["softmax", "sigmoid"] = "softmax"
+    """What turns a modality's logits into the vector entering the VCDN's outer product:
+    a softmax (a probability vector) or, as MOGONET's code, a sigmoid per class."""
+    fusion_gradient: bool = True
+    """Let the fused loss reach the per-modality encoders; ``false`` detaches the VCDN's
+    input, so encoders and classifiers learn from their own losses only and the VCDN from
+    the fused loss only — MOGONET's alternating updates, done in one step."""
+    vcdn_lr_ratio: float = Field(1.0, gt=0.0, le=1000.0)
+    """The VCDN's learning rate as a multiple of ``train.lr`` (MOGONET: 1e-3 / 5e-4 = 2);
+    the trainer reads it through :meth:`MOGONET.param_groups`."""
+    pretrain_epochs: int = Field(0, ge=0, le=100_000)
+    """Epochs of pre-training each modality's encoder and classifier on its own
+    cross-entropy (training patients only) before the joint training
+    (:meth:`MOGONET.pretrain`; MOGONET: 500)."""
+    pretrain_lr: float = Field(1e-3, gt=0.0, le=10.0)
+    """Adam learning rate of the pre-training (MOGONET: 1e-3)."""
 
 
 @MODELS.register("mogonet")
@@ -104,9 +120,13 @@ class MOGONET(FusionModel):
 
     **Training** as in the paper, every per-modality classifier is also trained by its own
     cross-entropy on the patients having the modality: the trainer adds
-    :meth:`auxiliary_loss` to the fused loss. The paper alternates per-modality and VCDN
-    updates after a pre-training phase; here all are optimised jointly, one loss, one
-    optimiser.
+    :meth:`auxiliary_loss` to the fused loss. The paper pre-trains the per-modality
+    encoders (``pretrain_epochs``, :meth:`pretrain`), then alternates per-modality updates
+    (their own losses) and VCDN updates (the fused loss) with a larger VCDN learning rate.
+    By default all parameters are optimised jointly by one loss; ``fusion_gradient:
+    false`` detaches the VCDN's input so each part learns from its own loss only — the
+    paper's alternation in one step — and ``vcdn_lr_ratio`` gives the VCDN its own
+    learning rate (:meth:`param_groups`).
 
     Parameters
     ----------
@@ -183,13 +203,66 @@ class MOGONET(FusionModel):
             self._last = (logits, have)  # for auxiliary_loss; kept in training only
         c = self.n_classes
         x: torch.Tensor | None = None
+        softmax = c > 1 and self.params.view_probability == "softmax"
         for j, z in enumerate(logits.values()):
-            prob = torch.softmax(z, dim=1) if c > 1 else torch.sigmoid(z)
-            uniform = 1.0 / c if c > 1 else 0.5
+            if not self.params.fusion_gradient:
+                z = z.detach()
+            prob = torch.softmax(z, dim=1) if softmax else torch.sigmoid(z)
+            uniform = 1.0 / c if softmax else 0.5  # a sigmoid's output at logit 0
             prob = torch.where(have[:, j : j + 1], prob, uniform)
             x = prob if x is None else (x[:, :, None] * prob[:, None, :]).flatten(1)
         assert x is not None
         return self.vcdn(x)
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: encoders and classifiers at ``lr``, the VCDN at
+        ``lr * vcdn_lr_ratio`` (read by :func:`graphfuse.train.train_model`)."""
+        vcdn = list(self.vcdn.parameters())
+        ids = {id(q) for q in vcdn}
+        views = [q for q in self.parameters() if id(q) not in ids]
+        return [
+            {"params": views, "lr": lr},
+            {"params": vcdn, "lr": lr * self.params.vcdn_lr_ratio},
+        ]
+
+    def pretrain(self, data: HeteroData, mask: torch.Tensor, *, weight_decay: float = 0.0) -> int:
+        """Pre-train each modality's encoder and classifier on its own cross-entropy.
+
+        ``pretrain_epochs`` full-batch Adam steps (``pretrain_lr``) of the per-modality
+        losses (:meth:`auxiliary_loss` without ``aux_weight``) of the patients in ``mask``;
+        the VCDN is untouched. Called by :func:`graphfuse.train.train_model` before its
+        epochs; nothing is done with a single output (survival) or 0 epochs.
+
+        Returns
+        -------
+        int
+            Epochs run.
+        """
+        epochs = self.params.pretrain_epochs
+        if epochs == 0 or self.n_classes == 1:
+            return 0
+        vcdn = {id(q) for q in self.vcdn.parameters()}
+        views = [q for q in self.parameters() if id(q) not in vcdn]
+        optimiser = torch.optim.Adam(views, lr=self.params.pretrain_lr, weight_decay=weight_decay)
+        y = data[PATIENT].y
+        self.train()
+        for _ in range(epochs):
+            optimiser.zero_grad()
+            logits, have = self.view_logits(data)
+            self._view_losses(logits, have, y, mask).backward()
+            optimiser.step()
+        return epochs
+
+    @staticmethod
+    def _view_losses(
+        logits: dict[str, torch.Tensor], have: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        total = torch.zeros(())
+        for j, z in enumerate(logits.values()):
+            rows = mask & have[:, j]
+            if rows.any():
+                total = total + F.cross_entropy(z[rows], y[rows])
+        return total
 
     def auxiliary_loss(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Sum over modalities of each per-modality classifier's cross-entropy, times
@@ -216,8 +289,4 @@ class MOGONET(FusionModel):
         total = torch.zeros(())
         if self.n_classes == 1 or self.params.aux_weight == 0:
             return total
-        for j, z in enumerate(logits.values()):
-            rows = mask & have[:, j]
-            if rows.any():
-                total = total + F.cross_entropy(z[rows], y[rows])
-        return self.params.aux_weight * total
+        return self.params.aux_weight * self._view_losses(logits, have, y, mask)

@@ -116,21 +116,27 @@ def train_model(
     -----
     A model with ``auxiliary_loss(y, mask)`` (e.g. MOGONET's per-modality classifiers) has
     it added to the training loss, computed from its last forward pass. A model with
-    ``fit_direct(data)`` (the scikit-learn baselines) is fitted once on the training
-    patients instead; its history holds that one fit as epoch 1.
+    ``pretrain(data, train_mask, weight_decay=...)`` runs it first (its own phase on the
+    training patients, counted in ``seconds``); one with ``param_groups(lr)`` gets those
+    Adam parameter groups (e.g. per-part learning rates) instead of one group at ``lr``.
+    A model with ``fit_direct(data)`` (the scikit-learn baselines) is fitted once on the
+    training patients instead; its history holds that one fit as epoch 1.
     """
     store = data[PATIENT]
     train, val = store.train_mask, store.val_mask
     if hasattr(model, "fit_direct"):  # fitted, not trained by gradient (scikit-learn baselines)
         return _fit_direct(model, data, objective_for(task, data), on_epoch)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    started = time.perf_counter()
+    if hasattr(model, "pretrain"):  # a model-defined phase before the epochs (MOGONET)
+        model.pretrain(data, train, weight_decay=weight_decay)
+    groups = model.param_groups(lr) if hasattr(model, "param_groups") else model.parameters()
+    optimiser = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     objective = objective_for(task, data)
     sign = objective.check_monitor(monitor)
     dropout_rng = torch.Generator().manual_seed(seed)
     best = math.inf
     best_state = copy.deepcopy(model.state_dict())
     history = TrainHistory(max_epochs=epochs)
-    started = time.perf_counter()
     bar = _progress(progress, epochs)
     try:
         for epoch in range(1, epochs + 1):
