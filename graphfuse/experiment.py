@@ -39,10 +39,12 @@ from graphfuse.train._survival import km_figure, risk_groups, survival_metrics
 from graphfuse.train._trainer import predict_risk
 
 __all__ = [
+    "CVResult",
     "ExplainResult",
     "FitResult",
     "Prepared",
     "annotate_graph",
+    "cross_validate",
     "explain_run",
     "fit",
     "prepare",
@@ -151,11 +153,18 @@ class Prepared:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(config: ExperimentConfig, *, cohort: Cohort | None = None) -> Prepared:
+def prepare(
+    config: ExperimentConfig,
+    *,
+    cohort: Cohort | None = None,
+    splits: Mapping[str, np.ndarray] | None = None,
+) -> Prepared:
     """Cohort -> split -> preprocessing (fitted on training patients) -> patient graph.
 
     Deterministic given the config (and its seed), so a tracked run's data can be rebuilt
-    from its logged ``config.yaml`` (as :func:`explain_run` does).
+    from its logged ``config.yaml`` (as :func:`explain_run` does). ``splits`` (``{"train",
+    "val", "test"}`` -> positions) replaces :func:`split_cohort`'s split, e.g. one fold of
+    :func:`cross_validate`.
     """
     resolve_components(config)
     timings: dict[str, float] = {}
@@ -173,7 +182,10 @@ def prepare(config: ExperimentConfig, *, cohort: Cohort | None = None) -> Prepar
     outcome = None
     if config.task == "survival":  # checked before the split, which stratifies by the event
         outcome = _survival_outcome(cohort, config)
-    splits, split_kind = split_cohort(cohort, config)
+    if splits is None:
+        splits, split_kind = split_cohort(cohort, config)
+    else:
+        splits, split_kind = _check_splits(splits, cohort.n_patients), "given"
     pre = Preprocessor.from_config(config.data.preprocess)
     matrices = pre.fit(cohort, splits["train"]).transform(cohort)
     t = lap("preprocess", t)
@@ -196,6 +208,7 @@ def fit(
     *,
     progress: bool = False,
     cohort: Cohort | None = None,
+    splits: Mapping[str, np.ndarray] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     parent_run_id: str | None = None,
     run_tags: Mapping[str, str] | None = None,
@@ -221,6 +234,10 @@ def fit(
         Use this cohort instead of loading ``config.data`` (e.g. one with modalities
         hidden by :meth:`graphfuse.data.Cohort.hide` for a robustness experiment). The
         run's data fingerprint is this cohort's.
+    splits
+        Use this split (``{"train", "val", "test"}`` -> positions) instead of
+        :func:`split_cohort`'s (one fold of :func:`cross_validate`; tag
+        ``graphfuse.split: given``).
     on_epoch
         Called with each epoch's record (``epoch``, ``train_loss``, ``val_loss``,
         ``val_<metric>``), after it is logged. It may raise to stop the fit:
@@ -242,7 +259,7 @@ def fit(
         return now
 
     seed_everything(config.seed)
-    prepared = prepare(config, cohort=cohort)
+    prepared = prepare(config, cohort=cohort, splits=splits)
     timings.update(prepared.timings)
     cohort, data, splits = prepared.cohort, prepared.data, prepared.splits
     fingerprint, split_kind, pre = prepared.fingerprint, prepared.split, prepared.preprocessor
@@ -384,6 +401,21 @@ def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np
         seed=config.seed,
     )
     return splits, "stratified"
+
+
+def _check_splits(splits: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    missing = {"train", "val", "test"} - set(splits)
+    if missing:
+        raise DataError(f"splits: missing {sorted(missing)}; expected train, val and test")
+    out = {k: np.sort(np.asarray(splits[k], dtype=np.int64)) for k in ("train", "val", "test")}
+    every = np.concatenate(list(out.values()))
+    if len(every) and (every.min() < 0 or every.max() >= n):
+        raise DataError(f"splits: positions out of range 0..{n - 1}")
+    if len(np.unique(every)) != len(every):
+        raise DataError("splits: train, val and test overlap (a patient is in two of them)")
+    if min(len(v) for v in out.values()) == 0:
+        raise DataError("splits: train, val and test each need at least one patient")
+    return out
 
 
 def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> dict[str, str]:
@@ -684,3 +716,112 @@ def explain_run(
                     table.to_csv(folder / "explanations" / "agreement.csv", index=False)
                 logger.log_figure(agreement_figure(table), "explanations/agreement.png")
     return ExplainResult(attributions, truth, table, run_id, prepared, model)
+
+
+@dataclass
+class CVResult:
+    """What :func:`cross_validate` produced.
+
+    Attributes
+    ----------
+    folds
+        One row per (seed, fold): ``seed``, ``fold``, the test metrics (``test_<metric>``),
+        the validation metrics (``val_<metric>``), ``best_epoch`` and ``seconds``.
+    summary
+        Mean and standard deviation over all (seed, fold) rows, per metric.
+    run_id
+        The parent MLflow run (each fold is a nested run), or ``None`` without tracking.
+    """
+
+    folds: pd.DataFrame
+    summary: pd.DataFrame
+    run_id: str | None = None
+
+
+def cross_validate(
+    config: ExperimentConfig,
+    *,
+    folds: int = 5,
+    seeds: Sequence[int] | None = None,
+    progress: bool = False,
+) -> CVResult:
+    """Stratified k-fold cross-validation, repeated over seeds.
+
+    For cohorts without a published split. Each fold is a :func:`fit` whose test patients
+    are that fold; validation (early stopping) is carved out of the other folds' patients
+    (:func:`graphfuse.train.stratified_folds`). Each seed reassigns the folds and
+    re-initialises the model. With tracking on, one parent run holds the mean ± sd of the
+    test metrics and every fold is a nested run under it.
+
+    Parameters
+    ----------
+    config
+        The experiment; its ``seed`` is used when ``seeds`` is not given.
+    folds
+        Number of folds.
+    seeds
+        Repeat the whole cross-validation with each seed (default: ``[config.seed]``).
+
+    Raises
+    ------
+    ConfigError
+        The cohort has a published split (``obs["split"]``): cross-validation would ignore
+        it; use :func:`fit` over seeds instead.
+    """
+    from graphfuse.errors import ConfigError
+    from graphfuse.train import stratified_folds
+
+    seeds = [config.seed] if seeds is None else list(seeds)
+    cohort = load_cohort(config.data, seed=config.seed)
+    if "split" in cohort.obs.columns:
+        raise ConfigError(
+            f"{config.source}: the cohort has a published train/test split (obs['split']); "
+            "cross-validation would ignore it — run fit over several seeds instead"
+        )
+    rows = []
+    logger: RunLogger | None = None
+    with ExitStack() as stack:
+        if config.tracking.enabled:
+            logger = RunLogger(
+                resolve_tracking_uri(config.tracking.uri),
+                config.tracking.experiment,
+                config.tracking.run_name,
+            )
+            tags = {
+                "graphfuse.cv_folds": str(folds),
+                "graphfuse.cv_seeds": ",".join(map(str, seeds)),
+                "graphfuse.model": config.model.name,
+                "graphfuse.data_fingerprint": cohort.fingerprint(),
+            }
+            stack.enter_context(logger.start(tags=tags))
+            logger.log_params(config.to_dict())
+            logger.log_text(config.to_yaml(), "config.yaml")
+        for seed in seeds:
+            seeded = config.model_copy(update={"seed": seed})
+            parts = stratified_folds(
+                cohort.y, folds=folds, val_fraction=config.train.val_fraction, seed=seed
+            )
+            for i, split in enumerate(parts):
+                result = fit(
+                    seeded,
+                    progress=progress,
+                    cohort=cohort,
+                    splits=split,
+                    parent_run_id=logger.run_id if logger else None,
+                    run_tags={"graphfuse.cv_fold": str(i), "graphfuse.cv_seed": str(seed)},
+                )
+                row = {"seed": seed, "fold": i}
+                row |= {f"test_{k}": v for k, v in result.metrics["test"].items()}
+                row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
+                row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
+                rows.append(row)
+        frame = pd.DataFrame(rows)
+        summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
+        if logger is not None:
+            logger.log_metrics(
+                {f"cv_{k}_mean": v for k, v in summary["mean"].items()}
+                | {f"cv_{k}_sd": v for k, v in summary["std"].items()}
+            )
+            with logger.staging() as folder:
+                frame.to_csv(folder / "cv_folds.csv", index=False)
+    return CVResult(frame, summary, logger.run_id if logger else None)

@@ -22,7 +22,12 @@ from graphfuse.explain._base import (
 )
 from graphfuse.explain._faithfulness import FaithfulnessResult, faithfulness
 from graphfuse.explain._masking import Masking
-from graphfuse.explain._perturb import own_row_gradients, perturbation_engine, perturbed_outputs
+from graphfuse.explain._perturb import (
+    own_row_gradients,
+    perturbation_engine,
+    perturbed_outputs,
+    replaced_outputs,
+)
 from graphfuse.explain._perturb_gcn import GCNFusionEngine  # noqa: F401 (registers fast paths)
 from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
 from graphfuse.explain._saliency import Saliency
@@ -59,6 +64,7 @@ __all__ = [
     "perturbed_outputs",
     "planted_truth",
     "rank_stability",
+    "replaced_outputs",
     "score_attribution",
     "top_features_figure",
     "truth_scores",

@@ -8,28 +8,26 @@ one full-graph forward pass per pair (:func:`_reference_outputs`), only batched.
 How a model is evaluated (:func:`perturbation_engine` picks, once per explanation):
 
 ``fast path``
-    A model family may register an exact incremental evaluator
-    (:func:`register_fast_path`; ``gcn_fusion`` has one: changing one patient's row only
-    changes a few nodes' hidden states, propagated from precomputed layer states).
+    A model family may register an exact incremental engine (:func:`register_fast_path`;
+    ``gcn_fusion``, ``attention`` and ``mogonet`` have one,
+    :mod:`graphfuse.explain._perturb_gcn`): a changed row only changes a few nodes'
+    hidden states, updated from precomputed layer states.
 ``rows``
     Models whose output for a patient depends on its own rows only (the graph-free
     baselines): all pairs are evaluated as the rows of one edgeless graph.
 ``copies``
     Any other model: pairs are packed into copies of the full graph, batched as one
-    disjoint-union graph per forward pass. Several pairs share a copy when their owners
-    cannot influence each other's outputs: owners ``u`` and ``v`` may share one if
-    neither lies within the model's receptive field (``r`` edge hops) of the other — a
-    greedy colouring of that conflict graph. In the default inductive graphs held-out
-    patients send no messages, so all of them share every copy.
+    disjoint-union graph per forward pass. Pairs share a copy when their owners cannot
+    influence each other's outputs: if the model declares a ``receptive_field`` of ``r``
+    edge hops, owners not within ``r`` hops of each other (a greedy colouring of that
+    conflict graph); otherwise owners that send no messages — in the default inductive
+    graphs, every held-out patient.
 
-Every engine but the reference is checked when it is built: it must reproduce the
-model's own outputs, and a few random pairs must match the reference loop; otherwise the
-next engine in the list is used (with a warning). The receptive field ``r`` is the
-model's ``receptive_field`` attribute when it declares one (0: its output for a patient
-depends on that patient's rows only), checked by the same measurement that finds it
-otherwise: random rows of random patient sets are perturbed and ``r`` is the largest
-number of hops over which an output moved; an output that moved with no path from the
-perturbed patients means global dependence (no sharing of copies).
+Every engine is checked when it is built: it must reproduce the model's own outputs and
+a few random pairs of the reference loop, else the next one is used (with a warning).
+Whether outputs depend on own rows only, on neighbours within some hops, or globally is
+measured (:func:`dependency_radius`); a declared ``receptive_field`` that the measurement
+contradicts is ignored.
 
 Since every engine evaluates each pair independently of the others in its batch, the
 gradient of the sum of a batch's outputs with respect to the replacement rows is each
@@ -62,6 +60,7 @@ __all__ = [
     "perturbation_engine",
     "perturbed_outputs",
     "register_fast_path",
+    "replaced_outputs",
 ]
 
 Rows = Mapping[str, torch.Tensor]
@@ -113,6 +112,38 @@ def perturbed_outputs(
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
 
+@torch.no_grad()
+def replaced_outputs(
+    ctx: ExplainContext,
+    owners: torch.Tensor,
+    modality: str,
+    columns: torch.Tensor,
+    values: torch.Tensor,
+) -> torch.Tensor:
+    """Output of patient ``owners[b]`` with feature ``columns[b]`` of its ``modality`` row
+    set to ``values[b]`` — :func:`perturbed_outputs` for single-feature changes, without
+    building the rows (engines that can skip them do).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B,)`` float64 explained outputs.
+    """
+    engine = perturbation_engine(ctx)
+    owners_t, _ = _check(ctx, owners, {})
+    if modality not in ctx.modalities:
+        raise DataError(f"unknown modality {modality!r}; the model has {', '.join(ctx.modalities)}")
+    columns = torch.as_tensor(columns, dtype=torch.long).reshape(-1)
+    values = torch.as_tensor(values).reshape(-1)
+    if not len(columns) == len(values) == len(owners_t):
+        raise DataError("replaced_outputs: owners, columns and values differ in length")
+    parts = [
+        engine.replaced(owners_t[s], modality, columns[s], values[s])
+        for s in _slices(len(owners_t), engine.sparse_batch)
+    ]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
 def own_row_gradients(
     ctx: ExplainContext,
     owners: torch.Tensor,
@@ -157,9 +188,21 @@ class Engine(ABC):
         self.ctx = ctx
         self.base = ctx.features()
 
+    #: Pairs per call of :meth:`replaced`.
+    sparse_batch: int = 8192
+
     @abstractmethod
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
         """``(B,)`` float64 outputs of ``owners`` with their rows replaced."""
+
+    def replaced(
+        self, owners: torch.Tensor, modality: str, columns: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        """Outputs with one feature of one modality row replaced per pair."""
+        x = self.base[modality]
+        rows = x[owners]
+        rows[torch.arange(len(owners)), columns] = values.to(x.dtype)
+        return self.outputs(owners, {modality: rows})
 
     def gradients(
         self, owners: torch.Tensor, rows: Rows

@@ -1,15 +1,18 @@
-"""Exact incremental perturbation engine for :class:`~graphfuse.models.GCNFusion`.
+"""Exact incremental perturbation engine for graph-convolution fusion models.
 
-Changing patient ``p``'s own rows changes, in a GCN of ``L`` layers, only the hidden
-states of nodes within ``L`` hops downstream of ``p``, and ``p``'s output only through
-the nodes that are also within ``L`` hops upstream of it. Every layer's pre-activations
-and states are computed once for the unperturbed graph (in float64, with the model's own
-GCN normalisation, Kipf & Welling 2017); a pair then costs a few sparse updates: the first
-layer is linear in the rows (``delta z = A[:, p] (delta x W)``), later layers are updated
-on the few affected nodes only (``relu(z + delta z) - relu(z)``), and the fused embedding
-of ``p`` goes through the model's own head. The result equals a full forward pass per pair
-up to float rounding; :mod:`graphfuse.explain._perturb` checks that against the model when
-the engine is built and falls back to a generic engine if the model has changed shape.
+For ``gcn_fusion``, ``attention`` and ``mogonet``: per-modality graph-convolution
+encoders (GCN, Kipf & Welling 2017; MOGONET's, Wang et al. 2021) followed by a fusion of
+the modality embeddings. Changing patient ``p``'s own rows changes, in an encoder of ``L``
+layers, only the states of nodes within ``L`` hops downstream of ``p``, and ``p``'s
+output only through the nodes that are also within ``L`` hops upstream of it. Every
+layer's pre-activations and states are computed once for the unperturbed graph (with the
+model's own propagation matrix); a pair then costs a few sparse updates: the first layer
+is linear in the rows (``delta z = A[:, p] (delta x W)``), later layers are updated on
+the few affected nodes only (``act(z + delta z) - act(z)``), and ``p``'s modality
+embeddings go through the model's own fusion and head. The result equals a full forward
+pass per pair up to float rounding; :mod:`graphfuse.explain._perturb` checks that against
+the model when the engine is built and falls back to a generic engine (with a warning)
+if the model no longer has the shape read here.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch_geometric.data import HeteroData
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
@@ -32,10 +37,12 @@ from graphfuse.explain._perturb import (
     _pair_output,
     register_fast_path,
 )
-from graphfuse.graphs import PATIENT
+from graphfuse.graphs import PATIENT, edge_type
 
 __all__ = ["GCNFusionEngine"]
 
+#: Precision of the engine: the model's (float64 was 4x slower for a gain below the
+#: reference's own float32 rounding).
 _DTYPE = torch.float32
 #: Fusion of the modality embeddings ``(B, modalities, hidden)`` given the filled mask.
 Fusion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -132,69 +139,74 @@ class _Layer:
     weight: torch.Tensor  # (out, in)
     root: torch.Tensor | None  # (out, in)
     graph: _Graph
+    act: Callable[[torch.Tensor], torch.Tensor]  # elementwise activation
     z: torch.Tensor  # unperturbed pre-activations (n, out)
-    h: torch.Tensor  # unperturbed states relu(z) (n, out)
+    h: torch.Tensor  # unperturbed states act(z) (n, out)
 
 
 @dataclass
 class _Modality:
-    x: torch.Tensor  # unperturbed features, absent rows 0 (n, features), float64
+    x: torch.Tensor  # unperturbed features, absent rows 0 (n, features), engine dtype
     x32: torch.Tensor  # the same in the model's dtype
     have: torch.Tensor  # (n,) bool
     layers: list[_Layer]
     slot: int  # position among the model's modality embeddings
 
 
-class GCNFusionEngine(Engine):
-    """Incremental evaluation of ``gcn_fusion`` and ``attention`` models (module docstring).
+@dataclass
+class _Spec:
+    """One layer of a modality's encoder: ``act(A (h W^T) + b + h R^T)``."""
 
-    Both share the per-modality GCN encoders and the stand-ins for absent modalities
-    (``missing``); they differ in the fusion of the modality embeddings (a mean over the
-    slots that hold one, or attention weights), recomputed per pair from its changed
-    slots. A patient's stand-in slots (``learned`` tokens, ``neighbors`` means over
-    neighbours having the modality) never depend on its own rows, so they stay fixed.
+    graph: _Graph
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    root: torch.Tensor | None
+    act: Callable[[torch.Tensor], torch.Tensor]
+
+
+class GCNFusionEngine(Engine):
+    """Incremental evaluation of models made of per-modality graph-convolution encoders
+    followed by a fusion of the modality embeddings (module docstring).
+
+    A model family (:data:`_FAMILIES`) says how to read its encoders (propagation
+    matrix, weights, activation per layer), the stand-ins of absent modalities and its
+    fusion (embeddings ``(B, modalities, hidden)`` -> logits), recomputed per pair from
+    its changed embeddings. A patient's stand-ins for modalities it lacks (``learned``
+    tokens, ``neighbors`` means over neighbours having the modality, MOGONET's uniform
+    vector) never depend on its own rows, so they stay fixed.
     """
 
     name = "gcn_fusion"
     batch = 4096
+    sparse_batch = 4096  # larger batches fall out of cache: 2-3x slower per pair
 
     def __init__(self, ctx: ExplainContext) -> None:
         super().__init__(ctx)
         model = ctx.model
         if model.training:
             raise NotApplicable("the model is in training mode")
+        family = _FAMILIES[model.registry_name]
         data = ctx.data
         n = ctx.n_nodes
         order = list(data.modalities)
         available = data[PATIENT].available
         self.n = n
+        self.name = model.registry_name
         self.modalities: dict[str, _Modality] = {}
         slots, masks = [], []
-        graphs: dict[tuple, _Graph] = {}
-        for m, convs in model.encoders.items():
+        for m in model.modalities:
             have = available[:, order.index(m)]
             masks.append(have)
-            edge_index, edge_weight = model._edges(data, m, have)
             h = self.base[m].to(_DTYPE)
             layers = []
-            for i, conv in enumerate(convs):
-                _check_conv(conv)
-                key = (conv.normalize, conv.improved, conv.add_self_loops)
-                if key not in graphs:
-                    graphs[key] = _normalised(conv, edge_index, edge_weight, n)
-                graph = graphs[key]
-                weight = conv.lin.weight.detach().to(_DTYPE)
-                root = None
-                if model.params.root:
-                    root = model.roots[m][i].weight.detach().to(_DTYPE)
-                z = graph.propagate(h @ weight.T)
-                if conv.bias is not None:
-                    z = z + conv.bias.detach().to(_DTYPE)
-                if root is not None:
-                    z = z + h @ root.T
-                h = torch.relu(z)
-                layers.append(_Layer(weight, root, graph, z, h))
-            graphs.clear()
+            for spec in family.encoder(model, data, m, have):
+                z = spec.graph.propagate(h @ spec.weight.T)
+                if spec.bias is not None:
+                    z = z + spec.bias
+                if spec.root is not None:
+                    z = z + h @ spec.root.T
+                h = spec.act(z)
+                layers.append(_Layer(spec.weight, spec.root, spec.graph, spec.act, z, h))
             slots.append(h * have[:, None])
             self.modalities[m] = _Modality(
                 self.base[m].to(_DTYPE), self.base[m], have, layers, len(slots) - 1
@@ -207,22 +219,31 @@ class GCNFusionEngine(Engine):
             with torch.no_grad():
                 h, mask = completer(h, mask, data)
         self.slots, self.filled = h.to(_DTYPE), mask
-        self.fuse = _FUSIONS[model.registry_name](model)
-        self.head = _double(model.head)
+        self.fuse = family.fusion(model)
 
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
+        changes = {m: _RowChange.of(r, self.modalities[m], owners) for m, r in rows.items()}
+        return self._evaluate(owners, changes)
+
+    def replaced(
+        self, owners: torch.Tensor, modality: str, columns: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
+        mod = self.modalities[modality]
+        diff = values.to(_DTYPE) - mod.x[owners, columns]
+        pairs = torch.nonzero((diff != 0) & mod.have[owners]).ravel()
+        entries = (torch.arange(len(pairs)), columns[pairs], diff[pairs])
+        change = _RowChange(pairs, (len(pairs), mod.x.shape[1]), entries=entries)
+        return self._evaluate(owners, {modality: change})
+
+    def _evaluate(self, owners: torch.Tensor, changes: dict[str, _RowChange]) -> torch.Tensor:
         slots = self.slots[owners]
-        for m, r in rows.items():
+        for m, change in changes.items():
             mod = self.modalities[m]
-            change = _RowChange.of(r, mod, owners)
             pairs = torch.arange(len(owners)) if change.pairs is None else change.pairs
             if len(pairs):
                 delta = self._modality(mod, owners[pairs], change)
-                column = slots[:, mod.slot].index_add(0, pairs, delta)
-                slots = torch.cat(
-                    [slots[:, : mod.slot], column[:, None], slots[:, mod.slot + 1 :]], dim=1
-                )
-        return _pair_output(self.ctx, self.head(self.fuse(slots, self.filled[owners])), owners)
+                slots[:, mod.slot].index_add_(0, pairs, delta)
+        return _pair_output(self.ctx, self.fuse(slots, self.filled[owners]), owners)
 
     def _modality(self, mod: _Modality, owners: torch.Tensor, change: _RowChange) -> torch.Tensor:
         """Change of each pair's final state in one modality (``(B, hidden)``).
@@ -248,12 +269,12 @@ class GCNFusionEngine(Engine):
                     hit = torch.nonzero(w).ravel()
                     into, w = pair[hit], w[hit]
                 else:
-                    into, w, hit = pair, back, torch.arange(len(pair))
+                    into, w, hit = pair, back, None
                 dz = _aggregate(b, into, w, weight, mapped, dx, hit)
                 if root is not None:
                     own = torch.nonzero(node == owners[pair]).ravel()
                     dz = dz.index_add(0, pair[own], _mapped(change, dx, own, root, i))
-                out = torch.relu(layer.z[owners] + dz) - layer.h[owners]
+                out = layer.act(layer.z[owners] + dz) - layer.h[owners]
                 return out * mod.have[owners, None]
             if i == 0 and root is None:
                 # the owners' out-edges: one entry per (pair, target), nothing to merge
@@ -264,7 +285,7 @@ class GCNFusionEngine(Engine):
                 else:
                     dz = (dx[entry] * w[:, None]) @ weight.T
                 pair, node = entry, target
-                dx = torch.relu(layer.z[node] + dz) - layer.h[node]
+                dx = layer.act(layer.z[node] + dz) - layer.h[node]
                 continue
             # propagate along out-edges, keeping the nodes that still reach the owner in time
             if i == 0:
@@ -282,7 +303,7 @@ class GCNFusionEngine(Engine):
             if root is not None:
                 dz = dz.index_add(0, inverse[len(entry) :], _mapped(change, dx, own, root, i))
             pair, node = unique // n, unique % n
-            dx = torch.relu(layer.z[node] + dz) - layer.h[node]
+            dx = layer.act(layer.z[node] + dz) - layer.h[node]
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -293,15 +314,16 @@ def _aggregate(
     weight: torch.Tensor,
     mapped: torch.Tensor | None,
     dx: torch.Tensor | None,
-    source: torch.Tensor,
+    source: torch.Tensor | None,
 ) -> torch.Tensor:
-    """``dz[into[e]] += w[e] * (dx[source[e]] @ weight.T)``: from the already mapped
-    changes when given, else summed in the input space and mapped once per target."""
-    if mapped is not None:
-        out = torch.zeros(size, weight.shape[0], dtype=_DTYPE)
-        return out.index_add(0, into, mapped[source] * w[:, None])
-    out = torch.zeros(size, weight.shape[1], dtype=_DTYPE)
-    return out.index_add(0, into, dx[source] * w[:, None]) @ weight.T
+    """``dz[into[e]] += w[e] * (dx[source[e]] @ weight.T)`` (``source=None``: every
+    entry in order): from the already mapped changes when given, else summed in the
+    input space and mapped once per target."""
+    rows = mapped if mapped is not None else dx
+    if source is not None:
+        rows = rows[source]
+    out = torch.zeros(size, rows.shape[1], dtype=_DTYPE).index_add(0, into, rows * w[:, None])
+    return out if mapped is not None else out @ weight.T
 
 
 def _mapped(
@@ -343,8 +365,11 @@ class _RowChange:
             col = nz[:, 1]
             value = rows[nz[:, 0], col].to(_DTYPE) - mod.x[owners[nz[:, 0]], col]
             return cls(pairs, size, entries=(row, col, value))
-        values = (diff[pairs] * have[pairs]).to(_DTYPE)
-        return cls(pairs, size, values=values)
+        if len(pairs) < len(owners):
+            diff, have = diff[pairs], have[pairs]
+        if not bool(have.all()):
+            diff = diff * have
+        return cls(pairs, size, values=diff.to(_DTYPE))
 
     def dense(self) -> torch.Tensor:
         if self.values is None:
@@ -371,7 +396,7 @@ def _check_conv(conv: torch.nn.Module) -> None:
 def _normalised(
     conv: GCNConv, edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: int
 ) -> _Graph:
-    """The propagation matrix a ``GCNConv`` uses on these edges, in float64."""
+    """The propagation matrix a ``GCNConv`` uses on these edges."""
     ew = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
     ei, ew = edge_index, ew.to(_DTYPE)
     if conv.normalize:
@@ -383,33 +408,113 @@ def _double(module: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(module).to(_DTYPE).eval().requires_grad_(False)
 
 
+@dataclass
+class _Family:
+    """How the engine reads one model family (see :class:`GCNFusionEngine`)."""
+
+    encoder: Callable[[torch.nn.Module, HeteroData, str, torch.Tensor], list[_Spec]]
+    fusion: Callable[[torch.nn.Module], Fusion]
+
+
+def _gcn_encoder(model, data: HeteroData, m: str, have: torch.Tensor) -> list[_Spec]:
+    """``gcn_fusion`` / ``attention``: PyG ``GCNConv`` layers (optional root weight), ReLU."""
+    edge_index, edge_weight = model._edges(data, m, have)
+    n = len(have)
+    specs, graphs = [], {}
+    for i, conv in enumerate(model.encoders[m]):
+        _check_conv(conv)
+        key = (conv.normalize, conv.improved, conv.add_self_loops)
+        if key not in graphs:
+            graphs[key] = _normalised(conv, edge_index, edge_weight, n)
+        root = model.roots[m][i].weight if model.params.root else None
+        specs.append(
+            _Spec(
+                graphs[key],
+                _frozen(conv.lin.weight),
+                None if conv.bias is None else _frozen(conv.bias),
+                None if root is None else _frozen(root),
+                torch.relu,
+            )
+        )
+    return specs
+
+
+def _gcn_head(model: torch.nn.Module, fuse: Fusion) -> Fusion:
+    head = _double(model.head)
+    return lambda h, mask: head(fuse(h, mask))
+
+
 def _mean_fusion(model: torch.nn.Module) -> Fusion:
-    """``gcn_fusion``: the mean over the slots holding an embedding."""
+    """``gcn_fusion``: the mean over the slots holding an embedding, then the head."""
 
     def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
 
-    return fuse
+    return _gcn_head(model, fuse)
 
 
 def _attention_fusion(model: torch.nn.Module) -> Fusion:
     """``attention``: softmax of the scores over the slots holding an embedding."""
     score = _double(model.score)
-    bias = model.modality_bias.detach().to(_DTYPE)
+    bias = _frozen(model.modality_bias)
 
     def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         scores = (score(h).squeeze(-1) + bias).masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1).nan_to_num(0.0)
         return (weights[..., None] * h).sum(dim=1)
 
+    return _gcn_head(model, fuse)
+
+
+def _mogonet_encoder(model, data: HeteroData, m: str, have: torch.Tensor) -> list[_Spec]:
+    """``mogonet``: ``A (h W) + b`` with MOGONET's row-normalised ``A``, leaky ReLU."""
+    from graphfuse.models._mogonet import propagation_matrix
+
+    edges = data[edge_type(m)]
+    a = propagation_matrix(edges.edge_index, edges.edge_weight, len(have)).coalesce()
+    dst, src = a.indices()
+    graph = _Graph(torch.stack([src, dst]), a.values(), len(have))
+    slope = model.params.negative_slope
+    act = partial(torch.nn.functional.leaky_relu, negative_slope=slope)
+    return [
+        _Spec(graph, _frozen(conv.weight).T, _frozen(conv.bias), None, act)
+        for conv in model.encoders[m]
+    ]
+
+
+def _mogonet_fusion(model: torch.nn.Module) -> Fusion:
+    """``mogonet``: per-modality classifiers, class probabilities (uniform where absent),
+    their outer product through the VCDN."""
+    classifiers = [_double(model.classifiers[m]) for m in model.modalities]
+    vcdn = _double(model.vcdn)
+    c = model.n_classes
+    softmax = c > 1 and getattr(model.params, "view_probability", "softmax") == "softmax"
+    detach = not getattr(model.params, "fusion_gradient", True)
+
+    def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = None
+        for j, classify in enumerate(classifiers):
+            z = classify(h[:, j])
+            if detach:
+                z = z.detach()
+            prob = torch.softmax(z, dim=1) if softmax else torch.sigmoid(z)
+            prob = torch.where(mask[:, j : j + 1], prob, 1.0 / c if softmax else 0.5)
+            x = prob if x is None else (x[:, :, None] * prob[:, None, :]).flatten(1)
+        return vcdn(x)
+
     return fuse
 
 
-#: Model registry name -> its fusion of the modality embeddings, for the fast path.
-_FUSIONS: dict[str, Callable[[torch.nn.Module], Fusion]] = {
-    "gcn_fusion": _mean_fusion,
-    "attention": _attention_fusion,
+def _frozen(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(_DTYPE)
+
+
+#: Model registry name -> how the fast path reads it.
+_FAMILIES: dict[str, _Family] = {
+    "gcn_fusion": _Family(_gcn_encoder, _mean_fusion),
+    "attention": _Family(_gcn_encoder, _attention_fusion),
+    "mogonet": _Family(_mogonet_encoder, _mogonet_fusion),
 }
 
-for _name in _FUSIONS:
+for _name in _FAMILIES:
     register_fast_path(_name)(GCNFusionEngine)

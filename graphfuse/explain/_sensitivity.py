@@ -18,7 +18,7 @@ from graphfuse.explain._base import (
     ExplainerParams,
     Explanation,
 )
-from graphfuse.explain._perturb import perturbed_outputs
+from graphfuse.explain._perturb import perturbed_outputs, replaced_outputs
 
 __all__ = ["Sensitivity"]
 
@@ -69,7 +69,8 @@ class Sensitivity(Explainer):
     graph and every other patient held fixed — positive where the feature's actual value
     pushes the output up relative to the baseline. Each replacement is one exact
     perturbed evaluation, batched through
-    :func:`graphfuse.explain._perturb.perturbed_outputs`.
+    :func:`graphfuse.explain._perturb.perturbed_outputs` (single features through
+    :func:`~graphfuse.explain._perturb.replaced_outputs`, which never builds the rows).
 
     MOGONET's biomarker ranking (Wang et al., Nat. Commun. 2021: a feature's importance
     is the drop in performance when it is set to zero) corresponds to
@@ -162,16 +163,14 @@ def _single_features(
     k, f = x.shape
     s = fill.shape[1]
     out = torch.empty(k, f, dtype=torch.float64)
-    per_batch = max(1, _PAIRS_PER_BATCH // (f * s))
-    diag = torch.arange(f)
+    per_batch = max(1, _PAIRS_PER_BATCH * 4 // (f * s))
     for start in range(0, k, per_batch):
         sl = slice(start, min(start + per_batch, k))
         c = sl.stop - sl.start
-        rows = x[sl, None, None, :].expand(c, s, f, f).clone()  # (patient, draw, feature, row)
-        rows[:, :, diag, diag] = fill[sl]
-        outs = perturbed_outputs(
-            ctx, owners[sl].repeat_interleave(s * f), {modality: rows.reshape(-1, f)}
-        )
+        pairs = owners[sl].repeat_interleave(s * f)  # (patient, draw, feature) order
+        columns = torch.arange(f).repeat(c * s)
+        values = fill[sl].reshape(-1)
+        outs = replaced_outputs(ctx, pairs, modality, columns, values)
         out[sl] = outs.reshape(c, s, f).mean(dim=1)
     return out
 

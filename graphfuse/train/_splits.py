@@ -106,3 +106,58 @@ def published_split(
         )
     fit, val = train_test_split(train, test_size=val_fraction, stratify=y[train], random_state=seed)
     return {"train": np.sort(fit), "val": np.sort(val), "test": np.sort(test)}
+
+
+def stratified_folds(
+    y: np.ndarray, *, folds: int, val_fraction: float, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Stratified k-fold cross-validation splits, each with its own validation set.
+
+    Every patient is a test patient in exactly one fold. In each fold, validation patients
+    (for early stopping and model selection) are carved, stratified, out of the other
+    folds' patients — never out of the test fold.
+
+    Parameters
+    ----------
+    y
+        Class code per patient.
+    folds
+        Number of folds (at least 2; at most the size of the smallest class).
+    val_fraction
+        Fraction of each fold's non-test patients held out for validation.
+    seed
+        Seed of the fold assignment and the validation draws.
+
+    Returns
+    -------
+    list of dict
+        One ``{"train", "val", "test"}`` -> sorted positions per fold.
+
+    Examples
+    --------
+    >>> f = stratified_folds(np.array([0, 1] * 10), folds=5, val_fraction=0.25, seed=0)
+    >>> len(f), [len(f[0][k]) for k in ("train", "val", "test")]
+    (5, [12, 4, 4])
+    >>> sorted(np.concatenate([s["test"] for s in f]).tolist()) == list(range(20))
+    True
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    if folds < 2:
+        raise DataError(f"cross-validation needs at least 2 folds; got {folds}")
+    if counts.min() < folds:
+        rare = classes[counts.argmin()].item()
+        raise DataError(
+            f"class {rare!r} has {counts.min()} patient(s); {folds}-fold stratified "
+            f"cross-validation needs at least {folds} per class"
+        )
+    out = []
+    kfold = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for i, (rest, test) in enumerate(kfold.split(np.zeros(len(y)), y)):
+        train, val = train_test_split(
+            rest, test_size=val_fraction, stratify=y[rest], random_state=seed + i
+        )
+        out.append({"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)})
+    return out

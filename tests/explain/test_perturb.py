@@ -17,6 +17,7 @@ from graphfuse.explain._perturb import (
     _schedule,
     dependency_radius,
     perturbed_outputs,
+    replaced_outputs,
 )
 from graphfuse.graphs import PATIENT
 from graphfuse.models import MODELS
@@ -24,7 +25,13 @@ from graphfuse.models import MODELS
 from .conftest import trained
 
 #: Engine each built-in family must get (a model added later may use any exact engine).
-EXPECTED = {"gcn_fusion": "gcn_fusion", "attention": "gcn_fusion", "early_mlp": "rows"}
+EXPECTED = {
+    "gcn_fusion": "gcn_fusion",
+    "attention": "attention",
+    "mogonet": "mogonet",
+    "early_mlp": "rows",
+    "late_mlp": "rows",
+}
 
 
 def context(model, graph) -> ExplainContext:
@@ -67,24 +74,28 @@ def test_every_model_matches_the_reference(name, graph, cohort):
     m = ctx.modalities[0]
     one = ctx.features()[m][owners].clone()
     one[:, 3] += 2.0
-    assert_close(
-        perturbed_outputs(ctx, owners, {m: one}), _reference_outputs(ctx, owners, {m: one})
-    )
+    want = _reference_outputs(ctx, owners, {m: one})
+    assert_close(perturbed_outputs(ctx, owners, {m: one}), want)
+    columns = torch.full((len(owners),), 3)
+    assert_close(replaced_outputs(ctx, owners, m, columns, one[:, 3]), want)
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("name", "params"),
     [
-        {"root": True, "layers": 3, "hidden": 16},
-        {"layers": 1},
-        {"missing": "learned"},
-        {"missing": "neighbors", "root": True},
+        ("gcn_fusion", {"root": True, "layers": 3, "hidden": 16}),
+        ("gcn_fusion", {"layers": 1}),
+        ("gcn_fusion", {"missing": "learned"}),
+        ("gcn_fusion", {"missing": "neighbors", "root": True}),
+        ("attention", {"missing": "learned", "layers": 1}),
+        ("mogonet", {"hidden": [16, 8], "view_probability": "sigmoid"}),
+        ("mogonet", {"hidden": [8], "fusion_gradient": False}),
     ],
 )
-def test_gcn_fast_path_settings(params, graph, cohort):
-    model = trained("gcn_fusion", graph, cohort, **params)
+def test_fast_path_settings(name, params, graph, cohort):
+    model = trained(name, graph, cohort, **params)
     ctx = context(model, graph)
-    assert perturbation_engine(ctx).name == "gcn_fusion"
+    assert perturbation_engine(ctx).name == name
     owners, rows = random_pairs(ctx, 20, seed=1)
     assert_close(perturbed_outputs(ctx, owners, rows), _reference_outputs(ctx, owners, rows))
 
@@ -153,9 +164,11 @@ def test_dependency_radius_measures_hops(graph, cohort):
     assert dependency_radius(context(mlp, graph)) == 0
 
 
-@pytest.mark.parametrize("name", ["gcn_fusion", "early_mlp"])
+@pytest.mark.parametrize("name", MODELS.names())
 def test_own_row_gradients_are_each_patients_own(name, graph, cohort):
     model = trained(name, graph, cohort)
+    if not getattr(model, "differentiable", True):
+        pytest.skip(f"{name} is not differentiable")
     ctx = context(model, graph)
     feats = ctx.features()
     owners = torch.tensor([0, 5, 11, 30, 47])
