@@ -1,8 +1,9 @@
 """Seconds of the gradient and perturbation explainers for all patients, N = 350 to 5,000.
 
-Run: ``python benchmarks/explain_speed.py`` (``--sizes 350`` for a subset, ``--others`` to
-also time every other registered explainer with its default parameters at the smallest
-size). For each size: a synthetic cohort (``make_synthetic_cohort``, 330 genes, 165
+Run: ``python benchmarks/explainers.py`` (``--sizes 350`` for a subset; ``--others first``
+(default) also times every other registered explainer — shap, masking — with its default
+parameters at the smallest size, ``--others all`` at every size, ``--others none`` not at
+all). For each size: a synthetic cohort (``make_synthetic_cohort``, 330 genes, 165
 methylation probes, 100 regions, clinical: ~604 features after preprocessing), a kNN graph
 (k = 10, inductive), ``gcn_fusion`` trained for 5 epochs; then, for every patient,
 
@@ -13,7 +14,9 @@ methylation probes, 100 regions, clinical: ~604 features after preprocessing), a
   modalities replaced (as SHAP does) and a single feature replaced (as sensitivity does),
   and, at the smallest size, the reference loop (one full forward pass per pair).
 
-Prints a markdown table and writes ``benchmarks/results/explain_speed.md``.
+Prints a markdown table and writes ``benchmarks/results/explainers.md``. The exact-Shapley
+check (batched SHAP and ``shap.KernelExplainer`` against enumeration) is
+``benchmarks/shap_exact.py``.
 """
 
 from __future__ import annotations
@@ -90,7 +93,12 @@ def throughput(model, data, reference: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[350, 1000, 5000])
-    parser.add_argument("--others", action="store_true", help="time other explainers too")
+    parser.add_argument(
+        "--others",
+        choices=["first", "all", "none"],
+        default="first",
+        help="time the other registered explainers at the first size, every size or none",
+    )
     args = parser.parse_args()
     lines = [
         "| patients | features | explainer | seconds | per patient (ms) |",
@@ -104,7 +112,7 @@ def main() -> None:
         n_features = sum(len(v) for v in data.feature_names.values())
         print(f"N={n}: cohort, graph and 5 epochs in {time.perf_counter() - t:.1f} s", flush=True)
         runs = dict(RUNS)
-        if args.others and i == 0:
+        if args.others == "all" or (args.others == "first" and i == 0):
             for name in EXPLAINERS.names():
                 if name not in {"saliency", "sensitivity"}:
                     runs[name] = (name, {})
@@ -134,9 +142,10 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "explain_speed.md").write_text(
+    (results / "explainers.md").write_text(
         "# Explainer speed (gcn_fusion, synthetic cohort, kNN k=10)\n\n"
-        f"`python benchmarks/explain_speed.py` on {machine}\n\n" + table + "\n"
+        f"`python benchmarks/explainers.py --others {args.others} --sizes "
+        f"{' '.join(map(str, args.sizes))}` on {machine}\n\n" + table + "\n"
     )
 
 

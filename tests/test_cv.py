@@ -1,0 +1,65 @@
+"""Cross-validation: folds cover every patient once, validation never comes from the test fold."""
+
+import numpy as np
+import pytest
+
+from graphfuse.config import load_config
+from graphfuse.errors import ConfigError, DataError
+from graphfuse.experiment import cross_validate, fit
+from graphfuse.train import stratified_folds
+
+from .test_cli import QUICK
+
+
+def test_folds_partition_patients_and_carve_validation_from_training():
+    y = np.array([0] * 30 + [1] * 20)
+    folds = stratified_folds(y, folds=5, val_fraction=0.2, seed=3)
+    tests = np.concatenate([f["test"] for f in folds])
+    assert sorted(tests.tolist()) == list(range(50))
+    for f in folds:
+        assert not set(f["val"]) & set(f["test"]) and not set(f["train"]) & set(f["test"])
+        assert not set(f["train"]) & set(f["val"])
+        assert len(f["train"]) + len(f["val"]) + len(f["test"]) == 50
+        assert y[f["test"]].mean() == pytest.approx(0.4)  # stratified
+    again = stratified_folds(y, folds=5, val_fraction=0.2, seed=3)
+    assert all(np.array_equal(a["val"], b["val"]) for a, b in zip(folds, again, strict=True))
+    other = stratified_folds(y, folds=5, val_fraction=0.2, seed=4)
+    assert not all(np.array_equal(a["test"], b["test"]) for a, b in zip(folds, other, strict=True))
+
+
+def test_folds_refuse_too_few_patients_per_class():
+    with pytest.raises(DataError, match="class 1 has 2 patient"):
+        stratified_folds(np.array([0] * 10 + [1] * 2), folds=3, val_fraction=0.2, seed=0)
+
+
+def test_cross_validate_reports_every_fold_and_mean_sd():
+    cfg = load_config(QUICK, ["tracking.enabled=false", "train.epochs=5"])
+    result = cross_validate(cfg, folds=3, seeds=[0, 1])
+    assert len(result.folds) == 6
+    assert set(result.folds["fold"]) == {0, 1, 2} and set(result.folds["seed"]) == {0, 1}
+    auc = result.folds["test_roc_auc"]
+    assert result.summary.loc["test_roc_auc", "mean"] == pytest.approx(auc.mean())
+    assert result.summary.loc["test_roc_auc", "std"] == pytest.approx(auc.std())
+    assert result.run_id is None
+
+
+def test_fit_takes_a_given_split_and_checks_it():
+    cfg = load_config(QUICK, ["tracking.enabled=false", "train.epochs=3"])
+    split = {"train": np.arange(0, 50), "val": np.arange(50, 65), "test": np.arange(65, 80)}
+    result = fit(cfg, splits=split)
+    assert result.split == "given"
+    assert np.array_equal(result.splits["test"], split["test"])
+    with pytest.raises(DataError, match="overlap"):
+        fit(cfg, splits=split | {"val": np.arange(40, 65)})
+
+
+def test_published_split_is_not_cross_validated(monkeypatch):
+    import graphfuse.experiment as experiment
+    from graphfuse.data import make_synthetic_cohort
+
+    cohort = make_synthetic_cohort(40, n_genes=50, n_pathways=5, n_regions=5, seed=0)
+    cohort.obs["split"] = ["train"] * 30 + ["test"] * 10
+    monkeypatch.setattr(experiment, "load_cohort", lambda *a, **k: cohort)
+    cfg = load_config(QUICK, ["tracking.enabled=false"])
+    with pytest.raises(ConfigError, match="published train/test split"):
+        cross_validate(cfg, folds=3)
