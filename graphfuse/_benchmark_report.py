@@ -32,8 +32,8 @@ _FIGURES = {
 def dot_plot_figure(enrichment: pd.DataFrame, *, n: int = 6, fdr: float = 0.05) -> Any:
     """Dots of each explainer's ``n`` top pathways (smallest ORA p, any collection).
 
-    Colour: ``-log10(FDR)``; size: genes of the top-k list in the set; black edge:
-    significant at ``fdr``.
+    Colour: ``-log10(p)``; size: genes of the top-k list in the set; black edge:
+    significant at ``fdr`` (BH).
     """
     from matplotlib.figure import Figure
 
@@ -48,17 +48,18 @@ def dot_plot_figure(enrichment: pd.DataFrame, *, n: int = 6, fdr: float = 0.05) 
     ax = fig.subplots()
     x = sub["explainer"].map({m: i for i, m in enumerate(methods)}).to_numpy()
     y = sub["label"].map({r: i for i, r in enumerate(rows)}).to_numpy()
-    colour = -np.log10(sub["fdr"].clip(lower=1e-10).to_numpy())
+    colour = -np.log10(sub["p"].clip(lower=1e-12).to_numpy())
     size = 12 + 18 * sub["overlap"].to_numpy(dtype=float)
     edge = np.where(sub["fdr"].to_numpy() < fdr, "black", "none")
-    points = ax.scatter(x, y, c=colour, s=size, cmap="viridis", vmin=0, edgecolors=edge)
+    top = max(2.0, float(colour.max()) if len(colour) else 2.0)
+    points = ax.scatter(x, y, c=colour, s=size, cmap="viridis", vmin=0, vmax=top, edgecolors=edge)
     ax.set_xticks(range(len(methods)), methods)
     ax.set_yticks(range(len(rows)), rows, fontsize=6.5)
     ax.set_xlim(-0.6, len(methods) - 0.4)
     ax.invert_yaxis()
     ax.set_title(f"top {n} pathways per explainer (ORA of the top-k genes)", fontsize=9)
     bar = fig.colorbar(points, ax=ax, shrink=0.6)
-    bar.set_label(f"-log10 FDR (black edge: FDR < {fdr:.2g})", fontsize=7)
+    bar.set_label(f"-log10 p; size: overlap; black edge: FDR < {fdr:.2g}", fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -126,9 +127,10 @@ def cost_recovery_figure(summary: pd.DataFrame, *, planted: bool) -> Any:
         ax.set_ylabel("-log10 permutation p, AD pathways")
         ax.axhline(-np.log10(0.05), color="grey", lw=0.8, ls="--")
     ax.scatter(seconds, y, s=40, c=[f"C{i}" for i in range(len(summary))])
-    for s, v, name in zip(seconds, y, summary["explainer"], strict=True):
-        if np.isfinite(v):
-            ax.annotate(name, (s, v), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    for i, (s, v, name) in enumerate(zip(seconds, y, summary["explainer"], strict=True)):
+        if np.isfinite(v):  # alternate above / below so that neighbours do not overprint
+            offset = (5, 4) if i % 2 == 0 else (5, -11)
+            ax.annotate(name, (s, v), textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("explainer seconds (log scale)")
     ax.set_title("cost vs recovery", fontsize=9)
@@ -310,8 +312,8 @@ def _cell(value: Any) -> str:
 
 
 def _labels(frame: pd.DataFrame) -> pd.Series:
-    names = frame["set"].astype(str).str.slice(0, 48)
-    return names + " [" + frame["key"].astype(str) + "]"
+    names = [n if len(n) <= 48 else f"{n[:34]}…{n[-13:]}" for n in frame["set"].astype(str)]
+    return pd.Series(names, index=frame.index) + " [" + frame["key"].astype(str) + "]"
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from graphfuse._knowledge_config import KnowledgeConfig
 from graphfuse._tune_config import ParamSpace, TuneConfig
 from graphfuse.errors import ConfigError, RegistryError
 
@@ -44,6 +45,7 @@ __all__ = [
     "GeneMapConfig",
     "GraphConfig",
     "ImagingPreprocessConfig",
+    "KnowledgeConfig",
     "MissingConfig",
     "ModelConfig",
     "MogonetConfig",
@@ -490,11 +492,17 @@ class GraphConfig(ComponentConfig):
     fused: FusedGraphConfig | None = None
     """Also build one graph from all modalities (edge type ``similar_fused``), e.g.
     ``fused: {name: snf, k: 10}``; ``null`` (default): per-modality graphs only."""
+    knowledge: KnowledgeConfig | None = None
+    """Extend the patient graph into a knowledge-graph heterograph (genes, gene sets,
+    variables; for models with ``graph_kind = "knowledge"`` such as ``hetero``), e.g.
+    ``knowledge: {gene_sets: {pathway: reactome}}``; ``null`` (default): patient graph."""
 
     def flat(self) -> dict[str, Any]:
         out = super().flat()
-        del out["fused"]  # last: after the per-modality builder's parameters
+        del out["fused"], out["knowledge"]  # last: after the per-modality builder's parameters
         out["fused"] = self.fused.flat() if self.fused is not None else None
+        if self.knowledge is not None:  # left out when absent, as before the section existed
+            out["knowledge"] = self.knowledge.model_dump(mode="json")
         return out
 
 

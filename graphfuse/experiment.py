@@ -25,12 +25,13 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from graphfuse._knowledge_config import build_from_config
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import Cohort, Preprocessor, load_cohort
 from graphfuse.errors import DataError
 from graphfuse.graphs import PATIENT, build_patient_graph
-from graphfuse.models import FusionModel, build_model, save_checkpoint
+from graphfuse.models import FusionModel, build_model, graph_kind, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, classification_metrics, predict_proba, train_model
 from graphfuse.train._plots import roc_figure
@@ -196,6 +197,8 @@ def prepare(
         matrices, cohort.y, splits, builder, fused=fused, transductive=config.graph.transductive
     )
     annotate_graph(data, cohort)
+    if config.graph.knowledge is not None:  # genes, gene sets, variables beside the patients
+        data = build_from_config(data, cohort, config.graph.knowledge)
     if outcome is not None:  # the outcome rides on the graph, for the trainer's Cox loss
         data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32)
         data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool)
@@ -430,6 +433,7 @@ def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> d
         "graphfuse.fused_graph_builder": config.graph.fused.name if config.graph.fused else "none",
         "graphfuse.graph_mode": "transductive" if config.graph.transductive else "inductive",
         "graphfuse.modalities": ",".join(data.modalities),
+        "graphfuse.graph_kind": graph_kind(data),
     }
     return tags
 

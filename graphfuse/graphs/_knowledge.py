@@ -29,7 +29,8 @@ def feature_gene_map(cohort: object) -> dict[str, dict[str, str]]:
     for name, kind in cohort.kinds.items():  # type: ignore[attr-defined]
         if kind == "omics":
             var = cohort.modality(name).var  # type: ignore[attr-defined]
-            genes = var["gene"].astype(str)
+            genes = var["gene"].astype(object)
+            genes = genes.where(genes.notna(), "").astype(str)  # NaN: no gene, not "nan"
             out[name] = {f: g for f, g in zip(var.index.astype(str), genes, strict=True) if g}
     return out
 
@@ -83,6 +84,7 @@ def build_knowledge_graph(
         A patient graph from :func:`graphfuse.graphs.build_patient_graph`.
     feature_genes
         Omics modality -> {feature -> gene}; :func:`feature_gene_map` builds it from a cohort.
+        An omics modality left out (e.g. unmapped miRNA or probes) gets no gene edges.
     gene_sets
         Node type -> collection, e.g. ``{"pathway": reactome, "go_term": go_bp}``.
     interactions
@@ -132,7 +134,7 @@ def build_knowledge_graph(
     kinds = dict(base.kinds)
 
     # ---- genes ------------------------------------------------------------------------
-    omics = [m for m in modalities if kinds[m] == "omics"]
+    omics = [m for m in modalities if kinds[m] == "omics" and m in feature_genes]
     per_modality: dict[str, tuple[np.ndarray, list[str]]] = {}
     universe: set[str] = set()
     for m in omics:

@@ -11,6 +11,7 @@ from graphfuse.models._base import (
 )
 from graphfuse.models._checkpoint import load_checkpoint, save_checkpoint
 from graphfuse.models._gcn_fusion import GCNFusion
+from graphfuse.models._hetero import HeteroGNN
 from graphfuse.models._missing import MissingCompleter
 from graphfuse.models._mlp import EarlyFusionMLP, LateFusionMLP
 from graphfuse.models._mogonet import MOGONET
@@ -24,6 +25,7 @@ __all__ = [
     "EarlyFusionMLP",
     "FusionModel",
     "GCNFusion",
+    "HeteroGNN",
     "LateFusionMLP",
     "LogisticBaseline",
     "MissingCompleter",

@@ -65,6 +65,13 @@ class FusionModel(nn.Module, ABC):
             "params": self.params.model_dump(mode="json"),
         }
 
+    @classmethod
+    def graph_args(cls, data: HeteroData) -> dict[str, Any]:
+        """Constructor arguments taken from the graph besides feature sizes (e.g. a knowledge
+        graph's node counts); a model using them records them in :meth:`spec`
+        (``"graph_args"``) so a checkpoint rebuilds it. Default: none."""
+        return {}
+
     @abstractmethod
     def forward(self, data: HeteroData) -> torch.Tensor:
         """Logits for every patient node, ``(n_patients, n_classes)``."""
@@ -94,10 +101,15 @@ def build_model(
     if kind != cls.graph_kind:
         raise ConfigError(
             f"model {name!r} reads a {cls.graph_kind!r} graph, but the graph given is a "
-            f"{kind!r} graph (node types {sorted(data.node_types)})"
+            f"{kind!r} graph (node types {sorted(data.node_types)}); "
+            + (
+                "add a graph.knowledge section to the config"
+                if kind == "patient"
+                else "remove graph.knowledge from the config or pick a patient-graph model"
+            )
         )
     in_dims = {m: len(data.feature_names[m]) for m in data.modalities}
-    return cls(in_dims, n_classes, **params)
+    return cls(in_dims, n_classes, **cls.graph_args(data), **params)
 
 
 def graph_kind(data: HeteroData) -> str:

@@ -29,6 +29,9 @@ def load_checkpoint(folder: str | Path) -> FusionModel:
     """
     folder = Path(folder)
     spec = json.loads((folder / "model.json").read_text())
-    model = MODELS.get(spec["name"])(spec["in_dims"], spec["n_classes"], **spec["params"])
+    graph_args = spec.get("graph_args", {})  # e.g. a knowledge graph's node counts
+    model = MODELS.get(spec["name"])(
+        spec["in_dims"], spec["n_classes"], **graph_args, **spec["params"]
+    )
     model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
     return model.eval()

@@ -7,9 +7,15 @@ import copy
 import pytest
 import torch
 
-from graphfuse.data import Preprocessor, make_synthetic_cohort
-from graphfuse.graphs import KNNBuilder, build_patient_graph, edge_type, feature_key
-from graphfuse.models import build_model
+from graphfuse.data import GeneSets, Preprocessor, make_synthetic_cohort
+from graphfuse.graphs import (
+    KNNBuilder,
+    build_knowledge_graph,
+    build_patient_graph,
+    edge_type,
+    feature_key,
+)
+from graphfuse.models import MODELS, build_model
 from graphfuse.train import stratified_split
 
 _FITTED: dict[tuple, dict] = {}
@@ -46,13 +52,36 @@ def built():
     return _built
 
 
-@pytest.fixture(scope="session")
-def complete_graph():
-    """A 32-patient graph where every patient has every modality."""
-    tiny = dict(n_genes=120, n_pathways=12, n_regions=12, n_disease_pathways=2, effect_size=1.5)
-    cohort = make_synthetic_cohort(
-        32, **tiny, missing={"imaging": 0.0, "methylation": 0.0}, seed=11
+def knowledge_graph(graph, cohort):
+    """The knowledge heterograph on a patient graph of ``cohort`` (its own gene sets)."""
+    return build_knowledge_graph(
+        graph,
+        feature_genes=cohort.feature_genes(),
+        gene_sets={"pathway": GeneSets.from_cohort(cohort)},
+        top_genes=10,
+        min_set_size=3,
     )
+
+
+def graph_for(name, graph, cohort):
+    """``graph`` for a patient-graph model; for a knowledge-graph model (``hetero``) the
+    knowledge graph built on it from the same cohort."""
+    if MODELS.get(name).graph_kind == "knowledge":
+        return knowledge_graph(graph, cohort)
+    return graph
+
+
+@pytest.fixture(scope="session")
+def complete_cohort():
+    """A 32-patient cohort where every patient has every modality."""
+    tiny = dict(n_genes=120, n_pathways=12, n_regions=12, n_disease_pathways=2, effect_size=1.5)
+    return make_synthetic_cohort(32, **tiny, missing={"imaging": 0.0, "methylation": 0.0}, seed=11)
+
+
+@pytest.fixture(scope="session")
+def complete_graph(complete_cohort):
+    """A 32-patient graph where every patient has every modality."""
+    cohort = complete_cohort
     splits = stratified_split(cohort.y, val_fraction=0.25, test_fraction=0.25, seed=0)
     matrices = Preprocessor().fit(cohort, splits["train"]).transform(cohort)
     return build_patient_graph(matrices, cohort.y, splits, KNNBuilder(k=4))

@@ -7,28 +7,31 @@ import torch
 from graphfuse.errors import ConfigError
 from graphfuse.models import MODELS
 
+from .conftest import graph_for
+
 PATTERNS = ["none_missing", "some_missing", "one_modality"]
 TASKS = {"classification": 2, "survival": 1}
 
 
 @pytest.fixture(params=PATTERNS)
-def pattern(request, graph, complete_graph, one_modality_graph):
-    """A patient graph with the missing-modality pattern."""
+def pattern(request, graph, cohort, complete_graph, complete_cohort, one_modality_graph):
+    """A patient graph with the missing-modality pattern, and its cohort."""
     if request.param == "none_missing":
         assert complete_graph["patient"].available.all()
-        return complete_graph
+        return complete_graph, complete_cohort
     if request.param == "some_missing":
         assert not graph["patient"].available.all()
-        return graph
+        return graph, cohort
     one, i = one_modality_graph
     assert one["patient"].available[i].sum() == 1
-    return one
+    return one, cohort
 
 
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("name", MODELS.names())
 def test_forward_and_backward(name, task, pattern, built):
     cls = MODELS.get(name)
+    pattern = graph_for(name, *pattern)  # a knowledge graph for knowledge-graph models
     n_out = TASKS[task]
     if task not in cls.tasks:
         with pytest.raises(ConfigError, match="does not support task"):

@@ -15,6 +15,18 @@ from graphfuse.errors import ConfigError
 from graphfuse.graphs import feature_key
 from graphfuse.models import MODELS, build_model, load_checkpoint, save_checkpoint
 
+from .conftest import graph_for
+
+PATIENT_GRAPH_MODELS = [n for n in MODELS.names() if MODELS.get(n).graph_kind == "patient"]
+
+
+@pytest.fixture
+def graph(request, graph, cohort):
+    """The shared patient graph; for a test of a knowledge-graph model (the ``model``
+    fixture's parameter) the knowledge graph built on it."""
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    return graph_for(params["model"], graph, cohort) if "model" in params else graph
+
 
 @pytest.fixture(params=MODELS.names())
 def model(request, graph, built):
@@ -97,11 +109,11 @@ def test_every_model_declares_tasks_and_graph_kind():
     for name in MODELS.names():
         cls = MODELS.get(name)
         assert "classification" in cls.tasks, name
-        assert cls.graph_kind == "patient", name
+        assert cls.graph_kind in ("patient", "knowledge"), name
         assert ("survival" in cls.tasks) == cls.differentiable, name
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", PATIENT_GRAPH_MODELS)
 def test_knowledge_graph_refused_by_patient_graph_models(graph, name):
     graph["gene"].num_nodes = 5  # a knowledge-graph heterograph has gene (and other) nodes
     with pytest.raises(ConfigError, match=f"model '{name}' reads a 'patient' graph.*'knowledge'"):
