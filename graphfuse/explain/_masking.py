@@ -146,7 +146,7 @@ class Masking(Explainer):
     signed = False
     needs_gradients = True
     seeded = True
-    hetero = False
+    hetero = True  # masks patient features and every edge_weight; tested on hetero
 
     def _explain(self, ctx: ExplainContext) -> Explanation:
         p = self.params

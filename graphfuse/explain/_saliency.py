@@ -64,6 +64,7 @@ class Saliency(Explainer):
 
     Params = SaliencyParams
     needs_gradients = True
+    hetero = True  # reads patient features only; tested on the hetero model
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

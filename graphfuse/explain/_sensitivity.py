@@ -86,6 +86,7 @@ class Sensitivity(Explainer):
     """
 
     Params = SensitivityParams
+    hetero = True  # perturbs patient features only; tested on the hetero model
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -119,6 +119,7 @@ class Shap(Explainer):
 
     Params = ShapParams
     seeded = True
+    hetero = True  # perturbs patient features only; tested on the hetero model
 
     def _explain(self, ctx: ExplainContext) -> Explanation:
         p = self.params

@@ -9,7 +9,7 @@ import torch
 from pydantic import Field
 from torch import nn
 from torch_geometric.data import HeteroData
-from torch_geometric.nn import GraphConv, HeteroConv, SAGEConv
+from torch_geometric.nn import HeteroConv, MessagePassing, SAGEConv
 
 from graphfuse.errors import ConfigError, DataError
 from graphfuse.graphs import PATIENT, feature_key
@@ -27,17 +27,22 @@ class HeteroParams(ModelParams):
     """Message-passing layers (hops across the heterograph)."""
     dropout: float = Field(0.5, ge=0.0, lt=1.0)
     conv: Literal["graph", "sage"] = "graph"
-    """Per-relation convolution: ``graph`` (GraphConv, Morris et al. AAAI 2019: mean of
-    neighbour messages scaled by the edge value, plus a root map) or ``sage`` (SAGEConv,
-    Hamilton et al. NeurIPS 2017; ignores edge values)."""
+    """Per-relation convolution: ``graph`` (as GraphConv, Morris et al. AAAI 2019, with a mean:
+    ``W_rel mean_j(w_ij h_j) + W_root h_i``, messages scaled by the edge value) or ``sage``
+    (SAGEConv, Hamilton et al. NeurIPS 2017; ignores edge values)."""
     edge_values: Literal["signed", "weight", "none"] = "signed"
     """Edge value scaling each message (``graph`` only): ``signed`` the edge's signed value
-    (``edge_attr``: a patient's z-score of a gene, its value of a clinical variable) where
-    it has one, else its weight; ``weight`` the non-negative ``edge_weight``; ``none`` 1."""
+    (``edge_weight`` times the sign of ``edge_attr``: a patient's z-score of a gene, its
+    value of a clinical variable) where it has one, else its weight; ``weight`` the
+    non-negative ``edge_weight``; ``none`` 1."""
     patient_edges: bool = True
     """Use the patient-similarity edges too (else only the knowledge edges)."""
     residual: bool = True
     """Add each node's previous representation to its new one (from layer 2 on)."""
+    root: bool = True
+    """Each relation also maps the receiving node's own representation (GraphConv's and
+    SAGE's root weight); ``false``: a node is updated from its neighbours' messages only
+    (with ``residual``, its own representation is still carried from layer 2 on)."""
 
 
 def knowledge_schema(data: HeteroData) -> dict[str, Any]:
@@ -176,10 +181,10 @@ class HeteroGNN(FusionModel):
         return super().spec() | {"graph_args": {"schema": self.schema}}
 
     def _conv(self) -> nn.Module:
-        h = self.params.hidden
+        h, root = self.params.hidden, self.params.root
         if self.params.conv == "sage":
-            return SAGEConv((h, h), h)
-        return GraphConv((h, h), h, aggr="mean")
+            return SAGEConv((h, h), h, root_weight=root)
+        return _RelationConv(h, root)
 
     # ------------------------------------------------------------------ forward
     def forward(self, data: HeteroData) -> torch.Tensor:
@@ -242,10 +247,13 @@ class HeteroGNN(FusionModel):
 
     def _value(self, store: Any, n: int) -> torch.Tensor:
         mode = self.params.edge_values
-        if mode == "signed" and "edge_attr" in store:
-            return store.edge_attr[:, 0].float()
         if mode != "none" and "edge_weight" in store:
-            return store.edge_weight.float()
+            weight = store.edge_weight.float()
+            if mode == "signed" and "edge_attr" in store:
+                # = edge_attr, as weight = |attr|; read through the weight so that scaling
+                # edge_weight (graph masking explainers) scales the message
+                weight = weight * torch.sign(store.edge_attr[:, 0]).float()
+            return weight
         return torch.ones(n)
 
     def _keep(
@@ -273,3 +281,28 @@ class HeteroGNN(FusionModel):
                 continue
             keep = column if keep is None else keep & column
         return keep
+
+
+class _RelationConv(MessagePassing):
+    """One relation's messages: ``W_rel mean_j(w_ij h_j) (+ W_root h_i)`` (GraphConv with a
+    mean and an optional root map)."""
+
+    def __init__(self, hidden: int, root: bool) -> None:
+        super().__init__(aggr="mean")
+        self.lin_rel = nn.Linear(hidden, hidden)
+        self.lin_root = nn.Linear(hidden, hidden, bias=False) if root else None
+
+    def forward(
+        self,
+        x: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+        edge_index: torch.Tensor,
+        edge_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):  # HeteroConv passes one tensor when src == dst type
+            x = (x, x)
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+        out = self.lin_rel(out)
+        return out if self.lin_root is None else out + self.lin_root(x[1])
+
+    def message(self, x_j: torch.Tensor, edge_weight: torch.Tensor | None) -> torch.Tensor:
+        return x_j if edge_weight is None else edge_weight[:, None] * x_j

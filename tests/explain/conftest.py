@@ -18,7 +18,11 @@ def trained(name: str, graph, cohort, **params):
     return model
 
 
-@pytest.fixture(params=MODELS.names())
+#: Models on the patient graph (knowledge-graph models: tests/models/test_hetero.py).
+PATIENT_MODELS = [n for n in MODELS.names() if MODELS.get(n).graph_kind == "patient"]
+
+
+@pytest.fixture(params=PATIENT_MODELS)
 def model_and_graph(request, graph, cohort):
     return trained(request.param, graph, cohort), graph
 

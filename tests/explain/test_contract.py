@@ -16,9 +16,9 @@ import torch
 from graphfuse.errors import ConfigError
 from graphfuse.explain import EXPLAINERS, Attribution, build_explainer
 from graphfuse.graphs import PATIENT, feature_key
-from graphfuse.models import MODELS, FusionModel
+from graphfuse.models import FusionModel
 
-from .conftest import trained
+from .conftest import PATIENT_MODELS, trained
 
 #: Small settings so the whole contract runs in seconds.
 FAST = {
@@ -36,7 +36,7 @@ def small(name: str, **extra):
     return build_explainer(name, **(params | extra))
 
 
-@pytest.fixture(params=MODELS.names())
+@pytest.fixture(params=PATIENT_MODELS)
 def family(request, graph, cohort):
     return trained(request.param, graph, cohort), graph
 

@@ -20,9 +20,8 @@ from graphfuse.explain._perturb import (
     replaced_outputs,
 )
 from graphfuse.graphs import PATIENT
-from graphfuse.models import MODELS
 
-from .conftest import trained
+from .conftest import PATIENT_MODELS, trained
 
 #: Engine each built-in family must get (a model added later may use any exact engine).
 EXPECTED = {
@@ -61,7 +60,7 @@ def assert_close(got: torch.Tensor, want: torch.Tensor, tol: float = 1e-5) -> No
     assert float(err) < tol, f"max relative error {float(err):.3g}"
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", PATIENT_MODELS)
 def test_every_model_matches_the_reference(name, graph, cohort):
     model = trained(name, graph, cohort)
     ctx = context(model, graph)
@@ -164,7 +163,7 @@ def test_dependency_radius_measures_hops(graph, cohort):
     assert dependency_radius(context(mlp, graph)) == 0
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", PATIENT_MODELS)
 def test_own_row_gradients_are_each_patients_own(name, graph, cohort):
     model = trained(name, graph, cohort)
     if not getattr(model, "differentiable", True):
