@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Entries: display name -> (model section, graph section or None, extra overrides). ``None``
 #: keeps configs/rosmap.yaml's graph (kNN k=5, cosine, inductive).
+ROSMAP_KNN = {"name": "knn", "k": 5, "metric": "cosine", "symmetric": True, "weighted": True}
 MOGONET_GRAPH = {"name": "threshold", "k": 1, "metric": "cosine", "min_neighbours": 0}
 #: configs/rosmap_mogonet.yaml's model: MOGONET's widths, sigmoid VCDN inputs, the fused loss
 #: kept off the encoders (its alternating updates) and a 2x VCDN learning rate; chosen on
@@ -57,6 +58,13 @@ ENTRIES: dict[str, tuple[dict[str, Any], dict[str, Any] | None, list[str]]] = {
     # MOGONET's own setting: its graph over train and test patients (test features, never
     # test labels); a reproduction check, not graphfuse's inductive protocol
     "mogonet (transductive)": (MOGONET, MOGONET_GRAPH | {"transductive": True}, []),
+    # knowledge graph: the patient graph of configs/rosmap.yaml plus genes (only the mRNA view
+    # maps to genes: 200) and Reactome pathways; lr chosen on validation (seeds 0-2)
+    "hetero (Reactome)": (
+        {"name": "hetero"},
+        ROSMAP_KNN | {"knowledge": {"gene_sets": {"pathway": "reactome"}, "min_set_size": 3}},
+        ["train.lr=0.001"],
+    ),
     "early_mlp": ({"name": "early_mlp", "hidden": 64}, None, []),
     "late_mlp": ({"name": "late_mlp", "hidden": 64}, None, []),
     "logistic": ({"name": "logistic"}, None, []),
