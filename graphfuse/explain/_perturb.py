@@ -397,6 +397,16 @@ def _adjacency(data: HeteroData, n: int) -> sp.csr_matrix:
     return a
 
 
+def _sends(data: HeteroData, n: int) -> np.ndarray:
+    """Patients with an outgoing edge of any type (to a patient other than themselves, or to
+    a gene, pathway or variable node of a knowledge graph): those can influence others."""
+    out = np.diff(_adjacency(data, n).indptr) > 0
+    for et in data.edge_types:
+        if et[0] == PATIENT and et[2] != PATIENT:
+            out[np.unique(data[et].edge_index[0].numpy())] = True
+    return out
+
+
 # ------------------------------------------------------------------ generic engines
 
 
@@ -441,7 +451,7 @@ class _CopiesEngine(Engine):
             conflicts = _conflicts(ctx.data, n, sharing)
             self.colouring = lambda u: _greedy_colouring(conflicts[u][:, u].tocsr())
         elif sharing == "silent":
-            sends = np.diff(_adjacency(ctx.data, n).indptr) > 0
+            sends = _sends(ctx.data, n)
             self.colouring = lambda u: np.where(sends[u], np.cumsum(sends[u]), 0)
         if copies is None:
             copies = 1
