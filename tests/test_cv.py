@@ -54,7 +54,7 @@ def test_fit_takes_a_given_split_and_checks_it():
 
 
 def test_published_split_is_not_cross_validated(monkeypatch):
-    import graphfuse.experiment as experiment
+    import graphfuse.experiment._cv as experiment
     from graphfuse.data import make_synthetic_cohort
 
     cohort = make_synthetic_cohort(40, n_genes=50, n_pathways=5, n_regions=5, seed=0)

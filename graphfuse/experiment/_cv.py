@@ -1,0 +1,125 @@
+"""``cross_validate``: stratified k-fold cross-validation, repeated over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pandas as pd
+
+from graphfuse.config import ExperimentConfig
+from graphfuse.data import load_cohort
+from graphfuse.experiment._fit import fit
+from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+__all__ = ["CVResult", "cross_validate"]
+
+
+@dataclass
+class CVResult:
+    """What :func:`cross_validate` produced.
+
+    Attributes
+    ----------
+    folds
+        One row per (seed, fold): ``seed``, ``fold``, the test metrics (``test_<metric>``),
+        the validation metrics (``val_<metric>``), ``best_epoch`` and ``seconds``.
+    summary
+        Mean and standard deviation over all (seed, fold) rows, per metric.
+    run_id
+        The parent MLflow run (each fold is a nested run), or ``None`` without tracking.
+    """
+
+    folds: pd.DataFrame
+    summary: pd.DataFrame
+    run_id: str | None = None
+
+
+def cross_validate(
+    config: ExperimentConfig,
+    *,
+    folds: int = 5,
+    seeds: Sequence[int] | None = None,
+    progress: bool = False,
+) -> CVResult:
+    """Stratified k-fold cross-validation, repeated over seeds.
+
+    For cohorts without a published split. Each fold is a :func:`fit` whose test patients
+    are that fold; validation (early stopping) is carved out of the other folds' patients
+    (:func:`graphfuse.train.stratified_folds`). Each seed reassigns the folds and
+    re-initialises the model. With tracking on, one parent run holds the mean ± sd of the
+    test metrics and every fold is a nested run under it.
+
+    Parameters
+    ----------
+    config
+        The experiment; its ``seed`` is used when ``seeds`` is not given.
+    folds
+        Number of folds.
+    seeds
+        Repeat the whole cross-validation with each seed (default: ``[config.seed]``).
+
+    Raises
+    ------
+    ConfigError
+        The cohort has a published split (``obs["split"]``): cross-validation would ignore
+        it; use :func:`fit` over seeds instead.
+    """
+    from graphfuse.errors import ConfigError
+    from graphfuse.train import stratified_folds
+
+    seeds = [config.seed] if seeds is None else list(seeds)
+    cohort = load_cohort(config.data, seed=config.seed)
+    if "split" in cohort.obs.columns:
+        raise ConfigError(
+            f"{config.source}: the cohort has a published train/test split (obs['split']); "
+            "cross-validation would ignore it — run fit over several seeds instead"
+        )
+    rows = []
+    logger: RunLogger | None = None
+    with ExitStack() as stack:
+        if config.tracking.enabled:
+            logger = RunLogger(
+                resolve_tracking_uri(config.tracking.uri),
+                config.tracking.experiment,
+                config.tracking.run_name,
+            )
+            tags = {
+                "graphfuse.cv_folds": str(folds),
+                "graphfuse.cv_seeds": ",".join(map(str, seeds)),
+                "graphfuse.model": config.model.name,
+                "graphfuse.data_fingerprint": cohort.fingerprint(),
+            }
+            stack.enter_context(logger.start(tags=tags))
+            logger.log_params(config.to_dict())
+            logger.log_text(config.to_yaml(), "config.yaml")
+        for seed in seeds:
+            seeded = config.model_copy(update={"seed": seed})
+            parts = stratified_folds(
+                cohort.y, folds=folds, val_fraction=config.train.val_fraction, seed=seed
+            )
+            for i, split in enumerate(parts):
+                result = fit(
+                    seeded,
+                    progress=progress,
+                    cohort=cohort,
+                    splits=split,
+                    parent_run_id=logger.run_id if logger else None,
+                    run_tags={"graphfuse.cv_fold": str(i), "graphfuse.cv_seed": str(seed)},
+                )
+                row = {"seed": seed, "fold": i}
+                row |= {f"test_{k}": v for k, v in result.metrics["test"].items()}
+                row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
+                row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
+                rows.append(row)
+        frame = pd.DataFrame(rows)
+        summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
+        if logger is not None:
+            logger.log_metrics(
+                {f"cv_{k}_mean": v for k, v in summary["mean"].items()}
+                | {f"cv_{k}_sd": v for k, v in summary["std"].items()}
+            )
+            with logger.staging() as folder:
+                frame.to_csv(folder / "cv_folds.csv", index=False)
+    return CVResult(frame, summary, logger.run_id if logger else None)

@@ -1,0 +1,181 @@
+"""``explain_run``: explain a tracked run's model and log the results into the run."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from graphfuse._threads import auto_threads, torch_threads
+from graphfuse.errors import DataError
+from graphfuse.experiment._fit import SPLITS, Prepared, prepare
+from graphfuse.models import FusionModel
+from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+__all__ = ["ExplainResult", "explain_run"]
+
+
+@dataclass
+class ExplainResult:
+    """What :func:`explain_run` produced.
+
+    Attributes
+    ----------
+    attributions
+        ``method -> Attribution``.
+    truth
+        Scores against the planted truth (synthetic cohorts; :func:`graphfuse.explain.
+        score_attribution`, one block per method with a ``method`` column), else ``None``.
+    agreement
+        Pairwise agreement of the methods' global feature rankings
+        (:func:`graphfuse.explain.agreement`), when there are at least two.
+    run_id
+        The run explained (and logged into, unless ``log=False``).
+    prepared, model
+        The rebuilt data and the model loaded from the run's checkpoint.
+    """
+
+    attributions: dict[str, Any]
+    truth: pd.DataFrame | None
+    agreement: pd.DataFrame | None
+    run_id: str
+    prepared: Prepared
+    model: FusionModel
+
+
+def explain_run(
+    run_id: str,
+    methods: Sequence[str],
+    *,
+    tracking_uri: str | None = None,
+    patients: str = "all",
+    target: int | str | None = None,
+    seed: int = 0,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    log: bool = True,
+) -> ExplainResult:
+    """Explain a tracked run's model with several explainers and log the results into it.
+
+    The run's data is rebuilt from its logged ``config.yaml`` (:func:`prepare` is
+    deterministic given the config) and checked against the run's data fingerprint; the
+    model is rebuilt from its ``checkpoint/``. Each attribution is logged to
+    ``explanations/<method>/`` (Parquet + JSON, :meth:`Attribution.save`) with plots
+    (top features, heatmap), ``explain_seconds_<method>`` metrics, an agreement table and
+    plot, and — for a synthetic cohort — scores against the planted truth
+    (``explanations/truth.csv`` and ``explain_<method>_<level>_auprc`` metrics).
+
+    Parameters
+    ----------
+    run_id
+        The MLflow run (``graphfuse fit`` prints it).
+    methods
+        Registered explainers, e.g. ``["saliency", "shap", "masking", "sensitivity"]``.
+    tracking_uri
+        Where the run is (default: as for ``fit``: ``$MLFLOW_TRACKING_URI`` or
+        ``sqlite:///mlflow.db``).
+    patients
+        ``"all"`` (explanations use no labels, so every patient can be explained),
+        ``"test"``, ``"val"`` or ``"train"``.
+    target, seed
+        As in :meth:`graphfuse.explain.Explainer.explain`.
+    params
+        ``method -> its parameters``, e.g. ``{"shap": {"n_permutations": 64}}``.
+    log
+        Log into the run (``False``: compute only).
+
+    Raises
+    ------
+    DataError
+        The run does not exist, has no config or checkpoint, or its data changed since.
+    """
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.config import load_config
+    from graphfuse.explain import EXPLAINERS, agreement, build_explainer, score_attribution
+    from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
+    from graphfuse.models import load_checkpoint
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise DataError(f"no MLflow run {run_id!r} in the tracking store {uri}") from None
+    params = dict(params or {})
+    unknown = [m for m in [*methods, *params] if m not in EXPLAINERS]
+    if unknown:
+        raise DataError(
+            f"unknown explainer(s) {unknown}; registered: {', '.join(EXPLAINERS.names())}"
+        )
+    explainers = {m: build_explainer(m, **params.get(m, {})) for m in methods}
+    if patients not in ("all", *SPLITS):
+        raise DataError(f"patients must be 'all' or one of {SPLITS}; got {patients!r}")
+    with tempfile.TemporaryDirectory(prefix="graphfuse-explain-") as tmp:
+        try:
+            cfg_path = client.download_artifacts(run_id, "config.yaml", tmp)
+            ckpt = client.download_artifacts(run_id, "checkpoint", tmp)
+        except (MlflowException, OSError):
+            raise DataError(
+                f"run {run_id}: no config.yaml or checkpoint/ artifact; only runs made by "
+                "graphfuse fit can be explained"
+            ) from None
+        config = load_config(cfg_path)
+        model = load_checkpoint(ckpt)
+    prepared = prepare(config)
+    logged = run.data.tags.get("graphfuse.data_fingerprint")
+    if logged is not None and logged != prepared.fingerprint:
+        raise DataError(
+            f"run {run_id}: the data changed since the run (fingerprint {logged[:12]}… logged, "
+            f"{prepared.fingerprint[:12]}… now); explanations would not be of the model's data"
+        )
+    data = prepared.data
+    who = None if patients == "all" else prepared.splits[patients]
+    attributions = {}
+    with torch_threads(auto_threads(prepared.cohort.n_patients, config.train.threads)):
+        for name, explainer in explainers.items():
+            attributions[name] = explainer.explain(
+                model, data, patients=who, target=target, seed=seed
+            )
+    truth = None
+    if prepared.cohort.truth:
+        blocks = []
+        for name, attribution in attributions.items():
+            block = score_attribution(attribution, prepared.cohort)
+            blocks.append(block.assign(method=name))
+        truth = pd.concat(blocks, ignore_index=True)
+    table = agreement(attributions) if len(attributions) > 1 else None
+    if log:
+        logger = RunLogger(uri, client.get_experiment(run.info.experiment_id).name)
+        with logger.start(run_id=run_id):
+            for name, attribution in attributions.items():
+                logger.log_metrics({f"explain_seconds_{name}": attribution.seconds})
+                with logger.staging() as folder:
+                    attribution.save(folder / "explanations" / name)
+                logger.log_figure(
+                    top_features_figure(attribution), f"explanations/{name}/top_features.png"
+                )
+                logger.log_figure(heatmap_figure(attribution), f"explanations/{name}/heatmap.png")
+            if truth is not None:
+                with logger.staging() as folder:
+                    (folder / "explanations").mkdir()
+                    truth.to_csv(folder / "explanations" / "truth.csv", index=False)
+                auprc = truth[truth["metric"] == "auprc"]
+                logger.log_metrics(
+                    {
+                        f"explain_{r.method}_{r.level}_auprc": r.value
+                        for r in auprc.itertuples()
+                        if r.level in ("features", "genes", "pathways")
+                    }
+                )
+            if table is not None:
+                with logger.staging() as folder:
+                    (folder / "explanations").mkdir(exist_ok=True)
+                    table.to_csv(folder / "explanations" / "agreement.csv", index=False)
+                logger.log_figure(agreement_figure(table), "explanations/agreement.png")
+    return ExplainResult(attributions, truth, table, run_id, prepared, model)
