@@ -630,22 +630,34 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
+def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for ``dotted = "a.b.c"``, creating missing sections.
+
+    Raises
+    ------
+    ConfigError
+        A step of the path is a value, not a section.
+    """
+    node = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ConfigError(f"{where} is a value ({child!r}), not a section")
+        node = child
+    node[parts[-1]] = value
+
+
 def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     raw = copy.deepcopy(raw)
     for dotted, value in overrides.items():
-        node = raw
-        parts = dotted.split(".")
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise ConfigError(
-                    f"--set {dotted}=...: {where} is a value ({child!r}), not a section"
-                )
-            node = child
-        node[parts[-1]] = value
+        try:
+            set_path(raw, dotted, value)
+        except ConfigError as exc:
+            raise ConfigError(f"--set {dotted}=...: {exc}") from None
     return raw
 
 

@@ -54,6 +54,7 @@ from graphfuse.config import (
     TuneConfig,
     format_validation_errors,
     resolve_components,
+    set_path,
 )
 from graphfuse.errors import ConfigError
 from graphfuse.tracking import RunLogger, StopRun, resolve_tracking_uri
@@ -88,20 +89,6 @@ def _spec(config: ExperimentConfig) -> TuneConfig:
             "e.g. tune: {space: {train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}}"
         )
     return config.tune
-
-
-def _set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    node = raw
-    parts = dotted.split(".")
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError(f"{where} is a value ({child!r}), not a section")
-        node = child
-    node[parts[-1]] = value
 
 
 def trial_config(
@@ -139,9 +126,9 @@ def trial_config(
     head = f"{source}: tune.space: {where} gives an invalid config"
     try:
         for key, value in values.items():
-            _set_path(raw, key, value)
+            set_path(raw, key, value)
         if run_name is not None:
-            _set_path(raw, "tracking.run_name", run_name)
+            set_path(raw, "tracking.run_name", run_name)
         cfg = ExperimentConfig.model_validate(raw)
         cfg.source = source
         resolve_components(cfg)
