@@ -14,19 +14,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _tables import markdown
 
 import graphfuse  # noqa: F401 - thread policy before torch
 from graphfuse.config import load_config
 from graphfuse.experiment import fit
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(["", *map(str, df.columns)]) + " |"
-    rule = "|" + "---|" * (len(df.columns) + 1)
-    body = ["| " + " | ".join([str(i), *map(str, row)]) + " |" for i, row in df.iterrows()]
-    return "\n".join([head, rule, *body])
 
 
 def main() -> None:
@@ -54,7 +48,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows).set_index("seed")
     summary = df.agg(["mean", "std"])
-    table = _markdown(pd.concat([df, summary]).round(3))
+    table = markdown(pd.concat([df, summary]).round(3))
     print(table)
     auc = df["test_roc_auc"]
     line = (

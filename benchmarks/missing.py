@@ -33,8 +33,7 @@ import pandas as pd
 import graphfuse  # noqa: F401 - thread policy before torch
 from graphfuse.config import load_config
 from graphfuse.data import Cohort
-from graphfuse.experiment import annotate_graph, fit, split_cohort
-from graphfuse.graphs import build_patient_graph
+from graphfuse.experiment import build_graph, fit, split_cohort
 from graphfuse.models import MODELS
 from graphfuse.train import classification_metrics, predict_proba
 
@@ -63,15 +62,8 @@ def _score_hidden(result, modality: str, rate: float, seed: int) -> float:
         have = test[cohort.availability[modality].to_numpy()[test]]
         hide = rng.choice(have, size=round(rate * len(have)), replace=False)
         cohort = cohort.hide(modality, cohort.patients[hide])
-    cfg = result.config
     matrices = result.preprocessor.transform(cohort)
-    builder = cfg.graph.component()(**cfg.graph.params)
-    fused_cfg = cfg.graph.fused
-    fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
-    data = build_patient_graph(
-        matrices, cohort.y, splits, builder, fused=fused, transductive=cfg.graph.transductive
-    )
-    annotate_graph(data, cohort)
+    data = build_graph(result.config, cohort, matrices, splits)
     proba = predict_proba(result.model, data)
     return classification_metrics(cohort.y[test], proba[test])["roc_auc"]
 

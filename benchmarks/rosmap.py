@@ -5,7 +5,8 @@ seed carves a different validation set out of the training patients (early stopp
 model selection see validation patients only) and initialises the model differently. The
 test split is scored once per run and never used to choose anything.
 
-Run: ``python benchmarks/rosmap.py`` (``--seeds 0 1 2 3 4``, ``--models gcn_fusion mogonet``).
+Run: ``python benchmarks/rosmap.py`` (``--seeds 0 1 2 3 4``, ``--models gcn_fusion mogonet``;
+``--override train.refit=true`` appends a ``--set``-style override to every entry's).
 Prints one row per (model, seed), then mean ± sd of ACC, F1, AUC and fit time per model,
 and writes ``benchmarks/results/rosmap.md``. Needs the data root's ``mogonet/ROSMAP``.
 Tracking is off: this measures, it does not log runs.
@@ -22,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from _tables import markdown
 
 import graphfuse  # noqa: F401 - thread policy before torch
 from graphfuse.config import load_config
@@ -99,19 +101,19 @@ def _config(
         Path(path).unlink()
 
 
-def _markdown(df: pd.DataFrame) -> str:
-    head = "| " + " | ".join(["", *map(str, df.columns)]) + " |"
-    rule = "|" + "---|" * (len(df.columns) + 1)
-    body = ["| " + " | ".join([str(i), *map(str, row)]) + " |" for i, row in df.iterrows()]
-    return "\n".join([head, rule, *body])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "rosmap.yaml"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--models", nargs="+", default=list(ENTRIES))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rosmap.md"))
+    parser.add_argument(
+        "--override",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides appended to every entry's, e.g. train.refit=true",
+    )
     args = parser.parse_args()
     base = yaml.safe_load(Path(args.config).read_text())
     rows = []
@@ -121,7 +123,7 @@ def main() -> None:
             print(f"skipping {entry}: model {model['name']!r} is not registered")
             continue
         for seed in args.seeds:
-            cfg = _config(base, model, graph, overrides, seed)
+            cfg = _config(base, model, graph, [*overrides, *args.override], seed)
             t = time.perf_counter()
             result = fit(cfg)
             seconds = time.perf_counter() - t
@@ -151,9 +153,11 @@ def main() -> None:
         },
         index=stats.index,
     )
-    text = _markdown(table)
+    text = markdown(table)
     print(text)
     seeds = " ".join(map(str, args.seeds))
+    if args.override:
+        seeds += " --override " + " ".join(args.override)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         "# ROSMAP (MOGONET's split): every model, test set, mean ± sd over seeds\n\n"

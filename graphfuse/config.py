@@ -537,6 +537,13 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(None, ge=1, le=1024)
     """torch intra-op threads during the fit; ``null``: 1 below 2,000 patients (measured
     fastest and steadiest there), else torch's default of one per core."""
+    refit: bool = False
+    """``true``: after the fit has chosen the stopping epoch on validation patients, refit
+    from the same seed on training + validation patients together (preprocessing, graph and
+    model; a scikit-learn baseline is fitted once) for exactly that many epochs, without
+    early stopping, and score the test patients with the refitted model. Validation metrics
+    stay those of the first fit (after the refit, validation patients are training patients).
+    ``false`` (default): the early-stopped model is the result."""
 
 
 class TrackingConfig(StrictModel):

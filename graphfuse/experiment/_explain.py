@@ -127,7 +127,8 @@ def explain_run(
             ) from None
         config = load_config(cfg_path)
         model = load_checkpoint(ckpt)
-    prepared = prepare(config)
+    # a refitted run's checkpoint was trained on training + validation patients: rebuild that
+    prepared = prepare(config, refit=config.train.refit)
     logged = run.data.tags.get("graphfuse.data_fingerprint")
     if logged is not None and logged != prepared.fingerprint:
         raise DataError(

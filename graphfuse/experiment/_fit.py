@@ -17,7 +17,7 @@ from torch_geometric.data import HeteroData
 from graphfuse._knowledge_config import build_from_config
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
-from graphfuse.data import Cohort, Preprocessor, load_cohort
+from graphfuse.data import Cohort, ModalityMatrix, Preprocessor, load_cohort
 from graphfuse.errors import DataError
 from graphfuse.graphs import PATIENT, build_patient_graph
 from graphfuse.models import FusionModel, build_model, graph_kind, save_checkpoint
@@ -33,6 +33,7 @@ __all__ = [
     "FitResult",
     "Prepared",
     "annotate_graph",
+    "build_graph",
     "fit",
     "prepare",
     "seed_everything",
@@ -52,18 +53,28 @@ class FitResult:
         The resolved config.
     cohort, preprocessor, data, model
         The cohort, the preprocessing fitted on training patients, the patient graph
-        and the trained model (best validation weights, eval mode).
+        and the trained model (best validation weights, eval mode). With
+        ``train.refit``: the refit's, fitted on training + validation patients (the
+        graph's ``train_mask`` holds both, its ``val_mask`` is empty).
     splits
-        ``{"train", "val", "test"}`` -> patient positions.
+        ``{"train", "val", "test"}`` -> patient positions (the selection fit's, also with
+        ``train.refit``).
     history
-        Per-epoch losses and validation metrics.
+        Per-epoch losses and validation metrics (with ``train.refit``: of the selection
+        fit, whose ``best_epoch`` is the number of epochs refitted).
     metrics
         ``{"train", "val", "test"}`` -> accuracy, F1 (binary, macro, weighted), ROC AUC;
         for ``task: survival``: ``c_index``, ``logrank_p`` (high vs low risk, split at the
-        training patients' median risk), ``high_risk_fraction``, ``events``.
+        training patients' median risk), ``high_risk_fraction``, ``events``. With
+        ``train.refit``, ``test`` is the refitted model's and ``train``/``val`` are the
+        selection fit's (the refit has no validation patients).
     proba
         Class probabilities of every patient; for ``task: survival`` the risk score of
-        every patient as one column (also :attr:`risk`).
+        every patient as one column (also :attr:`risk`). With ``train.refit``: the
+        refitted model's.
+    refit_history
+        With ``train.refit``: the refit's per-epoch training losses (no validation
+        metrics); else ``None``.
     run_id, tracking_uri, artifact_uri
         Where the MLflow run is (``None`` when tracking is off).
     split
@@ -91,6 +102,7 @@ class FitResult:
     timings: dict[str, float] = field(default_factory=dict)
     split: str = "stratified"
     task: str = "classification"
+    refit_history: TrainHistory | None = None
 
     @property
     def risk(self) -> np.ndarray | None:
@@ -119,6 +131,8 @@ class Prepared:
         The cohort and its data fingerprint.
     splits, split
         ``{"train", "val", "test"}`` -> positions, and the split's kind (see :class:`FitResult`).
+        Prepared for a refit: ``train`` holds the training and validation patients, ``val``
+        is empty.
     preprocessor
         Preprocessing fitted on training patients.
     data
@@ -145,13 +159,16 @@ def prepare(
     *,
     cohort: Cohort | None = None,
     splits: Mapping[str, np.ndarray] | None = None,
+    refit: bool = False,
 ) -> Prepared:
     """Cohort -> split -> preprocessing (fitted on training patients) -> patient graph.
 
     Deterministic given the config (and its seed), so a tracked run's data can be rebuilt
     from its logged ``config.yaml`` (as :func:`explain_run` does). ``splits`` (``{"train",
     "val", "test"}`` -> positions) replaces :func:`split_cohort`'s split, e.g. one fold of
-    :func:`cross_validate`.
+    :func:`cross_validate`. ``refit=True`` prepares the data of ``train.refit``'s second
+    fit: the validation patients join the training patients (preprocessing and inductive
+    graph fitted on both) and the validation split is empty; the test split is unchanged.
     """
     resolve_components(config)
     timings: dict[str, float] = {}
@@ -173,9 +190,32 @@ def prepare(
         splits, split_kind = split_cohort(cohort, config)
     else:
         splits, split_kind = _check_splits(splits, cohort.n_patients), "given"
+    if refit:
+        splits = _refit_splits(splits)
     pre = Preprocessor.from_config(config.data.preprocess)
     matrices = pre.fit(cohort, splits["train"]).transform(cohort)
     t = lap("preprocess", t)
+    data = build_graph(config, cohort, matrices, splits)
+    if outcome is not None:  # the outcome rides on the graph, for the trainer's Cox loss
+        data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32)
+        data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool)
+    lap("graph", t)
+    return Prepared(cohort, fingerprint, splits, split_kind, pre, data, outcome, timings)
+
+
+def build_graph(
+    config: ExperimentConfig,
+    cohort: Cohort,
+    matrices: Mapping[str, ModalityMatrix],
+    splits: Mapping[str, np.ndarray],
+) -> HeteroData:
+    """The config's graph over preprocessed ``matrices``: patient-similarity graphs (and the
+    fused graph), annotated (:func:`annotate_graph`), extended into a knowledge graph when
+    the config has ``graph.knowledge``. Fitted on ``splits["train"]`` unless transductive.
+
+    :func:`prepare` calls it; so can a caller that changes the cohort after fitting the
+    preprocessing (e.g. hiding a modality of test patients, ``benchmarks/missing.py``).
+    """
     builder = config.graph.component()(**config.graph.params)
     fused_cfg = config.graph.fused
     fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
@@ -185,11 +225,7 @@ def prepare(
     annotate_graph(data, cohort)
     if config.graph.knowledge is not None:  # genes, gene sets, variables beside the patients
         data = build_from_config(data, cohort, config.graph.knowledge)
-    if outcome is not None:  # the outcome rides on the graph, for the trainer's Cox loss
-        data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32)
-        data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool)
-    lap("graph", t)
-    return Prepared(cohort, fingerprint, splits, split_kind, pre, data, outcome, timings)
+    return data
 
 
 def fit(
@@ -212,6 +248,16 @@ def fit(
     a ROC plot, what preprocessing did per modality (``preprocess.json``:
     :meth:`graphfuse.data.Preprocessor.summary`), the model (MLflow pytorch flavour and
     graphfuse ``checkpoint/``).
+
+    With ``train.refit``, the early-stopped fit only chooses the number of epochs
+    (its ``best_epoch``): preprocessing, graph and a model from the same seed are then
+    fitted on training + validation patients for exactly that many epochs (no early
+    stopping; a ``fit_direct`` model is fitted once), and that model scores the test
+    patients. The run's test metrics, predictions, plots and checkpoint are the refitted
+    model's; its train/validation metrics and per-epoch history are the selection fit's
+    (validation patients are training patients of the refit). Also logged: the tag
+    ``graphfuse.refit: true``, ``refit_epochs``, ``refit_train_seconds`` and the refit's
+    per-epoch ``refit_train_loss``.
 
     Parameters
     ----------
@@ -253,11 +299,8 @@ def fit(
     cohort, data, splits = prepared.cohort, prepared.data, prepared.splits
     fingerprint, split_kind, pre = prepared.fingerprint, prepared.split, prepared.preprocessor
     y = cohort.y
-    survival = config.task == "survival"
-    if survival:
-        time_, event = prepared.outcome
     t = time.perf_counter()
-    n_out = 1 if survival else len(cohort.classes)  # survival: one output, a risk score
+    n_out = 1 if config.task == "survival" else len(cohort.classes)  # survival: a risk score
     model = build_model(config.model.name, data, n_out, task=config.task, **config.model.params)
 
     with ExitStack() as stack:
@@ -275,6 +318,8 @@ def fit(
                 "graphfuse.torch_threads": str(threads),
                 "graphfuse.split": split_kind,
             }
+            if config.train.refit:
+                tags["graphfuse.refit"] = "true"
             tags |= dict(run_tags or {})
             stack.enter_context(logger.start(tags=tags, parent_run_id=parent_run_id))
             logger.log_params(config.to_dict())
@@ -304,17 +349,22 @@ def fit(
             seed=config.seed,
         )
         t = lap("train", t)
-        if survival:
-            risk = predict_risk(model, data)
-            proba = risk[:, None]
-            metrics = _survival_split_metrics(risk, time_, event, splits)
-        else:
-            proba = predict_proba(model, data)
-            metrics = {
-                name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()
-            }
+        proba, metrics = _score(model, data, config, y, splits, prepared.outcome)
+        refit: _Refit | None = None
+        if config.train.refit:  # test patients are scored by the refitted model only
+            refit = _refit(config, cohort, splits, history.best_epoch, logger, progress)
+            pre, data, model, proba = refit.preprocessor, refit.data, refit.model, refit.proba
+            metrics["test"] = refit.metrics["test"]
+            t = lap("refit", t)
         if logger is not None:
             logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
+            if refit is not None:
+                logger.log_metrics(
+                    {
+                        "refit_epochs": refit.history.stopped_epoch,
+                        "refit_train_seconds": refit.history.seconds,
+                    }
+                )
             _log_results(
                 logger, config, cohort, model, history, metrics, proba, y, splits, pre.summary()
             )
@@ -336,9 +386,91 @@ def fit(
             timings=timings,
             split=split_kind,
             task=config.task,
+            refit_history=refit.history if refit is not None else None,
         )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _score(
+    model: FusionModel,
+    data: HeteroData,
+    config: ExperimentConfig,
+    y: np.ndarray,
+    splits: dict[str, np.ndarray],
+    outcome: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
+    """Every patient's probabilities (survival: risk, one column) and the metrics per split."""
+    if config.task == "survival":
+        assert outcome is not None  # prepare() reads it for task: survival
+        risk = predict_risk(model, data)
+        return risk[:, None], _survival_split_metrics(risk, *outcome, splits)
+    proba = predict_proba(model, data)
+    metrics = {name: classification_metrics(y[idx], proba[idx]) for name, idx in splits.items()}
+    return proba, metrics
+
+
+@dataclass
+class _Refit:
+    """What :func:`_refit` produced: its data, model, history, scores."""
+
+    preprocessor: Preprocessor
+    data: HeteroData
+    model: FusionModel
+    history: TrainHistory
+    proba: np.ndarray
+    metrics: dict[str, dict[str, float]]
+
+
+def _refit(
+    config: ExperimentConfig,
+    cohort: Cohort,
+    splits: dict[str, np.ndarray],
+    epochs: int,
+    logger: RunLogger | None,
+    progress: bool,
+) -> _Refit:
+    """``train.refit``: refit on training + validation patients for ``epochs`` epochs.
+
+    From the run's seed, as the selection fit: preprocessing and (inductive) graph fitted
+    on training + validation patients, a fresh model trained for exactly ``epochs`` epochs
+    (the selection fit's best epoch) without early stopping — a model with ``fit_direct``
+    is fitted once. Test patients are only scored. The metrics are per split of ``splits``
+    (only ``test`` is meaningful: the refit trained on ``train`` and ``val``).
+    """
+    seed_everything(config.seed)
+    prepared = prepare(config, cohort=cohort, splits=splits, refit=True)
+    data = prepared.data
+    n_out = 1 if config.task == "survival" else len(cohort.classes)
+    model = build_model(config.model.name, data, n_out, task=config.task, **config.model.params)
+    on_epoch = None
+    if logger is not None:
+
+        def on_epoch(record: dict[str, float]) -> None:
+            logger.log_metrics({"refit_train_loss": record["train_loss"]}, int(record["epoch"]))
+
+    history = train_model(
+        model,
+        data,
+        epochs=epochs,
+        lr=config.train.lr,
+        weight_decay=config.train.weight_decay,
+        patience=None,
+        monitor=config.train.monitor,
+        progress=progress,
+        on_epoch=on_epoch,
+        task=config.task,
+        modality_dropout=config.train.modality_dropout,
+        seed=config.seed,
+    )
+    proba, metrics = _score(model, data, config, cohort.y, splits, prepared.outcome)
+    return _Refit(prepared.preprocessor, data, model, history, proba, metrics)
+
+
+def _refit_splits(splits: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validation patients moved into the training split (``val`` empty), test unchanged."""
+    train = np.sort(np.concatenate([splits["train"], splits["val"]]))
+    return {"train": train, "val": np.empty(0, dtype=np.int64), "test": splits["test"]}
 
 
 def _chain(

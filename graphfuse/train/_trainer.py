@@ -70,7 +70,7 @@ def train_model(
     epochs: int,
     lr: float,
     weight_decay: float,
-    patience: int,
+    patience: int | None,
     monitor: Literal["val_loss", "val_roc_auc", "val_c_index"] = "val_loss",
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
@@ -83,11 +83,16 @@ def train_model(
     Parameters
     ----------
     model, data
-        A fusion model and the patient graph with ``train_mask`` and ``val_mask``.
+        A fusion model and the patient graph with ``train_mask`` and ``val_mask``. An
+        empty ``val_mask`` (no validation patients) needs ``patience=None``: every epoch
+        is run, nothing is validated and the last epoch's weights are kept (a refit on
+        training + validation patients for a number of epochs chosen before).
     epochs, lr, weight_decay
         Adam optimisation, full batch, the task's loss on training patients.
     patience
-        Stop after this many epochs without improvement of ``monitor``.
+        Stop after this many epochs without improvement of ``monitor``; ``None``: no
+        early stopping, run all ``epochs`` (keeping the best validation weights when
+        there are validation patients).
     monitor
         ``val_loss`` (lower is better), ``val_roc_auc`` (classification) or
         ``val_c_index`` (survival; higher is better). Test patients are never looked at.
@@ -110,7 +115,13 @@ def train_model(
     Returns
     -------
     TrainHistory
-        Per-epoch losses and metrics; ``model`` holds the best weights, in eval mode.
+        Per-epoch losses and metrics; ``model`` holds the best weights (without validation
+        patients: the last), in eval mode.
+
+    Raises
+    ------
+    ValueError
+        No validation patients but a ``patience`` (early stopping needs them).
 
     Notes
     -----
@@ -124,6 +135,12 @@ def train_model(
     """
     store = data[PATIENT]
     train, val = store.train_mask, store.val_mask
+    validate = bool(val.any())
+    if not validate and patience is not None:
+        raise ValueError(
+            "train_model: no validation patients (val_mask is empty), so early stopping "
+            f"(patience={patience}) cannot run; pass patience=None to train all epochs"
+        )
     if hasattr(model, "fit_direct"):  # fitted, not trained by gradient (scikit-learn baselines)
         return _fit_direct(model, data, objective_for(task, data), on_epoch)
     started = time.perf_counter()
@@ -151,33 +168,34 @@ def train_model(
             loss.backward()
             optimiser.step()
 
-            model.eval()
-            with torch.no_grad():
-                out = model(data)
-                val_loss = float(objective.loss(out, val))
-            record = {"epoch": epoch, "train_loss": float(loss.detach()), "val_loss": val_loss}
-            record |= {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
+            record = {"epoch": epoch, "train_loss": float(loss.detach())}
+            if validate:
+                model.eval()
+                with torch.no_grad():
+                    out = model(data)
+                    record["val_loss"] = float(objective.loss(out, val))
+                record |= {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
             history.epochs.append(record)
             if on_epoch is not None:
                 on_epoch(record)
-            value = sign * record[monitor]
+            value = sign * record[monitor] if validate else -epoch  # no validation: the last
             if not math.isnan(value) and value < best:
                 best, history.best_epoch = value, epoch
-                best_state = copy.deepcopy(model.state_dict())
+                if validate:
+                    best_state = copy.deepcopy(model.state_dict())
             history.stopped_epoch = epoch
             if bar is not None:
-                bar[0].update(
-                    bar[1],
-                    advance=1,
-                    info=f"loss {record['train_loss']:.3f}  val {val_loss:.3f}  "
-                    f"{monitor} {record[monitor]:.3f}  best@{history.best_epoch}",
-                )
-            if epoch - history.best_epoch >= patience:
+                info = f"loss {record['train_loss']:.3f}"
+                if validate:
+                    info += f"  val {record['val_loss']:.3f}  {monitor} {record[monitor]:.3f}"
+                bar[0].update(bar[1], advance=1, info=f"{info}  best@{history.best_epoch}")
+            if patience is not None and epoch - history.best_epoch >= patience:
                 break
     finally:
         if bar is not None:
             bar[0].stop()
-    model.load_state_dict(best_state)
+    if validate:
+        model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - started
     return history
@@ -195,12 +213,10 @@ def _fit_direct(
     store = data[PATIENT]
     with torch.no_grad():
         out = model.eval()(data)
-    record = {
-        "epoch": 1,
-        "train_loss": float(objective.loss(out, store.train_mask)),
-        "val_loss": float(objective.loss(out, store.val_mask)),
-    }
-    record |= {f"val_{k}": v for k, v in objective.metrics(out, store.val_mask).items()}
+    record = {"epoch": 1, "train_loss": float(objective.loss(out, store.train_mask))}
+    if store.val_mask.any():  # none when refitting on training + validation patients
+        record["val_loss"] = float(objective.loss(out, store.val_mask))
+        record |= {f"val_{k}": v for k, v in objective.metrics(out, store.val_mask).items()}
     if on_epoch is not None:
         on_epoch(record)
     history = TrainHistory(epochs=[record], best_epoch=1, stopped_epoch=1, max_epochs=1)
