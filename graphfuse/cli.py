@@ -28,6 +28,30 @@ class _Group(click.Group):
             ctx.exit(2)
 
 
+def _config_option(text: str, *, required: bool = True):
+    """``--config/-c PATH``: an experiment config (YAML)."""
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        required=required,
+        default=None,
+        help=text,
+    )
+
+
+#: ``--set/-s KEY.SUB=VALUE`` (repeatable): config overrides, as ``load_config`` takes them.
+_overrides_option = click.option(
+    "--set",
+    "-s",
+    "overrides",
+    multiple=True,
+    metavar="KEY.SUB=VALUE",
+    help="Override a config value, e.g. --set train.epochs=50 --set graph.k=5 (repeatable).",
+)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(graphfuse.__version__, prog_name="graphfuse")
 def main() -> None:
@@ -42,22 +66,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Experiment config (YAML), e.g. configs/ad.yaml.",
-)
-@click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value, e.g. --set train.epochs=50 --set graph.k=5 (repeatable).",
-)
+@_config_option("Experiment config (YAML), e.g. configs/ad.yaml.")
+@_overrides_option
 @click.option(
     "--progress/--no-progress", default=None, help="Training progress bar (default: on a terminal)."
 )
@@ -88,14 +98,7 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
 
 
 @main.command()
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Experiment config (YAML) with a tune: section, e.g. configs/ad_quick.yaml.",
-)
+@_config_option("Experiment config (YAML) with a tune: section, e.g. configs/ad_quick.yaml.")
 @click.option(
     "--trials",
     "-n",
@@ -103,14 +106,7 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
     default=None,
     help="Trials to run now, added to the study's earlier ones (default: tune.trials).",
 )
-@click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value, e.g. --set train.epochs=50 (repeatable).",
-)
+@_overrides_option
 @click.option(
     "--storage",
     default=None,
@@ -261,22 +257,11 @@ def benchmark() -> None:
 
 
 @benchmark.command("explainers")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Experiment config (YAML) to train, e.g. configs/ad.yaml (with --run: its tracking).",
+@_config_option(
+    "Experiment config (YAML) to train, e.g. configs/ad.yaml (with --run: its tracking).",
+    required=False,
 )
-@click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value, e.g. --set train.epochs=50 (repeatable).",
-)
+@_overrides_option
 @click.option(
     "--method",
     "-m",
@@ -431,14 +416,7 @@ def _fmt(value: Any) -> str:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    required=True,
-    help="Experiment config (YAML) of a cohort without a published split.",
-)
+@_config_option("Experiment config (YAML) of a cohort without a published split.")
 @click.option("--folds", "-k", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option(
     "--seed",
@@ -447,14 +425,7 @@ def _fmt(value: Any) -> str:
     multiple=True,
     help="Repeat the cross-validation with this seed (repeatable; default: the config's).",
 )
-@click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value (repeatable).",
-)
+@_overrides_option
 def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[str, ...]) -> None:
     """Stratified k-fold cross-validation: every patient is tested once per seed.
 
