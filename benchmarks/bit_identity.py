@@ -27,25 +27,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: case -> config overrides on top of configs/ad_quick.yaml
 CASES: dict[str, dict[str, object]] = {
-    "gcn_fusion": {},
-    "gcn_fusion_root_learned": {"model.root": True, "model.missing": "learned"},
-    "gcn_fusion_neighbors": {"model.missing": "neighbors", "model.layers": 1},
-    "attention": {"model.name": "attention"},
-    "mogonet": {"model.name": "mogonet", "model.hidden": [16, 8], "model.pretrain_epochs": 3},
-    "mogonet_detached": {
-        "model.name": "mogonet",
-        "model.hidden": [16, 8],
-        "model.fusion_gradient": False,
-        "model.view_probability": "sigmoid",
-        "model.vcdn_lr_ratio": 2.0,
+    "gcn_fusion": {"model": {"name": "gcn_fusion", "hidden": 16}},
+    "gcn_fusion_root_learned": {
+        "model": {"name": "gcn_fusion", "hidden": 16, "root": True, "missing": "learned"}
     },
-    "early_mlp": {"model.name": "early_mlp"},
-    "late_mlp": {"model.name": "late_mlp"},
-    "logistic": {"model.name": "logistic"},
-    "random_forest": {"model.name": "random_forest"},
+    "gcn_fusion_neighbors": {
+        "model": {"name": "gcn_fusion", "hidden": 16, "missing": "neighbors", "layers": 1}
+    },
+    "attention": {"model": {"name": "attention", "hidden": 16}},
+    "mogonet": {"model": {"name": "mogonet", "hidden": [16, 8], "pretrain_epochs": 3}},
+    "mogonet_detached": {
+        "model": {
+            "name": "mogonet",
+            "hidden": [16, 8],
+            "fusion_gradient": False,
+            "view_probability": "sigmoid",
+            "vcdn_lr_ratio": 2.0,
+        }
+    },
+    "early_mlp": {"model": {"name": "early_mlp"}},
+    "late_mlp": {"model": {"name": "late_mlp"}},
+    "logistic": {"model": {"name": "logistic"}},
+    "random_forest": {"model": {"name": "random_forest"}},
     "hetero": {
-        "model.name": "hetero",
-        "model.hidden": 16,
+        "model": {"name": "hetero", "hidden": 16},
         "graph.knowledge": {"gene_sets": {"pathway": "synthetic"}, "top_genes": 10},
     },
 }
@@ -82,7 +87,8 @@ def run(out: Path, cases: list[str]) -> None:
                     warnings.simplefilter("ignore")
                     attribution = explain(model, result.data, method, seed=0, **params)
             except Exception as exc:  # unsupported (e.g. gradients of a forest): recorded
-                arrays[f"{label}/refused"] = np.frombuffer(type(exc).__name__.encode(), np.uint8)
+                refused = f"{type(exc).__name__}: {exc}".encode()
+                arrays[f"{label}/refused"] = np.frombuffer(refused, np.uint8)
                 continue
             tables = {
                 **{f"scores/{m}": f for m, f in attribution.scores.items()},
