@@ -125,13 +125,15 @@ def train_model(
 
     Notes
     -----
-    A model with ``auxiliary_loss(y, mask)`` (e.g. MOGONET's per-modality classifiers) has
-    it added to the training loss, computed from its last forward pass. A model with
-    ``pretrain(data, train_mask, weight_decay=...)`` runs it first (its own phase on the
-    training patients, counted in ``seconds``); one with ``param_groups(lr)`` gets those
-    Adam parameter groups (e.g. per-part learning rates) instead of one group at ``lr``.
-    A model with ``fit_direct(data)`` (the scikit-learn baselines) is fitted once on the
-    training patients instead; its history holds that one fit as epoch 1.
+    The model's trainer hooks (:class:`graphfuse.models.FusionModel`, defaults do
+    nothing): :meth:`~graphfuse.models.FusionModel.pretrain` runs first (its own phase on
+    the training patients, counted in ``seconds``), the Adam optimiser updates
+    :meth:`~graphfuse.models.FusionModel.param_groups` (e.g. per-part learning rates), and
+    :meth:`~graphfuse.models.FusionModel.auxiliary_loss` (e.g. MOGONET's per-modality
+    classifiers, from its last forward pass) is added to the training loss. A model that
+    is not ``differentiable`` (the scikit-learn baselines) is fitted once on the training
+    patients by its ``fit_direct(data)`` instead; its history holds that one fit as
+    epoch 1.
     """
     store = data[PATIENT]
     train, val = store.train_mask, store.val_mask
@@ -141,12 +143,11 @@ def train_model(
             "train_model: no validation patients (val_mask is empty), so early stopping "
             f"(patience={patience}) cannot run; pass patience=None to train all epochs"
         )
-    if hasattr(model, "fit_direct"):  # fitted, not trained by gradient (scikit-learn baselines)
+    if not model.differentiable:  # fitted, not trained by gradient (scikit-learn baselines)
         return _fit_direct(model, data, objective_for(task, data), on_epoch)
     started = time.perf_counter()
-    if hasattr(model, "pretrain"):  # a model-defined phase before the epochs (MOGONET)
-        model.pretrain(data, train, weight_decay=weight_decay)
-    groups = model.param_groups(lr) if hasattr(model, "param_groups") else model.parameters()
+    model.pretrain(data, train, weight_decay=weight_decay)  # a phase of the model's own
+    groups = model.param_groups(lr)
     optimiser = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     objective = objective_for(task, data)
     sign = objective.check_monitor(monitor)
@@ -163,8 +164,7 @@ def train_model(
             if modality_dropout:
                 seen = drop_modalities(data, modality_dropout, dropout_rng)
             loss = objective.loss(model(seen), train)
-            if hasattr(model, "auxiliary_loss"):  # extra losses of its last forward (MOGONET)
-                loss = loss + model.auxiliary_loss(store.y, train)
+            loss = loss + model.auxiliary_loss(store.y, train)  # of its last forward (MOGONET)
             loss.backward()
             optimiser.step()
 
