@@ -158,23 +158,13 @@ def train_model(
     bar = _progress(progress, epochs)
     try:
         for epoch in range(1, epochs + 1):
-            model.train()
-            optimiser.zero_grad()
             seen = data
             if modality_dropout:
                 seen = drop_modalities(data, modality_dropout, dropout_rng)
-            loss = objective.loss(model(seen), train)
-            loss = loss + model.auxiliary_loss(store.y, train)  # of its last forward (MOGONET)
-            loss.backward()
-            optimiser.step()
-
-            record = {"epoch": epoch, "train_loss": float(loss.detach())}
+            loss = _step(model, optimiser, objective, seen, store.y, train)
+            record = {"epoch": epoch, "train_loss": loss}
             if validate:
-                model.eval()
-                with torch.no_grad():
-                    out = model(data)
-                    record["val_loss"] = float(objective.loss(out, val))
-                record |= {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
+                record |= _validation(model, objective, data, val)
             history.epochs.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -185,10 +175,7 @@ def train_model(
                     best_state = copy.deepcopy(model.state_dict())
             history.stopped_epoch = epoch
             if bar is not None:
-                info = f"loss {record['train_loss']:.3f}"
-                if validate:
-                    info += f"  val {record['val_loss']:.3f}  {monitor} {record[monitor]:.3f}"
-                bar[0].update(bar[1], advance=1, info=f"{info}  best@{history.best_epoch}")
+                _show(bar, record, monitor, history.best_epoch)
             if patience is not None and epoch - history.best_epoch >= patience:
                 break
     finally:
@@ -199,6 +186,42 @@ def train_model(
     model.eval()
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _step(
+    model: FusionModel,
+    optimiser: torch.optim.Optimizer,
+    objective: Objective,
+    seen: HeteroData,
+    y: torch.Tensor,
+    train: torch.Tensor,
+) -> float:
+    """One full-batch training step on the graph ``seen``; the training loss."""
+    model.train()
+    optimiser.zero_grad()
+    loss = objective.loss(model(seen), train)
+    loss = loss + model.auxiliary_loss(y, train)  # of its last forward (MOGONET)
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
+def _validation(
+    model: FusionModel, objective: Objective, data: HeteroData, val: torch.Tensor
+) -> dict[str, float]:
+    """Validation loss and metrics of the model in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        out = model(data)
+        record = {"val_loss": float(objective.loss(out, val))}
+    return record | {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
+
+
+def _show(bar, record: dict[str, float], monitor: str, best_epoch: int) -> None:
+    info = f"loss {record['train_loss']:.3f}"
+    if "val_loss" in record:
+        info += f"  val {record['val_loss']:.3f}  {monitor} {record[monitor]:.3f}"
+    bar[0].update(bar[1], advance=1, info=f"{info}  best@{best_epoch}")
 
 
 def _fit_direct(
