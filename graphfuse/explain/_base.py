@@ -29,6 +29,7 @@ __all__ = [
     "Explanation",
     "build_explainer",
     "explain",
+    "target_log_odds",
 ]
 
 
@@ -140,15 +141,28 @@ class ExplainContext:
         ``log p_t - log(1 - p_t)``; for two classes this is the logit difference. A model
         with one output (a survival risk) is explained as that output.
         """
-        if logits.shape[-1] == 1:
-            return logits[..., 0]
         target = self.target
         if logits.dim() == 3:  # (batch, nodes, classes)
             target = target.expand(logits.shape[0], -1)
-        logp = torch.log_softmax(logits, dim=-1)
-        lt = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        others = logp.scatter(-1, target.unsqueeze(-1), float("-inf"))
-        return lt - torch.logsumexp(others, dim=-1)
+        return target_log_odds(logits, target)
+
+
+def target_log_odds(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Log-odds of each row's target class, ``log p_t - log(1 - p_t)``, from class logits
+    or log-probabilities (``(..., classes)``, ``target`` of shape ``(...)``); a model's
+    single output (a survival risk) is returned as it is.
+
+    Examples
+    --------
+    >>> target_log_odds(torch.tensor([[0.0, 2.0]]), torch.tensor([1])).tolist()
+    [2.0]
+    """
+    if outputs.shape[-1] == 1:
+        return outputs[..., 0]
+    logp = torch.log_softmax(outputs, dim=-1)
+    lt = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    others = logp.scatter(-1, target.unsqueeze(-1), float("-inf"))
+    return lt - torch.logsumexp(others, dim=-1)
 
 
 def with_features(data: HeteroData, features: Mapping[str, torch.Tensor]) -> HeteroData:

@@ -8,17 +8,19 @@ one full-graph forward pass per pair (:func:`_reference_outputs`), only batched.
 How a model is evaluated (:func:`perturbation_engine` picks, once per explanation):
 
 ``fast path``
-    A model family may register an exact incremental engine (:func:`register_fast_path`;
-    ``gcn_fusion``, ``attention`` and ``mogonet`` have one,
-    :mod:`graphfuse.explain._perturb_gcn`): a changed row only changes a few nodes'
-    hidden states, updated from precomputed layer states.
+    An exact incremental engine registered in :data:`FAST_PATHS` that supports the model
+    by what the model declares (:meth:`Engine.supports`): models of per-modality
+    encoders that describe them as linear propagations
+    (:class:`graphfuse.models.ModalityFusionModel` — ``gcn_fusion``, ``attention``,
+    ``mogonet``) get :mod:`graphfuse.explain._perturb_gcn`, where a changed row only
+    changes a few nodes' hidden states, updated from precomputed layer states.
 ``rows``
     Models whose output for a patient depends on its own rows only (the graph-free
     baselines): all pairs are evaluated as the rows of one edgeless graph.
 ``copies``
     Any other model: pairs are packed into copies of the full graph, batched as one
     disjoint-union graph per forward pass. Pairs share a copy when their owners cannot
-    influence each other's outputs: if the model declares a ``receptive_field`` of ``r``
+    influence each other's outputs: if the model declares a receptive field of ``r``
     edge hops, owners not within ``r`` hops of each other (a greedy colouring of that
     conflict graph); otherwise owners that send no messages — in the default inductive
     graphs, every held-out patient.
@@ -26,7 +28,8 @@ How a model is evaluated (:func:`perturbation_engine` picks, once per explanatio
 Every engine is checked when it is built: it must reproduce the model's own outputs and
 a few random pairs of the reference loop, else the next one is used (with a warning).
 Whether outputs depend on own rows only, on neighbours within some hops, or globally is
-measured (:func:`dependency_radius`); a declared ``receptive_field`` that the measurement
+measured (:func:`~graphfuse.explain._reach.dependency_radius`); a declared receptive field
+(:meth:`graphfuse.models.FusionModel.receptive_field`) that the measurement
 contradicts is ignored.
 
 Since every engine evaluates each pair independently of the others in its batch, the
@@ -36,26 +39,32 @@ pair's own gradient (:func:`own_row_gradients`); saliency and integrated gradien
 
 from __future__ import annotations
 
-import copy
 import warnings
 import weakref
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from typing import ClassVar
+from collections.abc import Callable
 
-import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse.csgraph import dijkstra
-from torch_geometric.data import HeteroData
 
 from graphfuse.errors import DataError
-from graphfuse.explain._base import ExplainContext, with_features
+from graphfuse.explain._base import ExplainContext
+from graphfuse.explain._engines import (
+    _TOLERANCE,
+    Engine,
+    NotApplicable,
+    Rows,
+    _CopiesEngine,
+    _relative_error,
+    _RowEngine,
+)
+from graphfuse.explain._reach import dependency_radius
 from graphfuse.graphs import PATIENT, feature_key
+from graphfuse.models import FusionModel
+from graphfuse.registry import Registry
 
 __all__ = [
     "FAST_PATHS",
     "Engine",
+    "NotApplicable",
     "own_row_gradients",
     "perturbation_engine",
     "perturbed_outputs",
@@ -63,17 +72,19 @@ __all__ = [
     "replaced_outputs",
 ]
 
-Rows = Mapping[str, torch.Tensor]
-
-#: Copies of the graph per forward pass of the ``copies`` engine: about this many rows.
-_ROWS_PER_FORWARD = 16384
-#: An output moved when it changed by more than this (relative to ``1 + |output|``).
-_MOVED = 1e-6
-#: Engines must reproduce the reference to this (relative to ``1 + |output|``).
-_TOLERANCE = 1e-4
+#: Exact fast engines, by name; each says which models it supports
+#: (:meth:`Engine.supports`) and may still refuse a model instance's settings
+#: (:class:`NotApplicable`), after which the generic engines are used.
+FAST_PATHS: Registry[Engine] = Registry("fast perturbation engine")
 
 
-# --------------------------------------------------------------------------- public
+def register_fast_path(name: str) -> Callable[[type[Engine]], type[Engine]]:
+    """Class decorator registering an exact fast engine under ``name``
+    (:data:`FAST_PATHS`)."""
+    return FAST_PATHS.register(name)
+
+
+_ENGINES: weakref.WeakKeyDictionary[ExplainContext, Engine] = weakref.WeakKeyDictionary()
 
 
 @torch.no_grad()
@@ -173,82 +184,6 @@ def own_row_gradients(
     return out_all, {m: torch.cat(g) for m, g in grads.items()}
 
 
-class Engine(ABC):
-    """Evaluates batches of (owner, rows) pairs; differentiable in the rows.
-
-    Subclasses implement :meth:`outputs` for at most :attr:`batch` pairs, each pair
-    evaluated independently of the others.
-    """
-
-    name: ClassVar[str]
-    #: Pairs per call of :meth:`outputs` (memory bound).
-    batch: int = 8192
-
-    def __init__(self, ctx: ExplainContext) -> None:
-        self.ctx = ctx
-        self.base = ctx.features()
-
-    #: Pairs per call of :meth:`replaced`.
-    sparse_batch: int = 8192
-
-    @abstractmethod
-    def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
-        """``(B,)`` float64 outputs of ``owners`` with their rows replaced."""
-
-    def replaced(
-        self, owners: torch.Tensor, modality: str, columns: torch.Tensor, values: torch.Tensor
-    ) -> torch.Tensor:
-        """Outputs with one feature of one modality row replaced per pair."""
-        x = self.base[modality]
-        rows = x[owners]
-        rows[torch.arange(len(owners)), columns] = values.to(x.dtype)
-        return self.outputs(owners, {modality: rows})
-
-    def gradients(
-        self, owners: torch.Tensor, rows: Rows
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Outputs and each one's gradient w.r.t. its own rows (pairs are independent,
-        so the gradient of the sum is every pair's own)."""
-        leaves = {m: r.detach().clone().requires_grad_(True) for m, r in rows.items()}
-        with torch.enable_grad():
-            out = self.outputs(owners, leaves)
-            gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
-        grads = {
-            m: torch.zeros_like(leaf) if g is None else g
-            for (m, leaf), g in zip(leaves.items(), gs, strict=True)
-        }
-        return out.detach(), grads
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
-
-
-#: Model registry name -> factory of an exact fast engine for it (may raise
-#: :class:`NotApplicable` when a model instance's settings are outside what it handles).
-FAST_PATHS: dict[str, Callable[[ExplainContext], Engine]] = {}
-
-
-class NotApplicable(Exception):
-    """An engine cannot evaluate this model (the next one is tried)."""
-
-
-def register_fast_path(
-    model_name: str,
-) -> Callable[[Callable[[ExplainContext], Engine]], Callable[[ExplainContext], Engine]]:
-    """Decorator registering an exact fast engine factory for the model ``model_name``."""
-
-    def decorator(factory: Callable[[ExplainContext], Engine]) -> Callable:
-        if model_name in FAST_PATHS:
-            raise ValueError(f"a fast perturbation path for {model_name!r} is already registered")
-        FAST_PATHS[model_name] = factory
-        return factory
-
-    return decorator
-
-
-_ENGINES: weakref.WeakKeyDictionary[ExplainContext, Engine] = weakref.WeakKeyDictionary()
-
-
 def perturbation_engine(ctx: ExplainContext) -> Engine:
     """The engine evaluating ``ctx``'s perturbations (built and checked once per context)."""
     engine = _ENGINES.get(ctx)
@@ -257,21 +192,21 @@ def perturbation_engine(ctx: ExplainContext) -> Engine:
     return engine
 
 
-# -------------------------------------------------------------------- choosing
-
-
 def _choose(ctx: ExplainContext) -> Engine:
-    name = getattr(ctx.model, "registry_name", type(ctx.model).__name__)
-    if name in FAST_PATHS:
-        engine = _checked(ctx, name, lambda: FAST_PATHS[name](ctx))
-        if engine is not None:
-            return engine
+    model = ctx.model
+    name = getattr(model, "registry_name", type(model).__name__)
+    for fast in FAST_PATHS:
+        factory = FAST_PATHS.get(fast)
+        if factory.supports(model):
+            engine = _checked(ctx, name, lambda factory=factory: factory(ctx))
+            if engine is not None:
+                return engine
     measured = dependency_radius(ctx)
     if measured == 0:
         engine = _checked(ctx, name, lambda: _RowEngine(ctx))
         if engine is not None:
             return engine
-    declared = getattr(ctx.model, "receptive_field", None)
+    declared = model.receptive_field() if isinstance(model, FusionModel) else None
     if measured is None:
         sharing: int | str | None = None
     elif declared is not None and measured <= int(declared):
@@ -326,318 +261,6 @@ def _verify(ctx: ExplainContext, engine: Engine) -> str | None:
     if err > _TOLERANCE:
         return f"perturbed outputs differ from the reference by {err:.2g}"
     return None
-
-
-def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
-    want = want.double()
-    return float(((got.double() - want).abs() / (1 + want.abs())).max())
-
-
-def dependency_radius(ctx: ExplainContext) -> int | None:
-    """Measured edge hops over which a patient's rows move other patients' outputs.
-
-    Random rows of single patients and of random patient sets are perturbed; the
-    radius is the most hops over which an output moved (0: outputs depend on own rows
-    only). ``None`` when an output moved with no path from the perturbed patients
-    (global dependence) or the graph has other node types. A measurement can miss a
-    longer reach that no probe exercised, so :class:`_CopiesEngine` relies on it only
-    to refute a model's declared ``receptive_field``.
-    """
-    data = ctx.data
-    if set(data.node_types) != {PATIENT}:
-        return None  # messages may pass through other node types
-    n = ctx.n_nodes
-    adjacency = _adjacency(data, n)
-    senders = np.flatnonzero(np.diff(adjacency.indptr) > 0)
-    feats = ctx.features()
-    gen = torch.Generator().manual_seed(7)
-    scale = {m: x.std(dim=0, keepdim=True).nan_to_num(0.0) + 0.1 for m, x in feats.items()}
-    probes = []
-    for _ in range(min(4, len(senders))):
-        probes.append(senders[torch.randint(0, len(senders), (1,), generator=gen).numpy()])
-    for fraction in (0.05, 0.2, 0.5):
-        probes.append(torch.randperm(n, generator=gen)[: max(1, round(fraction * n))].numpy())
-    needed = 0
-    with torch.no_grad():
-        base = ctx.output(ctx.forward(feats))
-        for chosen in probes:
-            noisy = {}
-            for m, x in feats.items():
-                x = x.clone()
-                noise = torch.randn(len(chosen), x.shape[1], generator=gen, dtype=x.dtype)
-                x[chosen] += noise * scale[m]
-                noisy[m] = x
-            out = ctx.output(ctx.forward(noisy))
-            moved = ((out - base).abs() > _MOVED * (1 + base.abs())).numpy()
-            moved[chosen] = False
-            if not moved.any():
-                continue
-            dist = dijkstra(adjacency, unweighted=True, indices=chosen, min_only=True)
-            hops = dist[moved]
-            if not np.isfinite(hops).all():
-                return None
-            needed = max(needed, int(hops.max()))
-    return needed
-
-
-def _adjacency(data: HeteroData, n: int) -> sp.csr_matrix:
-    """``A[src, dst] = 1`` for every patient-to-patient edge of any type."""
-    src, dst = [], []
-    for et in data.edge_types:
-        if et[0] == PATIENT and et[2] == PATIENT:
-            ei = data[et].edge_index.numpy()
-            src.append(ei[0])
-            dst.append(ei[1])
-    s = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
-    d = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
-    a = sp.csr_matrix((np.ones(len(s), dtype=np.int8), (s, d)), shape=(n, n))
-    a.setdiag(0)
-    a.eliminate_zeros()
-    a.data[:] = 1
-    return a
-
-
-def _sends(data: HeteroData, n: int) -> np.ndarray:
-    """Patients with an outgoing edge of any type (to a patient other than themselves, or to
-    a gene, pathway or variable node of a knowledge graph): those can influence others."""
-    out = np.diff(_adjacency(data, n).indptr) > 0
-    for et in data.edge_types:
-        if et[0] == PATIENT and et[2] != PATIENT:
-            out[np.unique(data[et].edge_index[0].numpy())] = True
-    return out
-
-
-# ------------------------------------------------------------------ generic engines
-
-
-class _RowEngine(Engine):
-    """Models whose output for a patient depends on its own rows only: every pair is one
-    row of an edgeless graph."""
-
-    name = "rows"
-    batch = 16384
-
-    def __init__(self, ctx: ExplainContext) -> None:
-        super().__init__(ctx)
-        self.template = _edgeless(ctx.data)
-
-    def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
-        data = _take(self.template, self.ctx.data, owners)
-        feats = {m: x[owners] for m, x in self.base.items()}
-        feats.update(_cast(rows, feats))
-        logits = self.ctx.model(with_features(data, feats))
-        return _pair_output(self.ctx, logits, owners)
-
-
-class _CopiesEngine(Engine):
-    """Any model: pairs packed into copies of the full graph (one disjoint union per
-    forward pass), owners that cannot influence each other sharing a copy.
-
-    ``sharing``: the receptive field (edge hops) that decides which owners conflict;
-    ``"silent"``: only owners without outgoing edges (which reach no other patient)
-    share copies; ``None``: every pair gets its own copy.
-    """
-
-    name = "copies"
-    batch = 65536
-
-    def __init__(
-        self, ctx: ExplainContext, sharing: int | str | None, copies: int | None = None
-    ) -> None:
-        super().__init__(ctx)
-        n = ctx.n_nodes
-        self.colouring: Callable[[np.ndarray], np.ndarray] | None = None
-        if isinstance(sharing, int):
-            conflicts = _conflicts(ctx.data, n, sharing)
-            self.colouring = lambda u: _greedy_colouring(conflicts[u][:, u].tocsr())
-        elif sharing == "silent":
-            sends = _sends(ctx.data, n)
-            self.colouring = lambda u: np.where(sends[u], np.cumsum(sends[u]), 0)
-        if copies is None:
-            copies = 1
-            if set(ctx.data.node_types) == {PATIENT}:
-                copies = int(np.clip(_ROWS_PER_FORWARD // n, 1, 64))
-        self.copies = copies
-        self._graphs: dict[int, HeteroData] = {}
-        if copies > 1 and not self._replication_exact():
-            self.copies = 1
-
-    def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
-        result = torch.zeros(len(owners), dtype=torch.float64)
-        for pairs, out in self._forwards(owners, rows):
-            result = result.index_put((pairs,), out)
-        return result
-
-    def gradients(
-        self, owners: torch.Tensor, rows: Rows
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        # one backward pass per forward pass, so memory holds one disjoint union only
-        result = torch.zeros(len(owners), dtype=torch.float64)
-        grads = {m: torch.zeros_like(r) for m, r in rows.items()}
-        for pairs, leaves, out in self._forwards(owners, rows, differentiate=True):
-            gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
-            result[pairs] = out.detach()
-            for m, g in zip(leaves, gs, strict=True):
-                if g is not None:
-                    grads[m][pairs] = g.to(grads[m].dtype)
-        return result, grads
-
-    def _forwards(self, owners: torch.Tensor, rows: Rows, differentiate: bool = False):
-        """Per forward pass: the pairs it evaluated, (their row leaves,) their outputs."""
-        n = self.ctx.n_nodes
-        slot = _schedule(owners.numpy(), self.colouring)
-        order = np.argsort(slot, kind="stable")
-        n_slots = int(slot.max()) + 1 if len(slot) else 0
-        bounds = np.searchsorted(slot[order], np.arange(0, n_slots + self.copies, self.copies))
-        for i, first in enumerate(range(0, n_slots, self.copies)):
-            c = min(self.copies, n_slots - first)
-            pairs = torch.from_numpy(order[bounds[i] : bounds[i + 1]])
-            where = (torch.from_numpy(slot)[pairs] - first) * n + owners[pairs]
-            leaves = {m: r[pairs].to(self.base[m].dtype) for m, r in rows.items()}
-            if differentiate:
-                leaves = {m: r.detach().requires_grad_(True) for m, r in leaves.items()}
-            with torch.set_grad_enabled(differentiate or torch.is_grad_enabled()):
-                feats = {}
-                for m, x in self.base.items():
-                    big = x.repeat(c, 1)
-                    if m in leaves:
-                        big = big.index_put((where,), leaves[m])
-                    feats[m] = big
-                logits = self.ctx.model(with_features(self._graph(c), feats))
-                out = self.ctx.output(logits.reshape(c, n, -1)).reshape(-1)[where].double()
-            yield (pairs, leaves, out) if differentiate else (pairs, out)
-
-    def _graph(self, c: int) -> HeteroData:
-        if c not in self._graphs:
-            self._graphs[c] = _replicate(self.ctx.data, c) if c > 1 else self.ctx.data
-        return self._graphs[c]
-
-    def _replication_exact(self) -> bool:
-        c = min(self.copies, 3)
-        n = self.ctx.n_nodes
-        with torch.no_grad():
-            one = self.ctx.output(self.ctx.forward(self.base)).double()
-            feats = {m: x.repeat(c, 1) for m, x in self.base.items()}
-            logits = self.ctx.model(with_features(self._graph(c), feats))
-            many = self.ctx.output(logits.reshape(c, n, -1)).double()
-        return _relative_error(many, one.expand(c, -1)) <= _TOLERANCE
-
-
-def _schedule(
-    owners: np.ndarray, colouring: Callable[[np.ndarray], np.ndarray] | None
-) -> np.ndarray:
-    """Copy (slot) of every pair: owners sharing a slot are distinct and of one colour
-    (``colouring`` of the sorted distinct owners); without, every pair has its own slot."""
-    b = len(owners)
-    if colouring is None or b == 0:
-        return np.arange(b)
-    order = np.argsort(owners, kind="stable")
-    sorted_owners = owners[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_owners)) + 1]
-    counts = np.diff(np.r_[starts, b])
-    rank = np.empty(b, dtype=np.int64)
-    rank[order] = np.arange(b) - np.repeat(starts, counts)
-    unique = sorted_owners[starts]
-    colour = colouring(unique)
-    span = np.zeros(colour.max() + 1, dtype=np.int64)
-    np.maximum.at(span, colour, counts)
-    offset = np.r_[0, np.cumsum(span)[:-1]]
-    pair_colour = np.empty(b, dtype=np.int64)
-    pair_colour[order] = np.repeat(colour, counts)
-    return offset[pair_colour] + rank
-
-
-def _greedy_colouring(graph: sp.csr_matrix) -> np.ndarray:
-    """Colours of a graph's nodes, no edge joining two of one colour (Welsh-Powell)."""
-    k = graph.shape[0]
-    degree = np.diff(graph.indptr)
-    colour = np.full(k, -1, dtype=np.int64)
-    for node in np.argsort(-degree, kind="stable"):
-        nbrs = graph.indices[graph.indptr[node] : graph.indptr[node + 1]]
-        used = colour[nbrs]
-        used = np.unique(used[used >= 0])
-        free = np.flatnonzero(np.r_[used, -1] != np.arange(len(used) + 1))
-        colour[node] = free[0]
-    return colour
-
-
-def _conflicts(data: HeteroData, n: int, radius: int) -> sp.csr_matrix:
-    """``C[u, v]``: ``u`` lies within ``radius`` hops upstream of ``v`` or vice versa."""
-    a = _adjacency(data, n)
-    step = (a + sp.identity(n, dtype=np.int8, format="csr")).astype(bool).tocsr()
-    reach = sp.identity(n, dtype=bool, format="csr")
-    for _ in range(radius):
-        reach = (reach @ step).astype(bool).tocsr()
-    out = (reach + reach.T).astype(bool).tocsr()
-    out.setdiag(False)
-    out.eliminate_zeros()
-    return out
-
-
-def _replicate(data: HeteroData, c: int) -> HeteroData:
-    """``c`` disjoint copies of a patient-only graph, as one graph (copy ``i`` holds nodes
-    ``i * n .. i * n + n - 1``)."""
-    n = int(data[PATIENT].num_nodes)
-    out = copy.copy(data)
-    store = out[PATIENT]
-    for key, value in data[PATIENT].items():
-        if torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == n:
-            store[key] = value.repeat(c, *([1] * (value.dim() - 1)))
-    store.num_nodes = n * c
-    for et in data.edge_types:
-        src = data[et]
-        e = src.edge_index.shape[1]
-        for key, value in src.items():
-            if key == "edge_index":
-                shift = (torch.arange(c) * n).repeat_interleave(e)
-                out[et].edge_index = value.repeat(1, c) + shift
-            elif torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == e:
-                out[et][key] = value.repeat(c, *([1] * (value.dim() - 1)))
-    return out
-
-
-def _edgeless(data: HeteroData) -> HeteroData:
-    out = copy.copy(data)
-    for et in data.edge_types:
-        store = out[et]
-        for key, value in data[et].items():
-            if key == "edge_index":
-                store.edge_index = value[:, :0]
-            elif torch.is_tensor(value) and value.dim() >= 1:
-                store[key] = value[:0]
-    return out
-
-
-def _take(template: HeteroData, data: HeteroData, nodes: torch.Tensor) -> HeteroData:
-    """``template`` with the patient-level attributes of ``data`` restricted to ``nodes``."""
-    n = int(data[PATIENT].num_nodes)
-    out = copy.copy(template)
-    store = out[PATIENT]
-    for key, value in data[PATIENT].items():
-        if torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == n:
-            store[key] = value[nodes]
-    store.num_nodes = len(nodes)
-    return out
-
-
-# ------------------------------------------------------------------------ helpers
-
-
-def _pair_output(ctx: ExplainContext, logits: torch.Tensor, owners: torch.Tensor) -> torch.Tensor:
-    """:meth:`ExplainContext.output` of ``(B, classes)`` logits, pair ``b`` explaining
-    ``owners[b]``'s target class."""
-    logits = logits.double()
-    if logits.shape[-1] == 1:
-        return logits[:, 0]
-    target = ctx.target[owners].unsqueeze(-1)
-    logp = torch.log_softmax(logits, dim=-1)
-    lt = logp.gather(-1, target).squeeze(-1)
-    others = logp.scatter(-1, target, float("-inf"))
-    return lt - torch.logsumexp(others, dim=-1)
-
-
-def _cast(rows: Rows, like: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {m: r.to(like[m].dtype) for m, r in rows.items()}
 
 
 def _check(

@@ -1,18 +1,22 @@
-"""Exact incremental perturbation engine for graph-convolution fusion models.
+"""Exact incremental perturbation engine for models of per-modality propagation encoders.
 
-For ``gcn_fusion``, ``attention`` and ``mogonet``: per-modality graph-convolution
-encoders (GCN, Kipf & Welling 2017; MOGONET's, Wang et al. 2021) followed by a fusion of
-the modality embeddings. Changing patient ``p``'s own rows changes, in an encoder of ``L``
-layers, only the states of nodes within ``L`` hops downstream of ``p``, and ``p``'s
+For models that fuse per-modality encoders (:class:`graphfuse.models.ModalityFusionModel`:
+``gcn_fusion``, ``attention``, ``mogonet``) and describe each encoder layer as a linear
+propagation followed by an activation
+(:meth:`~graphfuse.models.ModalityFusionModel.propagation`; e.g. GCN, Kipf & Welling 2017,
+MOGONET's, Wang et al. 2021). Changing patient ``p``'s own rows changes, in an encoder of
+``L`` layers, only the states of nodes within ``L`` hops downstream of ``p``, and ``p``'s
 output only through the nodes that are also within ``L`` hops upstream of it. Every
 layer's pre-activations and states are computed once for the unperturbed graph (with the
 model's own propagation matrix); a pair then costs a few sparse updates: the first layer
 is linear in the rows (``delta z = A[:, p] (delta x W)``), later layers are updated on
 the few affected nodes only (``act(z + delta z) - act(z)``), and ``p``'s modality
-embeddings go through the model's own fusion and head. The result equals a full forward
-pass per pair up to float rounding; :mod:`graphfuse.explain._perturb` checks that against
-the model when the engine is built and falls back to a generic engine (with a warning)
-if the model no longer has the shape read here.
+embeddings go through the model's own stand-ins for absent modalities
+(:meth:`~graphfuse.models.ModalityFusionModel.complete`, once, since they never depend on
+a patient's own rows) and its own :meth:`~graphfuse.models.ModalityFusionModel.fuse`. The
+result equals a full forward pass per pair up to float rounding;
+:mod:`graphfuse.explain._perturb` checks that against the model when the engine is built
+and falls back to a generic engine (with a warning) if it does not.
 """
 
 from __future__ import annotations
@@ -20,32 +24,22 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch_geometric.data import HeteroData
-from torch_geometric.nn import GCNConv
-from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphfuse.explain._base import ExplainContext
-from graphfuse.explain._perturb import (
-    Engine,
-    NotApplicable,
-    Rows,
-    _pair_output,
-    register_fast_path,
-)
-from graphfuse.graphs import PATIENT, edge_type
+from graphfuse.explain._engines import Engine, NotApplicable, Rows, _pair_output
+from graphfuse.explain._perturb import register_fast_path
+from graphfuse.graphs import PATIENT
+from graphfuse.models import ModalityFusionModel, PropagationLayer
 
 __all__ = ["GCNFusionEngine"]
 
 #: Precision of the engine: the model's (float64 was 4x slower for a gain below the
 #: reference's own float32 rounding).
 _DTYPE = torch.float32
-#: Fusion of the modality embeddings ``(B, modalities, hidden)`` given the filled mask.
-Fusion = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 #: Below this fraction of non-zero changes a first-layer update gathers weight rows.
 _SPARSE = 0.05
 
@@ -164,28 +158,33 @@ class _Spec:
     act: Callable[[torch.Tensor], torch.Tensor]
 
 
+@register_fast_path("propagation")
 class GCNFusionEngine(Engine):
-    """Incremental evaluation of models made of per-modality graph-convolution encoders
-    followed by a fusion of the modality embeddings (module docstring).
+    """Incremental evaluation of models made of per-modality propagation encoders followed
+    by a fusion of the modality embeddings (module docstring).
 
-    A model family (:data:`_FAMILIES`) says how to read its encoders (propagation
-    matrix, weights, activation per layer), the stand-ins of absent modalities and its
-    fusion (embeddings ``(B, modalities, hidden)`` -> logits), recomputed per pair from
-    its changed embeddings. A patient's stand-ins for modalities it lacks (``learned``
-    tokens, ``neighbors`` means over neighbours having the modality, MOGONET's uniform
-    vector) never depend on its own rows, so they stay fixed.
+    The model describes each modality's encoder layers
+    (:meth:`~graphfuse.models.ModalityFusionModel.propagation`); the engine keeps every
+    layer's unperturbed states, updates the few a pair changes, and passes the pairs'
+    modality embeddings through the model's own fusion. A patient's stand-ins for
+    modalities it lacks (``learned`` tokens, ``neighbors`` means over neighbours having
+    the modality, MOGONET's uniform vector) never depend on its own rows, so they stay
+    fixed.
     """
 
-    name = "gcn_fusion"
+    name = "propagation"
     batch = 4096
     sparse_batch = 4096  # larger batches fall out of cache: 2-3x slower per pair
+
+    @classmethod
+    def supports(cls, model: torch.nn.Module) -> bool:
+        return isinstance(model, ModalityFusionModel)
 
     def __init__(self, ctx: ExplainContext) -> None:
         super().__init__(ctx)
         model = ctx.model
         if model.training:
             raise NotApplicable("the model is in training mode")
-        family = _FAMILIES[model.registry_name]
         data = ctx.data
         n = ctx.n_nodes
         order = list(data.modalities)
@@ -199,7 +198,7 @@ class GCNFusionEngine(Engine):
             masks.append(have)
             h = self.base[m].to(_DTYPE)
             layers = []
-            for spec in family.encoder(model, data, m, have):
+            for spec in _specs(model, data, m, n):
                 z = spec.graph.propagate(h @ spec.weight.T)
                 if spec.bias is not None:
                     z = z + spec.bias
@@ -214,12 +213,11 @@ class GCNFusionEngine(Engine):
         if not slots:
             raise NotApplicable("the model has no modality")
         h, mask = torch.stack(slots, 1), torch.stack(masks, 1)
-        completer = getattr(model, "completer", None)
-        if completer is not None:
-            with torch.no_grad():
-                h, mask = completer(h, mask, data)
+        with torch.no_grad():
+            h, mask = model.complete(h, mask, data)
         self.slots, self.filled = h.to(_DTYPE), mask
-        self.fuse = family.fusion(model)
+        frozen = copy.deepcopy(model).to(_DTYPE).eval().requires_grad_(False)
+        self.fuse = frozen.fuse
 
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
         changes = {m: _RowChange.of(r, self.modalities[m], owners) for m, r in rows.items()}
@@ -386,135 +384,29 @@ class _RowChange:
         return out.index_add_(0, row, value[:, None] * weight.T[col])
 
 
-def _check_conv(conv: torch.nn.Module) -> None:
-    if type(conv) is not GCNConv:
-        raise NotApplicable(f"layer {type(conv).__name__} is not a GCNConv")
-    if conv.flow != "source_to_target" or conv.aggr != "add" or conv.cached:
-        raise NotApplicable("GCNConv with non-default flow, aggregation or caching")
-
-
-def _normalised(
-    conv: GCNConv, edge_index: torch.Tensor, edge_weight: torch.Tensor | None, n: int
-) -> _Graph:
-    """The propagation matrix a ``GCNConv`` uses on these edges."""
-    ew = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
-    ei, ew = edge_index, ew.to(_DTYPE)
-    if conv.normalize:
-        ei, ew = gcn_norm(ei, ew, n, conv.improved, conv.add_self_loops, conv.flow, _DTYPE)
-    return _Graph(ei, ew, n)
-
-
-def _double(module: torch.nn.Module) -> torch.nn.Module:
-    return copy.deepcopy(module).to(_DTYPE).eval().requires_grad_(False)
-
-
-@dataclass
-class _Family:
-    """How the engine reads one model family (see :class:`GCNFusionEngine`)."""
-
-    encoder: Callable[[torch.nn.Module, HeteroData, str, torch.Tensor], list[_Spec]]
-    fusion: Callable[[torch.nn.Module], Fusion]
-
-
-def _gcn_encoder(model, data: HeteroData, m: str, have: torch.Tensor) -> list[_Spec]:
-    """``gcn_fusion`` / ``attention``: PyG ``GCNConv`` layers (optional root weight), ReLU."""
-    edge_index, edge_weight = model._edges(data, m, have)
-    n = len(have)
-    specs, graphs = [], {}
-    for i, conv in enumerate(model.encoders[m]):
-        _check_conv(conv)
-        key = (conv.normalize, conv.improved, conv.add_self_loops)
+def _specs(model: ModalityFusionModel, data, modality: str, n: int) -> list[_Spec]:
+    """The model's description of ``modality``'s encoder, read into engine layers (layers
+    sharing a propagation matrix share one :class:`_Graph`)."""
+    layers: list[PropagationLayer] | None = model.propagation(data, modality)
+    if layers is None:
+        raise NotApplicable(f"the {modality!r} encoder is not described as linear propagations")
+    graphs: dict[tuple[int, int], _Graph] = {}
+    specs = []
+    for layer in layers:
+        key = (id(layer.edge_index), id(layer.edge_weight))
         if key not in graphs:
-            graphs[key] = _normalised(conv, edge_index, edge_weight, n)
-        root = model.roots[m][i].weight if model.params.root else None
+            graphs[key] = _Graph(layer.edge_index, layer.edge_weight.to(_DTYPE), n)
         specs.append(
             _Spec(
                 graphs[key],
-                _frozen(conv.lin.weight),
-                None if conv.bias is None else _frozen(conv.bias),
-                None if root is None else _frozen(root),
-                torch.relu,
+                _frozen(layer.weight),
+                None if layer.bias is None else _frozen(layer.bias),
+                None if layer.root is None else _frozen(layer.root),
+                layer.activation,
             )
         )
     return specs
 
 
-def _gcn_head(model: torch.nn.Module, fuse: Fusion) -> Fusion:
-    head = _double(model.head)
-    return lambda h, mask: head(fuse(h, mask))
-
-
-def _mean_fusion(model: torch.nn.Module) -> Fusion:
-    """``gcn_fusion``: the mean over the slots holding an embedding, then the head."""
-
-    def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
-
-    return _gcn_head(model, fuse)
-
-
-def _attention_fusion(model: torch.nn.Module) -> Fusion:
-    """``attention``: softmax of the scores over the slots holding an embedding."""
-    score = _double(model.score)
-    bias = _frozen(model.modality_bias)
-
-    def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        scores = (score(h).squeeze(-1) + bias).masked_fill(~mask, float("-inf"))
-        weights = torch.softmax(scores, dim=1).nan_to_num(0.0)
-        return (weights[..., None] * h).sum(dim=1)
-
-    return _gcn_head(model, fuse)
-
-
-def _mogonet_encoder(model, data: HeteroData, m: str, have: torch.Tensor) -> list[_Spec]:
-    """``mogonet``: ``A (h W) + b`` with MOGONET's row-normalised ``A``, leaky ReLU."""
-    from graphfuse.models._mogonet import propagation_matrix
-
-    edges = data[edge_type(m)]
-    a = propagation_matrix(edges.edge_index, edges.edge_weight, len(have)).coalesce()
-    dst, src = a.indices()
-    graph = _Graph(torch.stack([src, dst]), a.values(), len(have))
-    slope = model.params.negative_slope
-    act = partial(torch.nn.functional.leaky_relu, negative_slope=slope)
-    return [
-        _Spec(graph, _frozen(conv.weight).T, _frozen(conv.bias), None, act)
-        for conv in model.encoders[m]
-    ]
-
-
-def _mogonet_fusion(model: torch.nn.Module) -> Fusion:
-    """``mogonet``: per-modality classifiers, class probabilities (uniform where absent),
-    their outer product through the VCDN."""
-    classifiers = [_double(model.classifiers[m]) for m in model.modalities]
-    vcdn = _double(model.vcdn)
-    c = model.n_classes
-    softmax = c > 1 and getattr(model.params, "view_probability", "softmax") == "softmax"
-    detach = not getattr(model.params, "fusion_gradient", True)
-
-    def fuse(h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = None
-        for j, classify in enumerate(classifiers):
-            z = classify(h[:, j])
-            if detach:
-                z = z.detach()
-            prob = torch.softmax(z, dim=1) if softmax else torch.sigmoid(z)
-            prob = torch.where(mask[:, j : j + 1], prob, 1.0 / c if softmax else 0.5)
-            x = prob if x is None else (x[:, :, None] * prob[:, None, :]).flatten(1)
-        return vcdn(x)
-
-    return fuse
-
-
 def _frozen(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to(_DTYPE)
-
-
-#: Model registry name -> how the fast path reads it.
-_FAMILIES: dict[str, _Family] = {
-    "gcn_fusion": _Family(_gcn_encoder, _mean_fusion),
-    "attention": _Family(_gcn_encoder, _attention_fusion),
-    "mogonet": _Family(_mogonet_encoder, _mogonet_fusion),
-}
-
-for _name in _FAMILIES:
-    register_fast_path(_name)(GCNFusionEngine)

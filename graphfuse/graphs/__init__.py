@@ -7,6 +7,7 @@ from graphfuse.graphs._base import (
     FusedGraphBuilder,
     PatientGraphBuilder,
 )
+from graphfuse.graphs._info import GraphInfo, annotate, graph_info
 from graphfuse.graphs._knn import KNNBuilder
 from graphfuse.graphs._knowledge import GENE, build_knowledge_graph, feature_gene_map
 from graphfuse.graphs._patient import (
@@ -28,14 +29,17 @@ __all__ = [
     "PATIENT",
     "BuilderParams",
     "FusedGraphBuilder",
+    "GraphInfo",
     "KNNBuilder",
     "NeighbourIndex",
     "PatientGraphBuilder",
     "SNFBuilder",
     "ThresholdBuilder",
+    "annotate",
     "build_knowledge_graph",
     "build_patient_graph",
     "edge_type",
     "feature_gene_map",
     "feature_key",
+    "graph_info",
 ]

@@ -11,6 +11,7 @@ from torch_geometric.data import HeteroData
 from graphfuse.data._preprocess import ModalityMatrix
 from graphfuse.errors import GraphfuseError
 from graphfuse.graphs._base import FusedGraphBuilder, PatientGraphBuilder
+from graphfuse.graphs._info import annotate
 
 __all__ = ["FUSED_EDGE", "PATIENT", "build_patient_graph", "edge_type", "feature_key"]
 
@@ -106,11 +107,14 @@ def build_patient_graph(
         ei, w = fused.fuse(xs, store.available.numpy(), fit)
         data[FUSED_EDGE].edge_index = torch.from_numpy(ei)
         data[FUSED_EDGE].edge_weight = torch.from_numpy(w)
-    data.modalities = names
-    data.kinds = {m: matrices[m].kind for m in names}
-    data.feature_names = {m: list(matrices[m].features) for m in names}
-    data.builder = builder.registry_name
+    annotate(
+        data,
+        modalities=names,
+        kinds={m: matrices[m].kind for m in names},
+        feature_names={m: list(matrices[m].features) for m in names},
+        builder=builder.registry_name,
+    )
     if fused is not None:
-        data.fused_builder = fused.registry_name
-    data.transductive = transductive
+        annotate(data, fused_builder=fused.registry_name)
+    annotate(data, transductive=transductive)
     return data

@@ -65,16 +65,16 @@ class AttentionFusion(GCNFusion):
         )
         self.modality_bias = nn.Parameter(torch.zeros(len(self.in_dims)))
 
-    def _fuse(self, data: HeteroData) -> tuple[torch.Tensor, torch.Tensor]:
-        h, mask = self.completer(*self.embed(data), data)
+    def _weights(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         scores = self.score(h).squeeze(-1) + self.modality_bias
         scores = scores.masked_fill(~mask, float("-inf"))
         # a row with no modality at all would be all -inf: give it zero weights, not NaN
-        weights = torch.softmax(scores, dim=1).nan_to_num(0.0)
-        return (weights[..., None] * h).sum(dim=1), weights
+        return torch.softmax(scores, dim=1).nan_to_num(0.0)
 
-    def forward(self, data: HeteroData) -> torch.Tensor:
-        return self.head(self._fuse(data)[0])
+    def fuse(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention-weighted sum over the filled slots, then the head."""
+        weights = self._weights(h, mask)
+        return self.head((weights[..., None] * h).sum(dim=1))
 
     def attention_weights(self, data: HeteroData) -> torch.Tensor:
         """Fusion weight of every modality for every patient, ``(patients, modalities)``.
@@ -85,4 +85,4 @@ class AttentionFusion(GCNFusion):
         deterministic weights that go with its predictions).
         """
         with torch.no_grad():
-            return self._fuse(data)[1]
+            return self._weights(*self.encode(data))

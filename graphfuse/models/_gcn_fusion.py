@@ -9,10 +9,17 @@ from pydantic import Field
 from torch import nn
 from torch_geometric.data import HeteroData
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphfuse.errors import ConfigError
 from graphfuse.graphs import FUSED_EDGE, PATIENT, edge_type, feature_key
-from graphfuse.models._base import MODELS, TORCH_TASKS, FusionModel, ModelParams
+from graphfuse.models._base import (
+    MODELS,
+    TORCH_TASKS,
+    ModalityFusionModel,
+    ModelParams,
+    PropagationLayer,
+)
 from graphfuse.models._missing import MissingCompleter, MissingStrategy
 
 __all__ = ["GCNFusion"]
@@ -37,7 +44,7 @@ class GCNFusionParams(ModelParams):
 
 
 @MODELS.register("gcn_fusion")
-class GCNFusion(FusionModel):
+class GCNFusion(ModalityFusionModel):
     """One GCN per modality graph, mean-fused over available modalities, then an MLP head.
 
     Each modality ``m`` has its own stack of graph convolutions (Kipf & Welling, ICLR
@@ -141,7 +148,44 @@ class GCNFusion(FusionModel):
         keep = have[edges.edge_index[0]] & have[edges.edge_index[1]]
         return edges.edge_index[:, keep], edges.edge_weight[keep]
 
-    def forward(self, data: HeteroData) -> torch.Tensor:
-        h, mask = self.completer(*self.embed(data), data)
-        fused = h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1)
-        return self.head(fused)
+    def complete(
+        self, h: torch.Tensor, mask: torch.Tensor, data: HeteroData
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``missing`` strategy's stand-ins (:class:`~graphfuse.models.MissingCompleter`)."""
+        return self.completer(h, mask, data)
+
+    def fuse(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The mean over the filled slots, then the head."""
+        return self.head(h.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1))
+
+    def propagation(self, data: HeteroData, modality: str) -> list[PropagationLayer] | None:
+        """Each ``GCNConv`` layer as ``relu(A (h W^T) + b [+ h R^T])`` with the propagation
+        matrix ``A`` it computes (``gcn_norm`` of the modality's edges); ``None`` for a
+        convolution with other settings than the defaults this reads (flow, sum
+        aggregation, no caching)."""
+        store = data[PATIENT]
+        have = store.available[:, list(data.modalities).index(modality)]
+        edge_index, edge_weight = self._edges(data, modality, have)
+        n = len(have)
+        layers, matrices = [], {}
+        for i, conv in enumerate(self.encoders[modality]):
+            if type(conv) is not GCNConv or conv.flow != "source_to_target":
+                return None
+            if conv.aggr != "add" or conv.cached:
+                return None
+            key = (conv.normalize, conv.improved, conv.add_self_loops)
+            if key not in matrices:
+                ew = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
+                ei, ew = edge_index, ew.to(torch.float32)
+                if conv.normalize:
+                    ei, ew = gcn_norm(
+                        ei, ew, n, conv.improved, conv.add_self_loops, conv.flow, torch.float32
+                    )
+                matrices[key] = (ei, ew)
+            root = self.roots[modality][i].weight if self.params.root else None
+            layers.append(
+                PropagationLayer(
+                    *matrices[key], conv.lin.weight, conv.bias, root, activation=torch.relu
+                )
+            )
+        return layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -11,7 +12,13 @@ from torch import nn
 from torch_geometric.data import HeteroData
 
 from graphfuse.graphs import PATIENT, edge_type, feature_key
-from graphfuse.models._base import MODELS, TORCH_TASKS, FusionModel, ModelParams
+from graphfuse.models._base import (
+    MODELS,
+    TORCH_TASKS,
+    ModalityFusionModel,
+    ModelParams,
+    PropagationLayer,
+)
 
 __all__ = ["MOGONET", "propagation_matrix"]
 
@@ -95,7 +102,7 @@ class MOGONETParams(ModelParams):
 
 
 @MODELS.register("mogonet")
-class MOGONET(FusionModel):
+class MOGONET(ModalityFusionModel):
     """MOGONET (Wang et al., Nat. Commun. 12:3445, 2021).
 
     Each modality ``m`` has a GCN encoder on its patient-similarity graph — MOGONET's
@@ -173,17 +180,14 @@ class MOGONET(FusionModel):
         )
         self._last: tuple[dict[str, torch.Tensor], torch.Tensor] | None = None
 
-    def view_logits(self, data: HeteroData) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Per-modality classifier logits ``{modality: (patients, n_classes)}`` and the
-        availability mask ``(patients, modalities)`` (columns in :attr:`modalities` order).
-
-        Rows of patients lacking a modality are meaningless in its logits (they are
-        replaced by the uniform vector in the fusion).
-        """
+    def embed(self, data: HeteroData) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every modality's last encoder state ``(patients, modalities, hidden[-1])`` (0 in
+        rows of patients lacking it) and the availability mask ``(patients, modalities)``,
+        modalities in :attr:`modalities` order."""
         store = data[PATIENT]
         order = list(data.modalities)
         p = self.params
-        logits, have_cols = {}, []
+        out, have_cols = [], []
         for m, convs in self.encoders.items():
             have = store.available[:, order.index(m)]
             have_cols.append(have)
@@ -194,13 +198,28 @@ class MOGONET(FusionModel):
                 h = F.leaky_relu(conv(h, adjacency), p.negative_slope)
                 if i < len(convs) - 1:  # as MOGONET: no dropout after the last layer
                     h = _dropout(h, p.dropout, self.training)
-            logits[m] = self.classifiers[m](h)
-        return logits, torch.stack(have_cols, dim=1)
+            out.append(h * have[:, None])
+        return torch.stack(out, dim=1), torch.stack(have_cols, dim=1)
 
-    def forward(self, data: HeteroData) -> torch.Tensor:
-        logits, have = self.view_logits(data)
+    def view_logits(self, data: HeteroData) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Per-modality classifier logits ``{modality: (patients, n_classes)}`` and the
+        availability mask ``(patients, modalities)`` (columns in :attr:`modalities` order).
+
+        Rows of patients lacking a modality are meaningless in its logits (they are
+        replaced by the uniform vector in the fusion).
+        """
+        h, have = self.embed(data)
+        return self._classify(h), have
+
+    def _classify(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {m: classify(h[:, j]) for j, (m, classify) in enumerate(self.classifiers.items())}
+
+    def fuse(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-modality classifiers, their class probabilities (uniform where absent), the
+        outer product of those through the VCDN."""
+        logits = self._classify(h)
         if self.training:
-            self._last = (logits, have)  # for auxiliary_loss; kept in training only
+            self._last = (logits, mask)  # for auxiliary_loss; kept in training only
         c = self.n_classes
         x: torch.Tensor | None = None
         softmax = c > 1 and self.params.view_probability == "softmax"
@@ -209,10 +228,24 @@ class MOGONET(FusionModel):
                 z = z.detach()
             prob = torch.softmax(z, dim=1) if softmax else torch.sigmoid(z)
             uniform = 1.0 / c if softmax else 0.5  # a sigmoid's output at logit 0
-            prob = torch.where(have[:, j : j + 1], prob, uniform)
+            prob = torch.where(mask[:, j : j + 1], prob, uniform)
             x = prob if x is None else (x[:, :, None] * prob[:, None, :]).flatten(1)
         assert x is not None
         return self.vcdn(x)
+
+    def propagation(self, data: HeteroData, modality: str) -> list[PropagationLayer]:
+        """Each graph convolution as ``leaky_relu(A (h W) + b)`` with MOGONET's ``A``
+        (:func:`propagation_matrix`); dropout is off in eval mode."""
+        edges = data[edge_type(modality)]
+        n = data[PATIENT].available.shape[0]
+        a = propagation_matrix(edges.edge_index, edges.edge_weight, n).coalesce()
+        dst, src = a.indices()
+        edge_index, edge_weight = torch.stack([src, dst]), a.values()
+        act = partial(F.leaky_relu, negative_slope=self.params.negative_slope)
+        return [
+            PropagationLayer(edge_index, edge_weight, conv.weight.T, conv.bias, None, act)
+            for conv in self.encoders[modality]
+        ]
 
     def param_groups(self, lr: float) -> list[dict[str, Any]]:
         """Optimiser parameter groups: encoders and classifiers at ``lr``, the VCDN at

@@ -46,6 +46,7 @@ class SklearnModel(FusionModel):
     """
 
     differentiable: ClassVar[bool] = False
+    class_outputs: ClassVar[Literal["logits", "log_probabilities"]] = "log_probabilities"
     _fitted_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, in_dims: dict[str, int], n_classes: int, **params: Any) -> None:

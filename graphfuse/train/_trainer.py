@@ -125,13 +125,15 @@ def train_model(
 
     Notes
     -----
-    A model with ``auxiliary_loss(y, mask)`` (e.g. MOGONET's per-modality classifiers) has
-    it added to the training loss, computed from its last forward pass. A model with
-    ``pretrain(data, train_mask, weight_decay=...)`` runs it first (its own phase on the
-    training patients, counted in ``seconds``); one with ``param_groups(lr)`` gets those
-    Adam parameter groups (e.g. per-part learning rates) instead of one group at ``lr``.
-    A model with ``fit_direct(data)`` (the scikit-learn baselines) is fitted once on the
-    training patients instead; its history holds that one fit as epoch 1.
+    The model's trainer hooks (:class:`graphfuse.models.FusionModel`, defaults do
+    nothing): :meth:`~graphfuse.models.FusionModel.pretrain` runs first (its own phase on
+    the training patients, counted in ``seconds``), the Adam optimiser updates
+    :meth:`~graphfuse.models.FusionModel.param_groups` (e.g. per-part learning rates), and
+    :meth:`~graphfuse.models.FusionModel.auxiliary_loss` (e.g. MOGONET's per-modality
+    classifiers, from its last forward pass) is added to the training loss. A model that
+    is not ``differentiable`` (the scikit-learn baselines) is fitted once on the training
+    patients by its ``fit_direct(data)`` instead; its history holds that one fit as
+    epoch 1.
     """
     store = data[PATIENT]
     train, val = store.train_mask, store.val_mask
@@ -141,12 +143,11 @@ def train_model(
             "train_model: no validation patients (val_mask is empty), so early stopping "
             f"(patience={patience}) cannot run; pass patience=None to train all epochs"
         )
-    if hasattr(model, "fit_direct"):  # fitted, not trained by gradient (scikit-learn baselines)
+    if not model.differentiable:  # fitted, not trained by gradient (scikit-learn baselines)
         return _fit_direct(model, data, objective_for(task, data), on_epoch)
     started = time.perf_counter()
-    if hasattr(model, "pretrain"):  # a model-defined phase before the epochs (MOGONET)
-        model.pretrain(data, train, weight_decay=weight_decay)
-    groups = model.param_groups(lr) if hasattr(model, "param_groups") else model.parameters()
+    model.pretrain(data, train, weight_decay=weight_decay)  # a phase of the model's own
+    groups = model.param_groups(lr)
     optimiser = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     objective = objective_for(task, data)
     sign = objective.check_monitor(monitor)
@@ -157,24 +158,13 @@ def train_model(
     bar = _progress(progress, epochs)
     try:
         for epoch in range(1, epochs + 1):
-            model.train()
-            optimiser.zero_grad()
             seen = data
             if modality_dropout:
                 seen = drop_modalities(data, modality_dropout, dropout_rng)
-            loss = objective.loss(model(seen), train)
-            if hasattr(model, "auxiliary_loss"):  # extra losses of its last forward (MOGONET)
-                loss = loss + model.auxiliary_loss(store.y, train)
-            loss.backward()
-            optimiser.step()
-
-            record = {"epoch": epoch, "train_loss": float(loss.detach())}
+            loss = _step(model, optimiser, objective, seen, store.y, train)
+            record = {"epoch": epoch, "train_loss": loss}
             if validate:
-                model.eval()
-                with torch.no_grad():
-                    out = model(data)
-                    record["val_loss"] = float(objective.loss(out, val))
-                record |= {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
+                record |= _validation(model, objective, data, val)
             history.epochs.append(record)
             if on_epoch is not None:
                 on_epoch(record)
@@ -185,10 +175,7 @@ def train_model(
                     best_state = copy.deepcopy(model.state_dict())
             history.stopped_epoch = epoch
             if bar is not None:
-                info = f"loss {record['train_loss']:.3f}"
-                if validate:
-                    info += f"  val {record['val_loss']:.3f}  {monitor} {record[monitor]:.3f}"
-                bar[0].update(bar[1], advance=1, info=f"{info}  best@{history.best_epoch}")
+                _show(bar, record, monitor, history.best_epoch)
             if patience is not None and epoch - history.best_epoch >= patience:
                 break
     finally:
@@ -199,6 +186,42 @@ def train_model(
     model.eval()
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _step(
+    model: FusionModel,
+    optimiser: torch.optim.Optimizer,
+    objective: Objective,
+    seen: HeteroData,
+    y: torch.Tensor,
+    train: torch.Tensor,
+) -> float:
+    """One full-batch training step on the graph ``seen``; the training loss."""
+    model.train()
+    optimiser.zero_grad()
+    loss = objective.loss(model(seen), train)
+    loss = loss + model.auxiliary_loss(y, train)  # of its last forward (MOGONET)
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
+def _validation(
+    model: FusionModel, objective: Objective, data: HeteroData, val: torch.Tensor
+) -> dict[str, float]:
+    """Validation loss and metrics of the model in eval mode."""
+    model.eval()
+    with torch.no_grad():
+        out = model(data)
+        record = {"val_loss": float(objective.loss(out, val))}
+    return record | {f"val_{k}": v for k, v in objective.metrics(out, val).items()}
+
+
+def _show(bar, record: dict[str, float], monitor: str, best_epoch: int) -> None:
+    info = f"loss {record['train_loss']:.3f}"
+    if "val_loss" in record:
+        info += f"  val {record['val_loss']:.3f}  {monitor} {record[monitor]:.3f}"
+    bar[0].update(bar[1], advance=1, info=f"{info}  best@{best_epoch}")
 
 
 def _fit_direct(

@@ -9,16 +9,9 @@ import torch
 from graphfuse.errors import DataError
 from graphfuse.explain import ExplainContext, own_row_gradients, perturbation_engine
 from graphfuse.explain._base import _target
-from graphfuse.explain._perturb import (
-    _adjacency,
-    _conflicts,
-    _CopiesEngine,
-    _reference_outputs,
-    _schedule,
-    dependency_radius,
-    perturbed_outputs,
-    replaced_outputs,
-)
+from graphfuse.explain._engines import _CopiesEngine, _schedule
+from graphfuse.explain._perturb import _reference_outputs, perturbed_outputs, replaced_outputs
+from graphfuse.explain._reach import _adjacency, _conflicts, dependency_radius
 from graphfuse.graphs import PATIENT
 
 from .conftest import PATIENT_MODELS, trained
@@ -150,7 +143,7 @@ def test_schedule_keeps_conflicting_owners_apart(graph):
 
 
 def _colouring(conflicts, unique):
-    from graphfuse.explain._perturb import _greedy_colouring
+    from graphfuse.explain._engines import _greedy_colouring
 
     return _greedy_colouring(conflicts[unique][:, unique].tocsr())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphfuse.models import build_model
+from graphfuse.models import FusionModel, build_model
 from graphfuse.train import drop_modalities, train_model
 
 
@@ -39,11 +39,11 @@ def test_rate_and_seed():
     assert none.all()
 
 
-class _Spy(torch.nn.Module):
+class _Spy(FusionModel):
     """Wraps a model and records the availability masks it is given, by mode."""
 
     def __init__(self, model):
-        super().__init__()
+        super().__init__(model.in_dims, model.n_classes)
         self.model = model
         self.seen = {True: [], False: []}
 
