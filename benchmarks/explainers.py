@@ -37,6 +37,7 @@ from graphfuse.experiment import annotate_graph
 from graphfuse.explain import EXPLAINERS, explain, perturbation_engine, perturbed_outputs
 from graphfuse.explain._base import ExplainContext, _target
 from graphfuse.explain._perturb import _reference_outputs
+from graphfuse.explain._saliency import SALIENCY_KINDS
 from graphfuse.graphs import PATIENT, KNNBuilder, build_patient_graph
 from graphfuse.models import build_model
 from graphfuse.train import stratified_split, train_model
@@ -114,7 +115,7 @@ def main() -> None:
         runs = dict(RUNS)
         if args.others == "all" or (args.others == "first" and i == 0):
             for name in EXPLAINERS.names():
-                if name not in {"saliency", "sensitivity"}:
+                if name not in {"saliency", "sensitivity", *SALIENCY_KINDS}:
                     runs[name] = (name, {})
         total = 0.0
         for label, (method, params) in runs.items():

@@ -21,6 +21,8 @@ from graphfuse.explain._base import (
     explain,
 )
 from graphfuse.explain._faithfulness import FaithfulnessResult, faithfulness
+from graphfuse.explain._gradients import AbsGradient, Gradient, GradientExplainer, GradientXInput
+from graphfuse.explain._integrated import IntegratedGradients
 from graphfuse.explain._masking import Masking
 from graphfuse.explain._perturb import (
     own_row_gradients,
@@ -39,12 +41,17 @@ from graphfuse.explain._truth import planted_truth, score_attribution, truth_sco
 
 __all__ = [
     "EXPLAINERS",
+    "AbsGradient",
     "Attribution",
     "ExplainContext",
     "Explainer",
     "ExplainerParams",
     "Explanation",
     "FaithfulnessResult",
+    "Gradient",
+    "GradientExplainer",
+    "GradientXInput",
+    "IntegratedGradients",
     "Masking",
     "Saliency",
     "Sensitivity",

@@ -11,7 +11,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from graphfuse.data import GeneSets
 from graphfuse.errors import DataError
+from graphfuse.explain._groups import gene_set_groups, gene_set_members
 
 __all__ = ["Attribution", "GeneAggregate"]
 
@@ -196,34 +198,26 @@ class Attribution:
         """``modality -> its features``, for :meth:`group_scores`."""
         return {m: [(m, f) for f in frame.columns] for m, frame in self.scores.items()}
 
-    def gene_set_groups(self, gene_sets: Any) -> dict[str, list[tuple[str, str]]]:
+    def gene_set_groups(
+        self, gene_sets: GeneSets | Mapping[str, Iterable[str]]
+    ) -> dict[str, list[tuple[str, str]]]:
         """``set name -> features of its genes``, for :meth:`group_scores`.
 
         ``gene_sets`` is a :class:`graphfuse.data.GeneSets` or a ``name -> genes`` mapping.
         Sets with no explained feature are left out.
         """
-        sets = gene_sets.sets if hasattr(gene_sets, "sets") else gene_sets
-        by_gene: dict[str, list[tuple[str, str]]] = {}
-        for m, mapping in self.feature_genes.items():
-            if m not in self.scores:
-                continue
-            for feature, gene in mapping.items():
-                by_gene.setdefault(gene, []).append((m, feature))
-        out = {}
-        for name, genes in sets.items():
-            cols = [c for g in genes for c in by_gene.get(g, [])]
-            if cols:
-                out[name] = cols
-        return out
+        genes = {m: g for m, g in self.feature_genes.items() if m in self.scores}
+        return gene_set_groups(gene_sets, genes)
 
-    def pathway_importance(self, gene_sets: Any, aggregate: GeneAggregate = "max") -> pd.Series:
+    def pathway_importance(
+        self, gene_sets: GeneSets | Mapping[str, Iterable[str]], aggregate: GeneAggregate = "max"
+    ) -> pd.Series:
         """Global importance of each gene set: the mean :meth:`gene_importance` of its
         genes that the model saw. Sorted by decreasing importance; sets with no such gene
         are left out."""
         genes = self.gene_importance(aggregate)
-        sets = gene_sets.sets if hasattr(gene_sets, "sets") else gene_sets
         out = {}
-        for name, members in sets.items():
+        for name, members in gene_set_members(gene_sets).items():
             vals = genes.reindex([g for g in members if g in genes.index])
             if len(vals):
                 out[name] = float(vals.mean())

@@ -17,8 +17,9 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.errors import ConfigError, DataError
 from graphfuse.explain._attribution import Attribution
+from graphfuse.explain._baselines import training_mean
 from graphfuse.graphs import PATIENT, feature_key
-from graphfuse.models import FusionModel
+from graphfuse.models import FusionModel, eval_mode
 from graphfuse.registry import Registry
 
 __all__ = [
@@ -119,17 +120,9 @@ class ExplainContext:
 
     def train_mean(self) -> dict[str, torch.Tensor]:
         """Per modality, the mean feature vector of the *training* patients having it
-        (the default baseline of perturbation methods; no label is used)."""
-        store = self.data[PATIENT]
-        train = store.train_mask
-        feats = self.features()
-        out = {}
-        for i, m in enumerate(self.modalities):
-            rows = train & self.available[:, i]
-            if not bool(rows.any()):
-                rows = self.available[:, i]
-            out[m] = feats[m][rows].mean(dim=0)
-        return out
+        (the default baseline of perturbation methods; no label is used; see
+        :mod:`graphfuse.explain._baselines`)."""
+        return training_mean(self)
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Logits of every node with the given feature matrices in place of the graph's."""
@@ -203,10 +196,18 @@ class Explainer(ABC):
 
     @classmethod
     def unsupported_reason(cls, model: FusionModel) -> str | None:
-        """Why this explainer cannot explain ``model`` (``None`` if it can)."""
-        if cls.needs_gradients and not getattr(model, "differentiable", True):
+        """Why this explainer cannot explain ``model`` (``None`` if it can), from what the
+        model class declares (``differentiable``, ``graph_kind``).
+
+        Raises
+        ------
+        TypeError
+            ``model`` is not a :class:`~graphfuse.models.FusionModel`.
+        """
+        check_model(model)
+        if cls.needs_gradients and not model.differentiable:
             return "it needs gradients and the model is not differentiable"
-        if getattr(model, "graph_kind", "patient") == "knowledge" and not cls.hetero:
+        if model.graph_kind == "knowledge" and not cls.hetero:
             return "it does not explain models on knowledge-graph heterographs"
         return None
 
@@ -249,13 +250,11 @@ class Explainer(ABC):
         if reason is not None:
             raise ConfigError(
                 f"explainer {self.registry_name!r} cannot explain model "
-                f"{getattr(model, 'registry_name', type(model).__name__)!r}: {reason}"
+                f"{model_name(model)!r}: {reason}"
             )
         n = int(data[PATIENT].num_nodes)
         positions = _patients(patients, n)
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             with torch.no_grad():
                 logits = model(data)
             target_t = _target(target, logits, data)
@@ -264,8 +263,6 @@ class Explainer(ABC):
             started = time.perf_counter()
             result = self._explain(ctx)
             seconds = time.perf_counter() - started
-        finally:
-            model.train(was_training)
         return self._attribution(ctx, result, logits, seconds)
 
     @abstractmethod
@@ -355,6 +352,22 @@ def explain(
     return build_explainer(method, **params).explain(
         model, data, patients=patients, target=target, seed=seed
     )
+
+
+def check_model(model: Any) -> None:
+    """Refuse anything but a :class:`~graphfuse.models.FusionModel` (its class declares
+    what explainers read: ``modalities``, ``differentiable``, ``graph_kind``)."""
+    if not isinstance(model, FusionModel):
+        raise TypeError(
+            "explainers explain graphfuse.models.FusionModel instances (graphfuse.models."
+            f"build_model or a registered model class); got {type(model).__name__}"
+        )
+
+
+def model_name(model: FusionModel) -> str:
+    """The model's registered name; its class name for a class that is not registered
+    (``registry_name`` is set by ``MODELS.register``, e.g. test doubles have none)."""
+    return getattr(type(model), "registry_name", type(model).__name__)
 
 
 def patient_ids(data: HeteroData) -> np.ndarray:

@@ -30,9 +30,10 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.errors import DataError
 from graphfuse.explain._attribution import Attribution
-from graphfuse.explain._base import ExplainContext, class_names, patient_ids
+from graphfuse.explain._base import ExplainContext, check_model, class_names, patient_ids
+from graphfuse.explain._baselines import training_mean
 from graphfuse.explain._perturb import perturbed_outputs
-from graphfuse.models import FusionModel
+from graphfuse.models import FusionModel, eval_mode
 
 __all__ = ["FaithfulnessResult", "faithfulness"]
 
@@ -152,56 +153,25 @@ def faithfulness(
     >>> attribution = explain(model, data, "saliency")  # doctest: +SKIP
     >>> faithfulness(attribution, model, data).summary  # doctest: +SKIP
     """
-    if n_random < 1:
-        raise DataError(f"n_random must be at least 1; got {n_random}")
-    if output not in ("probability", "log_odds"):
-        raise DataError(f"output must be 'probability' or 'log_odds'; got {output!r}")
-    step_values, by_count = _parse_steps(steps)
-    ks = sorted({int(v) for v in np.atleast_1d(k)})
-    if any(v < 1 for v in ks):
-        raise DataError(f"k must be positive numbers of features; got {list(np.atleast_1d(k))}")
+    step_values, by_count, ks = _settings(steps, k, output, n_random)
     positions = _positions(attribution, data)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = model(data)
-            ctx = ExplainContext(
-                model, data, positions, _targets(target, logits, attribution, data), seed
-            )
-            values, full, empty, counts, d = _evaluate(
-                ctx, attribution, step_values, by_count, ks, n_random, seed
-            )
-    finally:
-        model.train(was_training)
-    if logits.shape[1] == 1:
-        output_name = "risk score"
-    else:
-        values, full, empty = (_transform(v, output) for v in (values, full, empty))
-        which = "predicted" if target == "predicted" else "explained"
-        output_name = (
-            f"probability of the {which} class"
-            if output == "probability"
-            else f"log-odds of the {which} class"
+    check_model(model)
+    with eval_mode(model), torch.no_grad():
+        logits = model(data)
+        ctx = ExplainContext(
+            model, data, positions, _targets(target, logits, attribution, data), seed
         )
+        values, full, empty, counts, d = _evaluate(
+            ctx, attribution, step_values, by_count, ks, n_random, seed
+        )
+    if logits.shape[1] > 1:
+        values, full, empty = (_transform(v, output) for v in (values, full, empty))
     n_steps = len(step_values)
     # values: (rankings, curves, patients, steps + ks); rankings >= 1 are random draws
     by_ranking = np.stack([values[0], values[1:].mean(axis=0)])
     curves, per_patient, summary = _curve_tables(
         by_ranking[..., :n_steps], step_values, by_count, counts[:, :n_steps], d, attribution
     )
-    fid = by_ranking[..., n_steps:]
-    rows = []
-    for r, name in enumerate(_RANKINGS):
-        for j, kk in enumerate(ks):
-            rows.append(
-                {
-                    "ranking": name,
-                    "k": kk,
-                    "fidelity_plus": float(np.mean(full - fid[r, 0, :, j])),
-                    "fidelity_minus": float(np.mean(full - fid[r, 1, :, j])),
-                }
-            )
     params = {
         "method": attribution.method,
         "steps": [float(s) if not by_count else int(s) for s in step_values],
@@ -215,9 +185,9 @@ def faithfulness(
     return FaithfulnessResult(
         summary=summary,
         curves=curves,
-        fidelity=pd.DataFrame(rows),
+        fidelity=_fidelity_table(by_ranking[..., n_steps:], full, ks),
         per_patient=per_patient,
-        output=output_name,
+        output=_output_name(logits.shape[1], output, target),
         full_output=float(np.mean(full)),
         baseline_output=float(np.mean(empty)),
         params=params,
@@ -225,6 +195,21 @@ def faithfulness(
 
 
 # --------------------------------------------------------------------------- settings
+def _settings(
+    steps: int | Sequence[float] | Sequence[int], k: int | Sequence[int], output: str, n_random: int
+) -> tuple[np.ndarray, bool, list[int]]:
+    """``(step values, whether they count features, sorted k)``, checked."""
+    if n_random < 1:
+        raise DataError(f"n_random must be at least 1; got {n_random}")
+    if output not in ("probability", "log_odds"):
+        raise DataError(f"output must be 'probability' or 'log_odds'; got {output!r}")
+    step_values, by_count = _parse_steps(steps)
+    ks = sorted({int(v) for v in np.atleast_1d(k)})
+    if any(v < 1 for v in ks):
+        raise DataError(f"k must be positive numbers of features; got {list(np.atleast_1d(k))}")
+    return step_values, by_count, ks
+
+
 def _parse_steps(steps: int | Sequence[float] | Sequence[int]) -> tuple[np.ndarray, bool]:
     """``(sorted step values, whether they count features)``."""
     if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool):
@@ -322,6 +307,65 @@ def _ranks(primary: np.ndarray, avail: np.ndarray, rng: np.random.Generator) -> 
     return ranks
 
 
+@dataclass
+class _Perturbation:
+    """The explained patients' rows side by side, their baseline and their rankings."""
+
+    ctx: ExplainContext
+    x: torch.Tensor  # (patients, features) own rows, all modalities
+    baseline: torch.Tensor  # (features,) training mean
+    sizes: list[int]  # features per modality
+    available: torch.Tensor  # (patients, features) bool: in a modality the patient has
+    ranks: torch.Tensor  # (rankings, patients, features) int32
+
+    def outputs(self, r: np.ndarray, c: np.ndarray, b: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Output of patient ``b`` (position among the explained) with, by ranking ``r``,
+        its first ``n`` features replaced (curve ``c == 0``, deletion) or all but them
+        (insertion)."""
+        ctx, pos = self.ctx, self.ctx.patients
+        out = np.empty(len(b))
+        for s in range(0, len(b), _CHUNK):
+            sl = slice(s, s + _CHUNK)
+            bb = torch.as_tensor(b[sl])
+            rank = self.ranks[torch.as_tensor(r[sl]), bb]
+            cut = torch.as_tensor(n[sl])[:, None]
+            keep = torch.where(torch.as_tensor(c[sl] == 0)[:, None], rank >= cut, rank < cut)
+            keep |= ~self.available[bb]
+            rows_all = torch.where(keep, self.x[bb], self.baseline)
+            rows = dict(zip(ctx.modalities, torch.split(rows_all, self.sizes, dim=1), strict=True))
+            owners = torch.as_tensor(pos[b[sl]])
+            out[sl] = perturbed_outputs(ctx, owners, rows).double().numpy()
+        return out
+
+
+def _perturbation(
+    ctx: ExplainContext, attribution: Attribution, n_random: int, seed: int
+) -> tuple[_Perturbation, np.ndarray]:
+    """The perturbation set-up and each explained patient's number of features."""
+    pos = ctx.patients
+    feats = ctx.features()
+    base = training_mean(ctx)
+    sizes = [feats[m].shape[1] for m in ctx.modalities]
+    avail = torch.repeat_interleave(ctx.available[pos], torch.tensor(sizes), dim=1).numpy()
+    d = avail.sum(axis=1)
+    if (d == 0).any():
+        raise DataError("some explained patients have no features to perturb")
+    rng = np.random.default_rng(seed)
+    primary = -_scores(attribution, ctx)
+    primary = np.where(np.isnan(primary), np.finfo(np.float64).max, primary)
+    ranks = [_ranks(primary, avail, rng)]
+    ranks += [_ranks(rng.random(primary.shape), avail, rng) for _ in range(n_random)]
+    setup = _Perturbation(
+        ctx=ctx,
+        x=torch.cat([feats[m][pos] for m in ctx.modalities], dim=1),
+        baseline=torch.cat([base[m] for m in ctx.modalities]),
+        sizes=sizes,
+        available=torch.as_tensor(avail),
+        ranks=torch.as_tensor(np.stack(ranks).astype(np.int32)),
+    )
+    return setup, d
+
+
 def _evaluate(
     ctx: ExplainContext,
     attribution: Attribution,
@@ -333,52 +377,18 @@ def _evaluate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs ``(rankings, 2, patients, steps + ks)``, full and baseline outputs per
     patient, the perturbed counts ``(patients, steps + ks)`` and feature counts."""
-    pos = ctx.patients
-    feats = ctx.features()
-    base = ctx.train_mean()
-    sizes = [feats[m].shape[1] for m in ctx.modalities]
-    x = torch.cat([feats[m][pos] for m in ctx.modalities], dim=1)
-    mu = torch.cat([base[m] for m in ctx.modalities])
-    avail = torch.repeat_interleave(ctx.available[pos], torch.tensor(sizes), dim=1).numpy()
-    d = avail.sum(axis=1)
-    if (d == 0).any():
-        raise DataError("some explained patients have no features to perturb")
-
-    rng = np.random.default_rng(seed)
-    primary = -_scores(attribution, ctx)
-    primary = np.where(np.isnan(primary), np.finfo(np.float64).max, primary)
-    ranks = [_ranks(primary, avail, rng)]
-    ranks += [_ranks(rng.random(primary.shape), avail, rng) for _ in range(n_random)]
-    ranks_t = torch.as_tensor(np.stack(ranks).astype(np.int32))
-
+    setup, d = _perturbation(ctx, attribution, n_random, seed)
     if by_count:
         counts = np.minimum(step_values[None, :], d[:, None])
     else:
         counts = np.rint(step_values[None, :] * d[:, None]).astype(np.int64)
     counts = np.concatenate([counts, np.minimum(np.asarray(ks)[None, :], d[:, None])], axis=1)
 
-    avail_t = torch.as_tensor(avail)
-
-    def run(r: np.ndarray, c: np.ndarray, b: np.ndarray, n: np.ndarray) -> np.ndarray:
-        out = np.empty(len(b))
-        for s in range(0, len(b), _CHUNK):
-            sl = slice(s, s + _CHUNK)
-            bb = torch.as_tensor(b[sl])
-            rank = ranks_t[torch.as_tensor(r[sl]), bb]
-            cut = torch.as_tensor(n[sl])[:, None]
-            keep = torch.where(torch.as_tensor(c[sl] == 0)[:, None], rank >= cut, rank < cut)
-            keep |= ~avail_t[bb]
-            rows_all = torch.where(keep, x[bb], mu)
-            rows = dict(zip(ctx.modalities, torch.split(rows_all, sizes, dim=1), strict=True))
-            owners = torch.as_tensor(pos[b[sl]])
-            out[sl] = perturbed_outputs(ctx, owners, rows).double().numpy()
-        return out
-
-    n_pat = len(pos)
+    n_pat = len(ctx.patients)
     every = np.arange(n_pat)
     zeros = np.zeros(n_pat, dtype=np.int64)
-    full = run(zeros, zeros, every, zeros)  # deletion of nothing
-    empty = run(zeros, np.ones_like(zeros), every, zeros)  # insertion of nothing
+    full = setup.outputs(zeros, zeros, every, zeros)  # deletion of nothing
+    empty = setup.outputs(zeros, np.ones_like(zeros), every, zeros)  # insertion of nothing
 
     n_r = 1 + n_random
     r_i, c_i, b_i, s_i = np.meshgrid(
@@ -391,7 +401,7 @@ def _evaluate(
     key = ((r_i * 2 + c_i) * n_pat + b_i) * (int(d.max()) + 1) + n_i
     _, first, inverse = np.unique(key[interior], return_index=True, return_inverse=True)
     pick = [a[interior][first] for a in (r_i, c_i, b_i, n_i)]
-    values[interior] = run(*pick)[inverse.ravel()]
+    values[interior] = setup.outputs(*pick)[inverse.ravel()]
     return values, full, empty, counts, d
 
 
@@ -403,6 +413,33 @@ def _transform(values: np.ndarray, output: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- tables
+def _output_name(n_outputs: int, output: str, target: str) -> str:
+    """What ``f`` is, e.g. ``"probability of the predicted class"``."""
+    if n_outputs == 1:
+        return "risk score"
+    which = "predicted" if target == "predicted" else "explained"
+    if output == "probability":
+        return f"probability of the {which} class"
+    return f"log-odds of the {which} class"
+
+
+def _fidelity_table(fid: np.ndarray, full: np.ndarray, ks: list[int]) -> pd.DataFrame:
+    """Fidelity+ and fidelity- per ranking and ``k``; ``fid``: ``(2 rankings, 2 curves,
+    patients, ks)`` outputs without the top-k (deletion) and with only the top-k."""
+    rows = []
+    for r, name in enumerate(_RANKINGS):
+        for j, kk in enumerate(ks):
+            rows.append(
+                {
+                    "ranking": name,
+                    "k": kk,
+                    "fidelity_plus": float(np.mean(full - fid[r, 0, :, j])),
+                    "fidelity_minus": float(np.mean(full - fid[r, 1, :, j])),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def _auc(x: np.ndarray, y: np.ndarray) -> float:
     """Trapezoidal area under ``y(x)`` divided by the width of ``x``: the mean height."""
     width = float(x[-1] - x[0])

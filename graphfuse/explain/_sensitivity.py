@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -10,13 +9,20 @@ import pandas as pd
 import torch
 from pydantic import Field, field_validator, model_validator
 
-from graphfuse.errors import DataError
 from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
     Explainer,
     ExplainerParams,
     Explanation,
+)
+from graphfuse.explain._baselines import fixed_baseline, patient_samples
+from graphfuse.explain._groups import (
+    GroupSpec,
+    feature_groups,
+    graph_feature_genes,
+    positions_by_modality,
+    validated_gene_sets,
 )
 from graphfuse.explain._perturb import perturbed_outputs, replaced_outputs
 
@@ -27,9 +33,7 @@ _PAIRS_PER_BATCH = 16384
 
 
 class SensitivityParams(ExplainerParams):
-    groups: Literal["features", "modalities", "pathways"] | dict[str, list[tuple[str, str]]] = (
-        "features"
-    )
+    groups: GroupSpec = "features"
     """What is replaced at once: each single feature (default); each modality's whole
     row; each gene set of ``gene_sets`` (the features of its genes, across omics
     modalities); or an explicit ``name -> [(modality, feature), ...]`` mapping (e.g.
@@ -51,7 +55,7 @@ class SensitivityParams(ExplainerParams):
     @field_validator("gene_sets", mode="before")
     @classmethod
     def _sets(cls, value: Any) -> Any:
-        return {k: list(v) for k, v in value.sets.items()} if hasattr(value, "sets") else value
+        return validated_gene_sets(value)
 
     @model_validator(mode="after")
     def _pathways_need_sets(self) -> SensitivityParams:
@@ -122,35 +126,26 @@ class Sensitivity(Explainer):
         """Replacement values per modality: ``(patients, draws, features)``."""
         p = self.params
         k = len(patients)
-        if p.baseline == "mean":
-            mean = ctx.train_mean()
-            return {m: mean[m].expand(k, 1, -1) for m in feats}
-        if p.baseline == "zeros":
-            return {
-                m: torch.zeros(1, 1, x.shape[1], dtype=x.dtype).expand(k, 1, -1)
-                for m, x in feats.items()
-            }
-        train = ctx.data["patient"].train_mask
-        out = {}
-        for i, (m, x) in enumerate(feats.items()):
-            pool = torch.nonzero(train & ctx.available[:, i]).ravel()
-            if not len(pool):
-                pool = torch.nonzero(ctx.available[:, i]).ravel()
-            draws = torch.randint(0, len(pool), (k, p.samples), generator=ctx.generator)
-            out[m] = x[pool[draws]]
-        return out
+        if p.baseline == "samples":
+            return patient_samples(ctx, k, p.samples, ctx.generator, "sensitivity")
+        base = fixed_baseline(ctx, p.baseline)
+        return {m: base[m].expand(k, 1, -1) for m in feats}
 
     def _groups(self, ctx: ExplainContext) -> tuple[str, dict[str, dict[str, list[int]]]] | None:
         """``(table name, group -> modality -> feature positions)``, or ``None``."""
         p = self.params
-        names = {m: list(ctx.data.feature_names[m]) for m in ctx.modalities}
         if p.groups == "features":
             return None
-        if p.groups == "modalities":
-            return "modalities", {m: {m: list(range(len(f)))} for m, f in names.items()}
-        if p.groups == "pathways":
-            return "pathways", _gene_set_members(ctx, names, p.gene_sets or {})
-        return "groups", _explicit_members(names, p.groups)
+        names = {m: list(ctx.data.feature_names[m]) for m in ctx.modalities}
+        groups = feature_groups(
+            p.groups,
+            names,
+            feature_genes=graph_feature_genes(ctx.data),
+            gene_sets=p.gene_sets,
+            who="sensitivity",
+        )
+        members = {name: positions_by_modality(g, names) for name, g in groups.items()}
+        return p.groups if isinstance(p.groups, str) else "groups", members
 
 
 def _single_features(
@@ -205,56 +200,3 @@ def _group_table(
             table[sl, j] = (original[sl] - outs.reshape(c, s).mean(dim=1)).numpy()
         table[~have.numpy(), j] = np.nan
     return pd.DataFrame(table, columns=list(members))
-
-
-def _gene_set_members(
-    ctx: ExplainContext, names: dict[str, list[str]], sets: Mapping[str, list[str]]
-) -> dict[str, dict[str, list[int]]]:
-    genes = getattr(ctx.data, "feature_genes", None) or {}
-    by_gene: dict[str, list[tuple[str, int]]] = {}
-    for m, mapping in genes.items():
-        if m not in names:
-            continue
-        position = {f: i for i, f in enumerate(names[m])}
-        for feature, gene in mapping.items():
-            if feature in position:
-                by_gene.setdefault(gene, []).append((m, position[feature]))
-    out: dict[str, dict[str, list[int]]] = {}
-    for name, members in sets.items():
-        group: dict[str, list[int]] = {}
-        for gene in members:
-            for m, i in by_gene.get(gene, []):
-                group.setdefault(m, []).append(i)
-        if group:
-            out[name] = {m: sorted(set(v)) for m, v in group.items()}
-    if not out:
-        raise DataError(
-            "sensitivity groups 'pathways': no gene set has a gene among the model's "
-            "features (the graph's feature_genes; annotate it with "
-            "graphfuse.experiment.annotate_graph)"
-        )
-    return out
-
-
-def _explicit_members(
-    names: dict[str, list[str]], groups: Mapping[str, list[tuple[str, str]]]
-) -> dict[str, dict[str, list[int]]]:
-    positions = {m: {f: i for i, f in enumerate(fs)} for m, fs in names.items()}
-    out: dict[str, dict[str, list[int]]] = {}
-    for name, members in groups.items():
-        group: dict[str, list[int]] = {}
-        for m, feature in members:
-            if m not in positions:
-                raise DataError(
-                    f"sensitivity group {name!r}: unknown modality {m!r}; the model has "
-                    f"{', '.join(positions)}"
-                )
-            if feature not in positions[m]:
-                raise DataError(
-                    f"sensitivity group {name!r}: modality {m!r} has no feature {feature!r}"
-                )
-            group.setdefault(m, []).append(positions[m][feature])
-        if not group:
-            raise DataError(f"sensitivity group {name!r} has no features")
-        out[name] = {m: sorted(set(v)) for m, v in group.items()}
-    return out

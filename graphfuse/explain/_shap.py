@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,17 +39,23 @@ from graphfuse.explain._base import (
     Explanation,
     _patients,
     _target,
+    check_model,
+)
+from graphfuse.explain._baselines import shared_samples, training_mean
+from graphfuse.explain._groups import (
+    GroupSpec,
+    feature_groups,
+    graph_feature_genes,
+    validated_gene_sets,
 )
 from graphfuse.explain._perturb import perturbed_outputs
 from graphfuse.graphs import PATIENT
-from graphfuse.models import FusionModel
+from graphfuse.models import FusionModel, eval_mode
 
 __all__ = ["REST_GROUP", "Shap", "ShapleyGame", "patient_game"]
 
 #: Name of the player made of the features no explicit group names.
 REST_GROUP = "(rest)"
-
-Groups = Literal["features", "modalities", "pathways"] | dict[str, list[tuple[str, str]]]
 
 #: Name of the patients x groups table per kind of grouping (``Attribution.groups``).
 _TABLE = {"modalities": "modalities", "pathways": "pathways"}
@@ -65,7 +71,7 @@ class ShapParams(ExplainerParams):
     An integer ``k``: the value of a coalition is the average over ``k`` rows drawn (with
     the explanation's seed) from training patients having each modality; ``k`` times
     the cost."""
-    groups: Groups = "features"
+    groups: GroupSpec = "features"
     """Players: each feature (default); each modality a patient has; each gene set of
     ``gene_sets`` (the features of its genes, across omics modalities); or an explicit
     ``name -> [(modality, feature), ...]`` mapping. Groups may overlap; the features no
@@ -94,7 +100,7 @@ class ShapParams(ExplainerParams):
     @field_validator("gene_sets", mode="before")
     @classmethod
     def _sets(cls, value: Any) -> Any:
-        return {k: list(v) for k, v in value.sets.items()} if hasattr(value, "sets") else value
+        return validated_gene_sets(value)
 
     @model_validator(mode="after")
     def _pathways_need_sets(self) -> ShapParams:
@@ -152,7 +158,7 @@ class _Layout:
     """
 
     def __init__(
-        self, ctx: ExplainContext, groups: Groups, gene_sets: dict[str, list[str]] | None = None
+        self, ctx: ExplainContext, groups: GroupSpec, gene_sets: dict[str, list[str]] | None = None
     ) -> None:
         names = ctx.data.feature_names
         self.modalities = ctx.modalities
@@ -165,17 +171,18 @@ class _Layout:
             for i, m in enumerate(self.modalities)
             for j, f in enumerate(names[m])
         }
-        if groups == "features":
-            members = {label: [pos] for label, pos in self.index.items()}
-        elif groups == "modalities":
-            members = {
-                m: list(range(self.offsets[i], self.offsets[i + 1]))
-                for i, m in enumerate(self.modalities)
-            }
-        elif groups == "pathways":
-            members = self._gene_sets(ctx, gene_sets or {})
-        else:
-            members = self._explicit(groups)
+        features = {m: list(names[m]) for m in self.modalities}
+        members: dict[Any, list[int]] = {
+            label: sorted({self.index[f] for f in group})
+            for label, group in feature_groups(
+                groups,
+                features,
+                feature_genes=graph_feature_genes(ctx.data),
+                gene_sets=gene_sets,
+                who="shap",
+                error=ConfigError,
+            ).items()
+        }
         covered = np.zeros(self.n_features, dtype=bool)
         for pos in members.values():
             covered[pos] = True
@@ -187,42 +194,6 @@ class _Layout:
         )
         self.pair_group = np.repeat(np.arange(len(members)), [len(v) for v in members.values()])
         self.overlapping = len(self.pair_feature) > self.n_features
-
-    def _explicit(self, groups: dict[str, list[tuple[str, str]]]) -> dict[Any, list[int]]:
-        members: dict[Any, list[int]] = {}
-        for name, features in groups.items():
-            if not features:
-                raise ConfigError(f"shap: group {name!r} has no features")
-            pos = []
-            for feature in features:
-                if tuple(feature) not in self.index:
-                    raise ConfigError(
-                        f"shap: group {name!r} names feature {tuple(feature)!r}, which the "
-                        f"model does not have; modalities: {', '.join(self.modalities)} "
-                        "(a feature is given as (modality, feature name))"
-                    )
-                pos.append(self.index[tuple(feature)])
-            members[name] = sorted(set(pos))
-        return members
-
-    def _gene_sets(self, ctx: ExplainContext, sets: dict[str, list[str]]) -> dict[Any, list[int]]:
-        by_gene: dict[str, list[int]] = {}
-        for m, mapping in (getattr(ctx.data, "feature_genes", None) or {}).items():
-            for feature, gene in mapping.items():
-                if (m, feature) in self.index:
-                    by_gene.setdefault(gene, []).append(self.index[(m, feature)])
-        members: dict[Any, list[int]] = {}
-        for name, genes in sets.items():
-            pos = sorted({p for g in genes for p in by_gene.get(g, [])})
-            if pos:
-                members[name] = pos
-        if not members:
-            raise DataError(
-                "shap groups 'pathways': no gene set has a gene among the model's features "
-                "(the graph's feature_genes; annotate it with "
-                "graphfuse.experiment.annotate_graph)"
-            )
-        return members
 
     def concat(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([feats[m] for m in self.modalities], dim=-1)
@@ -284,21 +255,9 @@ class _Players:
 def _background(ctx: ExplainContext, layout: _Layout, k: int | None) -> torch.Tensor:
     """``(K, features)`` reference rows: the training mean, or ``k`` sampled rows."""
     if k is None:
-        return layout.concat(ctx.train_mean())[None]
+        return layout.concat(training_mean(ctx))[None]
     rng = np.random.default_rng(np.random.SeedSequence([ctx.seed % 2**63]))
-    feats = ctx.features()
-    train = ctx.data[PATIENT].train_mask
-    rows = {}
-    for i, m in enumerate(layout.modalities):
-        have = ctx.available[:, i]
-        pool = torch.nonzero(train & have).flatten().numpy()
-        if len(pool) == 0:
-            pool = torch.nonzero(have).flatten().numpy()
-        if len(pool) == 0:
-            raise DataError(f"shap: no patient has modality {m!r}; nothing to draw a background")
-        pick = rng.choice(pool, size=k, replace=len(pool) < k)
-        rows[m] = feats[m][torch.from_numpy(pick)]
-    return layout.concat(rows)
+    return layout.concat(shared_samples(ctx, k, rng, "shap"))
 
 
 # ------------------------------------------------------------------ sampling plan
@@ -485,16 +444,11 @@ class ShapleyGame:
         np.logical_or.at(present.T, self._players.feature, masks[:, self._players.player].T)
         present[:, ~self._players.present] = True  # absent modalities: own (zero) rows
         present_t = torch.from_numpy(present)
-        model = self._ctx.model
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(self._ctx.model):
             total = torch.zeros(len(masks), dtype=torch.float64)
             for bg in self._background:
                 rows = torch.where(present_t, self._x, bg)
                 total += self._outputs(rows)
-        finally:
-            model.train(was_training)
         return (total / len(self._background)).numpy()
 
     def _outputs(self, rows: torch.Tensor) -> torch.Tensor:
@@ -518,7 +472,7 @@ def patient_game(
     *,
     target: int | str | None = None,
     background: int | None = None,
-    groups: Groups = "features",
+    groups: GroupSpec = "features",
     gene_sets: Any = None,
     seed: int = 0,
     batch_size: int = 8192,
@@ -547,13 +501,9 @@ def patient_game(
         Callable on coalition masks; ``players`` labels the players.
     """
     positions = _patients([patient], int(data[PATIENT].num_nodes))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = model(data)
-    finally:
-        model.train(was_training)
+    check_model(model)
+    with eval_mode(model), torch.no_grad():
+        logits = model(data)
     ctx = ExplainContext(model, data, positions, _target(target, logits, data), seed)
     params = Shap(
         background=background, groups=groups, gene_sets=gene_sets, batch_size=batch_size

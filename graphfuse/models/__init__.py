@@ -13,6 +13,7 @@ from graphfuse.models._base import (
     graph_kind,
 )
 from graphfuse.models._checkpoint import load_checkpoint, save_checkpoint
+from graphfuse.models._eval import eval_mode
 from graphfuse.models._gcn_fusion import GCNFusion
 from graphfuse.models._hetero import HeteroGNN
 from graphfuse.models._missing import MissingCompleter
@@ -39,6 +40,7 @@ __all__ = [
     "RandomForestBaseline",
     "SklearnModel",
     "build_model",
+    "eval_mode",
     "graph_kind",
     "load_checkpoint",
     "save_checkpoint",
