@@ -111,59 +111,19 @@ def read_mogonet(
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"MOGONET folder {folder} not found")
-    if views is None:
-        found = sorted(int(m.group(1)) for f in folder.iterdir() if (m := _VIEW_FILE.match(f.name)))
-        if not found:
-            raise DataError(f"MOGONET folder {folder}: no view files (1_tr.csv, ...) found")
-        views = [MogonetView(v, f"view{v}") for v in found]
-    names = [v.name for v in views]
-    if len(set(names)) != len(names):
-        raise DataError(f"MOGONET folder {folder}: modality names {names} are not unique")
+    views = _views(folder, views)
     y_tr = _labels(folder / "labels_tr.csv")
     y_te = _labels(folder / "labels_te.csv")
     patients = pd.Index(
         [f"tr_{i:04d}" for i in range(len(y_tr))] + [f"te_{i:04d}" for i in range(len(y_te))]
     )
     y = np.concatenate([y_tr, y_te])
-    mods = {}
-    for view in views:
-        train = _table(folder, view, "tr", len(y_tr))
-        features = _featnames(folder, view, train.shape[1])
-        test = _table(folder, view, "te", len(y_te))
-        if test.shape[1] != train.shape[1]:
-            raise DataError(
-                f"{folder / f'{view.view}_te.csv'}: {test.shape[1]} columns but "
-                f"{view.view}_tr.csv has {train.shape[1]}; expected the same features"
-            )
-        x = np.vstack(
-            [
-                _values(t, features, folder / f"{view.view}_{s}.csv", view)
-                for t, s in ((train, "tr"), (test, "te"))
-            ]
-        )
-        where = f"modality {view.name!r} (MOGONET view {view.view}, {folder})"
-        _check_values(x, patients, features, view.kind, where)
-        var = pd.DataFrame(index=features)
-        if view.kind == "omics":
-            var["gene"] = gene_column(view.genes, features, where=where)
-        elif view.kind == "clinical":
-            var["type"] = "numeric"
-            var["categories"] = ""
-        adata = ad.AnnData(X=x, obs=pd.DataFrame(index=patients), var=var)
-        adata.uns["source"] = str(folder)
-        mods[view.name] = adata
-    if classes is not None:
-        bad = y[(y < 0) | (y >= len(classes))]
-        if len(bad):
-            raise DataError(
-                f"MOGONET folder {folder}: label code {int(bad[0])} has no name in classes "
-                f"{list(classes)} (codes 0..{len(classes) - 1})"
-            )
-        label: pd.Categorical | np.ndarray = pd.Categorical.from_codes(y, categories=list(classes))
-    else:
-        label = y
+    mods = {view.name: _read_view(folder, view, patients, len(y_tr), len(y_te)) for view in views}
     obs = pd.DataFrame(
-        {target: label, SPLIT_COLUMN: ["train"] * len(y_tr) + ["test"] * len(y_te)},
+        {
+            target: _label_column(folder, y, classes),
+            SPLIT_COLUMN: ["train"] * len(y_tr) + ["test"] * len(y_te),
+        },
         index=patients,
     )
     if len(np.unique(y_tr)) < 2:
@@ -179,6 +139,66 @@ def read_mogonet(
     return Cohort.from_modalities(
         mods, obs, kinds={v.name: v.kind for v in views}, target=target, uns=uns
     )
+
+
+def _views(folder: Path, views: Sequence[MogonetView] | None) -> Sequence[MogonetView]:
+    """The views to read: those given (names checked unique), else every view file found."""
+    if views is None:
+        found = sorted(int(m.group(1)) for f in folder.iterdir() if (m := _VIEW_FILE.match(f.name)))
+        if not found:
+            raise DataError(f"MOGONET folder {folder}: no view files (1_tr.csv, ...) found")
+        views = [MogonetView(v, f"view{v}") for v in found]
+    names = [v.name for v in views]
+    if len(set(names)) != len(names):
+        raise DataError(f"MOGONET folder {folder}: modality names {names} are not unique")
+    return views
+
+
+def _read_view(
+    folder: Path, view: MogonetView, patients: pd.Index, n_train: int, n_test: int
+) -> ad.AnnData:
+    """One view as a modality: its training rows then its test rows, features named by
+    ``<view>_featname.csv``, values checked, ``var`` by kind (genes for omics)."""
+    train = _table(folder, view, "tr", n_train)
+    features = _featnames(folder, view, train.shape[1])
+    test = _table(folder, view, "te", n_test)
+    if test.shape[1] != train.shape[1]:
+        raise DataError(
+            f"{folder / f'{view.view}_te.csv'}: {test.shape[1]} columns but "
+            f"{view.view}_tr.csv has {train.shape[1]}; expected the same features"
+        )
+    x = np.vstack(
+        [
+            _values(t, features, folder / f"{view.view}_{s}.csv", view)
+            for t, s in ((train, "tr"), (test, "te"))
+        ]
+    )
+    where = f"modality {view.name!r} (MOGONET view {view.view}, {folder})"
+    _check_values(x, patients, features, view.kind, where)
+    var = pd.DataFrame(index=features)
+    if view.kind == "omics":
+        var["gene"] = gene_column(view.genes, features, where=where)
+    elif view.kind == "clinical":
+        var["type"] = "numeric"
+        var["categories"] = ""
+    adata = ad.AnnData(X=x, obs=pd.DataFrame(index=patients), var=var)
+    adata.uns["source"] = str(folder)
+    return adata
+
+
+def _label_column(
+    folder: Path, y: np.ndarray, classes: Sequence[str] | None
+) -> pd.Categorical | np.ndarray:
+    """The label codes, categorical with ``classes`` as names where given."""
+    if classes is None:
+        return y
+    bad = y[(y < 0) | (y >= len(classes))]
+    if len(bad):
+        raise DataError(
+            f"MOGONET folder {folder}: label code {int(bad[0])} has no name in classes "
+            f"{list(classes)} (codes 0..{len(classes) - 1})"
+        )
+    return pd.Categorical.from_codes(y, categories=list(classes))
 
 
 def _csv(path: Path) -> pd.DataFrame:

@@ -34,6 +34,7 @@ Generative model (all effects scale with ``effect_size``; 0 gives a cohort with 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import anndata as ad
@@ -179,16 +180,9 @@ def make_synthetic_cohort(
     >>> cohort.truth["pathways"][:2]  # doctest: +SKIP
     ['SYN_AMYLOID_BETA_CLEARANCE', 'SYN_TAU_PROTEIN_PHOSPHORYLATION']
     """
-    if n_pathways > n_genes // 3:
-        raise ValueError(f"n_pathways={n_pathways} needs n_genes >= {3 * n_pathways}")
-    if n_disease_pathways > n_pathways:
-        raise ValueError("n_disease_pathways cannot exceed n_pathways")
-    missing = {"imaging": 0.2, "methylation": 0.15} | dict(missing or {})
-    unknown = set(missing) - {"imaging", "methylation"}
-    if unknown:
-        raise ValueError(f"missing: unknown modalities {sorted(unknown)}; use imaging, methylation")
-    if not 0.0 <= censoring < 1.0:
-        raise ValueError(f"censoring={censoring} must be in [0, 1)")
+    missing = _check_parameters(
+        n_genes, n_pathways, n_disease_pathways, missing=missing, censoring=censoring
+    )
     rng = np.random.default_rng(seed)
     params = {
         "n_patients": n_patients,
@@ -206,10 +200,103 @@ def make_synthetic_cohort(
         "seed": seed if isinstance(seed, int) else None,
     }
 
+    # The draws from ``rng`` happen in this order, so a seed always gives the same cohort.
     patients = pd.Index([f"P{i:06d}" for i in range(n_patients)], name="patient")
     y = (rng.random(n_patients) < prevalence).astype(np.int8)
+    pathways = _pathway_structure(rng, n_genes, n_pathways, n_disease_pathways, effect_size)
+    probes = _methylation_probes(rng, pathways, probes_per_gene)
+    expr, meth, disease_activity = _omics(rng, y, pathways, probes)
+    imaging, region_names, region_effect = _imaging(rng, y, n_regions, effect_size)
+    clinical, clin_var = _clinical(rng, y, effect_size, clinical_missing)
+    has_imaging, has_meth = _availability(rng, n_patients, missing)
 
-    # --- pathway structure ------------------------------------------------------------
+    genes = pathways.genes
+    modalities = {
+        "expression": _table(patients, expr, None, pd.DataFrame({"gene": genes}, index=genes)),
+        "methylation": _table(
+            patients,
+            meth,
+            has_meth,
+            pd.DataFrame({"gene": genes[probes.gene]}, index=probes.names),
+        ),
+        "imaging": _table(
+            patients,
+            imaging,
+            has_imaging,
+            pd.DataFrame({"region": region_names}, index=region_names),
+        ),
+        "clinical": _table(patients, clinical, None, clin_var),
+    }
+    obs = pd.DataFrame(
+        {"label": pd.Categorical.from_codes(y, categories=["CN", "AD"])}, index=patients
+    )
+    truth = _truth(pathways, probes, region_names, region_effect)
+    if survival:  # drawn last: the tables above do not depend on it
+        time, event, risk = _survival(
+            rng, disease_activity, effect_size, n_disease_pathways, censoring
+        )
+        obs["time"] = time
+        obs["event"] = event
+        truth["survival_risk"] = risk.astype(np.float32)
+    return Cohort.from_modalities(
+        modalities,
+        obs,
+        kinds={
+            "expression": "omics",
+            "methylation": "omics",
+            "imaging": "imaging",
+            "clinical": "clinical",
+        },
+        uns={"truth": truth, "gene_sets": pathways.gene_sets, "synthetic": params},
+    )
+
+
+def _check_parameters(
+    n_genes: int,
+    n_pathways: int,
+    n_disease_pathways: int,
+    *,
+    missing: dict[str, float] | None,
+    censoring: float,
+) -> dict[str, float]:
+    """Refuse inconsistent sizes and options; return ``missing`` with its defaults filled in."""
+    if n_pathways > n_genes // 3:
+        raise ValueError(f"n_pathways={n_pathways} needs n_genes >= {3 * n_pathways}")
+    if n_disease_pathways > n_pathways:
+        raise ValueError("n_disease_pathways cannot exceed n_pathways")
+    missing = {"imaging": 0.2, "methylation": 0.15} | dict(missing or {})
+    unknown = set(missing) - {"imaging", "methylation"}
+    if unknown:
+        raise ValueError(f"missing: unknown modalities {sorted(unknown)}; use imaging, methylation")
+    if not 0.0 <= censoring < 1.0:
+        raise ValueError(f"censoring={censoring} must be in [0, 1)")
+    return missing
+
+
+@dataclass(frozen=True)
+class _Pathways:
+    """The latent structure shared by the omics modalities: genes, pathways, disease effects."""
+
+    genes: np.ndarray  # gene symbols
+    primary: np.ndarray  # gene -> the pathway whose activity drives it
+    disease_idx: np.ndarray  # sorted indices of the disease pathways
+    names: np.ndarray  # pathway names (disease pathways carry readable names)
+    direction: np.ndarray  # per pathway: +1 / -1 in disease pathways, else 0
+    shift: np.ndarray  # per pathway: the activity shift of AD patients
+    gene_sets: dict[str, list[str]]  # the pathway collection, with overlapping extra members
+    loading: np.ndarray  # per gene: weight of its pathway's activity
+    baseline: np.ndarray  # per gene: mean log-expression
+
+
+def _pathway_structure(
+    rng: np.random.Generator,
+    n_genes: int,
+    n_pathways: int,
+    n_disease_pathways: int,
+    effect_size: float,
+) -> _Pathways:
+    """Assign genes to pathways (at least 3 each), pick the disease pathways and their
+    directions, and build the overlapping gene-set collection and per-gene loadings."""
     genes = np.array([f"G{i:05d}" for i in range(n_genes)])
     primary = rng.permutation(
         np.concatenate(
@@ -240,42 +327,110 @@ def make_synthetic_cohort(
 
     loading = rng.uniform(0.5, 1.0, n_genes).astype(np.float32)
     baseline = rng.normal(6.0, 2.0, n_genes).astype(np.float32)
+    return _Pathways(
+        genes, primary, disease_idx, pathway_names, direction, shift, gene_sets, loading, baseline
+    )
 
-    # --- methylation probes -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Probes:
+    """Methylation probes: their genes, names and the parameters of their M-values."""
+
+    gene: np.ndarray  # probe -> gene index (sorted)
+    names: np.ndarray
+    base: np.ndarray  # per probe: baseline M-value
+    coef: np.ndarray  # per probe: weight of its gene's pathway activity (negative)
+    pathway: np.ndarray  # probe -> the pathway of its gene
+
+
+def _methylation_probes(
+    rng: np.random.Generator, pathways: _Pathways, probes_per_gene: float
+) -> _Probes:
+    """Map ``round(n_genes * probes_per_gene)`` probes (at least one) to random genes."""
+    n_genes = len(pathways.genes)
     n_probes = max(1, round(n_genes * probes_per_gene))
     probe_gene = np.sort(rng.choice(n_genes, n_probes, replace=True))
     probe_names = np.array([f"cg{i:08d}" for i in range(n_probes)])
     probe_base = rng.normal(0.0, 1.5, n_probes).astype(np.float32)
-    probe_coef = (-0.6 * loading[probe_gene]).astype(np.float32)
+    probe_coef = (-0.6 * pathways.loading[probe_gene]).astype(np.float32)
+    return _Probes(probe_gene, probe_names, probe_base, probe_coef, pathways.primary[probe_gene])
 
-    # --- generate omics in chunks, in place (bounded memory and few page faults at 100k) ----
+
+def _omics(
+    rng: np.random.Generator, y: np.ndarray, pathways: _Pathways, probes: _Probes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expression, methylation (beta values) and each patient's signed disease activity.
+
+    Patients are generated ``_CHUNK`` at a time, in place (bounded memory and few page
+    faults at 100k patients): per chunk the pathway activities, then the expression
+    noise, then the methylation noise.
+    """
+    n_patients, n_genes = len(y), len(pathways.genes)
+    n_pathways = len(pathways.direction)
+    disease_idx, direction = pathways.disease_idx, pathways.direction
     expr = np.empty((n_patients, n_genes), dtype=np.float32)
-    meth = np.empty((n_patients, n_probes), dtype=np.float32)
+    meth = np.empty((n_patients, len(probes.gene)), dtype=np.float32)
     signal = np.empty((min(_CHUNK, n_patients), n_genes), dtype=np.float32)
-    probe_pathway = primary[probe_gene]
     disease_activity = np.empty(n_patients, dtype=np.float64)  # signed, for survival
     for start in range(0, n_patients, _CHUNK):
         stop = min(start + _CHUNK, n_patients)
         m = stop - start
         act = rng.standard_normal((m, n_pathways), dtype=np.float32)
-        act += y[start:stop, None].astype(np.float32) * shift[None, :]
+        act += y[start:stop, None].astype(np.float32) * pathways.shift[None, :]
         disease_activity[start:stop] = act[:, disease_idx] @ direction[disease_idx]
-        block = expr[start:stop]  # baseline + loading * pathway activity + noise
-        rng.standard_normal(out=block, dtype=np.float32)
-        block += baseline
-        np.take(act, primary, axis=1, out=signal[:m])
-        signal[:m] *= loading
-        block += signal[:m]
-        block = meth[start:stop]  # sigmoid(probe baseline - c * pathway activity + noise)
-        rng.standard_normal(out=block, dtype=np.float32)
-        block *= -0.8
-        block -= probe_base
-        block -= probe_coef * act[:, probe_pathway]
-        np.exp(block, out=block)
-        block += 1.0
-        np.reciprocal(block, out=block)
+        _expression_block(rng, act, pathways, out=expr[start:stop], signal=signal[:m])
+        _methylation_block(rng, act, probes, out=meth[start:stop])
+    return expr, meth, disease_activity
 
-    # --- imaging --------------------------------------------------------------------------
+
+def _expression_block(
+    rng: np.random.Generator,
+    act: np.ndarray,
+    pathways: _Pathways,
+    *,
+    out: np.ndarray,
+    signal: np.ndarray,
+) -> None:
+    """Log-expression of one chunk, in ``out``: baseline + loading * pathway activity + noise.
+
+    ``signal`` is scratch space of ``out``'s shape.
+    """
+    rng.standard_normal(out=out, dtype=np.float32)
+    out += pathways.baseline
+    np.take(act, pathways.primary, axis=1, out=signal)
+    signal *= pathways.loading
+    out += signal
+
+
+def _methylation_block(
+    rng: np.random.Generator, act: np.ndarray, probes: _Probes, *, out: np.ndarray
+) -> None:
+    """Beta values of one chunk, in ``out``: sigmoid(probe baseline - c * activity + noise),
+    the activity being that of the pathway of the probe's gene."""
+    rng.standard_normal(out=out, dtype=np.float32)
+    out *= -0.8
+    out -= probes.base
+    out -= probes.coef * act[:, probes.pathway]
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+
+
+def _availability(
+    rng: np.random.Generator, n_patients: int, missing: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who has imaging and who has methylation: independent, missing completely at random."""
+    has_imaging = rng.random(n_patients) >= missing["imaging"]
+    has_meth = rng.random(n_patients) >= missing["methylation"]
+    return has_imaging, has_meth
+
+
+def _imaging(
+    rng: np.random.Generator, y: np.ndarray, n_regions: int, effect_size: float
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Regional volumes sharing a head-size factor; AD shrinks the medial temporal regions
+    and enlarges the ventricles. Returns the volumes, region names and planted effects."""
+    n_patients = len(y)
     region_names = []
     region_effect = np.zeros(n_regions, dtype=np.float32)
     for r in range(n_regions):
@@ -291,8 +446,15 @@ def make_synthetic_cohort(
     rel = 1.0 + head + 0.06 * rng.standard_normal((n_patients, n_regions), dtype=np.float32)
     rel += effect_size * y[:, None].astype(np.float32) * region_effect[None, :]
     imaging = region_base * np.clip(rel, 0.05, None)
+    return imaging, region_names, region_effect
 
-    # --- clinical -------------------------------------------------------------------------
+
+def _clinical(
+    rng: np.random.Generator, y: np.ndarray, effect_size: float, clinical_missing: float
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Age, sex, education, APOE e4 count and a cognitive score, with values (except sex)
+    missing at random. Returns the table and its ``var`` (type and coding per variable)."""
+    n_patients = len(y)
     e = float(effect_size)
     age = np.clip(rng.normal(72.0, 7.0, n_patients) + 3.0 * e * y, 50, 100)
     sex = (rng.random(n_patients) < 0.5).astype(float)  # no disease effect
@@ -311,57 +473,53 @@ def make_synthetic_cohort(
         },
         index=["age", "sex", "education_years", "apoe4_count", "cognitive_score"],
     )
+    return clinical, clin_var
 
-    # --- availability -------------------------------------------------------------------
-    has_imaging = rng.random(n_patients) >= missing["imaging"]
-    has_meth = rng.random(n_patients) >= missing["methylation"]
 
-    def table(x: np.ndarray, keep: np.ndarray | None, var: pd.DataFrame) -> ad.AnnData:
-        rows = patients if keep is None else patients[keep]
-        data = x if keep is None else x[keep]
-        return ad.AnnData(X=data, obs=pd.DataFrame(index=rows), var=var)
+def _survival(
+    rng: np.random.Generator,
+    disease_activity: np.ndarray,
+    effect_size: float,
+    n_disease_pathways: int,
+    censoring: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event time (censored), event indicator and true log hazard ratio per patient.
 
-    modalities = {
-        "expression": table(expr, None, pd.DataFrame({"gene": genes}, index=genes)),
-        "methylation": table(
-            meth, has_meth, pd.DataFrame({"gene": genes[probe_gene]}, index=probe_names)
-        ),
-        "imaging": table(
-            imaging, has_imaging, pd.DataFrame({"region": region_names}, index=region_names)
-        ),
-        "clinical": table(clinical, None, clin_var),
-    }
-    obs = pd.DataFrame(
-        {"label": pd.Categorical.from_codes(y, categories=["CN", "AD"])}, index=patients
-    )
-    planted_genes = genes[np.isin(primary, disease_idx)]
-    truth: dict[str, Any] = {
-        "pathways": [str(pathway_names[p]) for p in disease_idx],
-        "pathway_direction": {str(pathway_names[p]): float(direction[p]) for p in disease_idx},
-        "genes": planted_genes.tolist(),
-        "probes": probe_names[np.isin(primary[probe_gene], disease_idx)].tolist(),
+    Proportional hazards over an exponential baseline (median 60 months), with
+    independent exponential censoring; see the module notes.
+    """
+    risk = 0.7 * effect_size * disease_activity / np.sqrt(n_disease_pathways)
+    rate = np.log(2.0) / 60.0  # baseline median survival: 60 (months)
+    event_time = rng.exponential(1.0 / (rate * np.exp(risk)))
+    censor_rate = rate * censoring / (1.0 - censoring)
+    censor_time = rng.exponential(1.0 / censor_rate, len(risk)) if censoring else np.inf
+    time = np.maximum(np.round(np.minimum(event_time, censor_time), 2), 0.01)
+    event = (event_time <= censor_time).astype(np.int8)
+    return time, event, risk
+
+
+def _table(
+    patients: pd.Index, x: np.ndarray, keep: np.ndarray | None, var: pd.DataFrame
+) -> ad.AnnData:
+    """One modality's AnnData: all patients, or those where ``keep`` is true."""
+    rows = patients if keep is None else patients[keep]
+    data = x if keep is None else x[keep]
+    return ad.AnnData(X=data, obs=pd.DataFrame(index=rows), var=var)
+
+
+def _truth(
+    pathways: _Pathways, probes: _Probes, region_names: list[str], region_effect: np.ndarray
+) -> dict[str, Any]:
+    """The planted ground truth: disease pathways (with directions), genes, probes,
+    imaging regions and clinical variables."""
+    disease_idx, names = pathways.disease_idx, pathways.names
+    return {
+        "pathways": [str(names[p]) for p in disease_idx],
+        "pathway_direction": {str(names[p]): float(pathways.direction[p]) for p in disease_idx},
+        "genes": pathways.genes[np.isin(pathways.primary, disease_idx)].tolist(),
+        "probes": probes.names[np.isin(probes.pathway, disease_idx)].tolist(),
         "imaging_regions": [
             n for n, eff in zip(region_names, region_effect, strict=True) if eff != 0
         ],
         "clinical": ["age", "education_years", "apoe4_count", "cognitive_score"],
     }
-    if survival:  # drawn last: the tables above do not depend on it
-        risk = 0.7 * effect_size * disease_activity / np.sqrt(n_disease_pathways)
-        rate = np.log(2.0) / 60.0  # baseline median survival: 60 (months)
-        event_time = rng.exponential(1.0 / (rate * np.exp(risk)))
-        censor_rate = rate * censoring / (1.0 - censoring)
-        censor_time = rng.exponential(1.0 / censor_rate, n_patients) if censoring else np.inf
-        obs["time"] = np.maximum(np.round(np.minimum(event_time, censor_time), 2), 0.01)
-        obs["event"] = (event_time <= censor_time).astype(np.int8)
-        truth["survival_risk"] = risk.astype(np.float32)
-    return Cohort.from_modalities(
-        modalities,
-        obs,
-        kinds={
-            "expression": "omics",
-            "methylation": "omics",
-            "imaging": "imaging",
-            "clinical": "clinical",
-        },
-        uns={"truth": truth, "gene_sets": gene_sets, "synthetic": params},
-    )

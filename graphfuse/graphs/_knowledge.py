@@ -128,14 +128,38 @@ def build_knowledge_graph(
             raise DataError(f"{len(patients)} patient IDs for {n} patient nodes")
         store.node_names = [str(p) for p in patients]
     transductive = bool(getattr(base, "transductive", False))
+    # patients whose edges to gene and variable nodes point forward (they send messages)
     senders = np.ones(n, dtype=bool) if transductive else store.train_mask.numpy().copy()
-    available = store.available.numpy()
-    modalities = list(base.modalities)
-    kinds = dict(base.kinds)
 
-    # ---- genes ------------------------------------------------------------------------
-    omics = [m for m in modalities if kinds[m] == "omics" and m in feature_genes]
-    per_modality: dict[str, tuple[np.ndarray, list[str]]] = {}
+    omics = [m for m in base.modalities if base.kinds[m] == "omics" and m in feature_genes]
+    modality_genes, gene_names = _gene_nodes(data, base, omics, feature_genes)
+    gene_index = {g: i for i, g in enumerate(gene_names)}
+    for m in omics:
+        _add_patient_gene_edges(
+            data, m, modality_genes[m], gene_index, senders, top_genes, z_threshold
+        )
+    for node_type, collection in (gene_sets or {}).items():
+        _add_gene_sets(data, node_type, collection, gene_names, min_set_size, max_set_size)
+    if interactions is not None:
+        _add_interactions(data, interactions, gene_index)
+    if variable_nodes:
+        for kind, node_type in _KIND_NODE.items():
+            _add_variable_nodes(data, kind, node_type, senders)
+    return data
+
+
+def _gene_nodes(
+    data: HeteroData,
+    base: HeteroData,
+    omics: Sequence[str],
+    feature_genes: Mapping[str, Mapping[str, str]],
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Add the ``gene`` nodes: every gene measured by one of the ``omics`` modalities.
+
+    Returns each modality's gene per feature (``""`` where a feature maps to none) and the
+    sorted gene names (the node order).
+    """
+    modality_genes: dict[str, np.ndarray] = {}
     universe: set[str] = set()
     for m in omics:
         mapping = feature_genes.get(m, {})
@@ -145,80 +169,108 @@ def build_knowledge_graph(
             raise DataError(
                 f"omics modality {m!r}: none of its {len(genes)} features maps to a gene"
             )
-        per_modality[m] = (np.array([g or "" for g in genes], dtype=object), mapped)
+        modality_genes[m] = np.array([g or "" for g in genes], dtype=object)
         universe.update(mapped)
     gene_names = sorted(universe)
-    gene_index = {g: i for i, g in enumerate(gene_names)}
     data[GENE].num_nodes = len(gene_names)
     data[GENE].node_names = gene_names
+    return modality_genes, gene_names
 
-    for m in omics:
-        genes, _ = per_modality[m]
-        rows = np.flatnonzero(available[:, modalities.index(m)])
-        src, dst, z = _patient_gene_edges(
-            store[feature_key(m)].numpy(), rows, genes, gene_index, top_genes, z_threshold
+
+def _add_patient_gene_edges(
+    data: HeteroData,
+    modality: str,
+    genes: np.ndarray,
+    gene_index: Mapping[str, int],
+    senders: np.ndarray,
+    top_genes: int | None,
+    z_threshold: float | None,
+) -> None:
+    """Add ``(patient, <modality>_gene, gene)`` (from ``senders`` only) and its reverse."""
+    store = data[PATIENT]
+    available = store.available.numpy()
+    rows = np.flatnonzero(available[:, list(data.modalities).index(modality)])
+    src, dst, z = _patient_gene_edges(
+        store[feature_key(modality)].numpy(), rows, genes, gene_index, top_genes, z_threshold
+    )
+    _add_pair(data, (PATIENT, f"{modality}_gene", GENE), src, dst, z, keep_forward=senders[src])
+
+
+def _add_gene_sets(
+    data: HeteroData,
+    node_type: str,
+    collection: GeneSets,
+    gene_names: list[str],
+    min_set_size: int,
+    max_set_size: int | None,
+) -> None:
+    """Add one node per set of ``collection`` (restricted to the measured genes, then
+    filtered by size) and the ``(gene, in_<node_type>, <node_type>)`` edges and reverse."""
+    restricted = collection.restrict(gene_names, min_size=min_set_size)
+    restricted = restricted.filter(min_size=min_set_size, max_size=max_set_size)
+    if not len(restricted):
+        raise DataError(
+            f"gene sets {collection.name!r}: no set has {min_set_size}-{max_set_size} "
+            "measured genes"
         )
-        _add_pair(data, (PATIENT, f"{m}_gene", GENE), src, dst, z, keep_forward=senders[src])
+    membership, _ = restricted.membership(gene_names)
+    coo = membership.tocoo()
+    data[node_type].num_nodes = len(restricted)
+    data[node_type].node_names = restricted.names
+    data[node_type].collection = collection.name
+    ones = np.ones(coo.nnz, dtype=np.float32)
+    _add_pair(data, (GENE, f"in_{node_type}", node_type), coo.col, coo.row, ones)
 
-    # ---- gene sets ----------------------------------------------------------------------
-    for node_type, collection in (gene_sets or {}).items():
-        restricted = collection.restrict(gene_names, min_size=min_set_size)
-        restricted = restricted.filter(min_size=min_set_size, max_size=max_set_size)
-        if not len(restricted):
-            raise DataError(
-                f"gene sets {collection.name!r}: no set has {min_set_size}-{max_set_size} "
-                "measured genes"
-            )
-        membership, _ = restricted.membership(gene_names)
-        coo = membership.tocoo()
-        data[node_type].num_nodes = len(restricted)
-        data[node_type].node_names = restricted.names
-        data[node_type].collection = collection.name
-        ones = np.ones(coo.nnz, dtype=np.float32)
-        _add_pair(data, (GENE, f"in_{node_type}", node_type), coo.col, coo.row, ones)
 
-    # ---- gene-gene interactions -----------------------------------------------------------
-    if interactions is not None:
-        a = interactions["gene_a"].map(gene_index)
-        b = interactions["gene_b"].map(gene_index)
-        ok = a.notna().to_numpy() & b.notna().to_numpy()
-        a = a[ok].to_numpy(dtype=np.int64)
-        b = b[ok].to_numpy(dtype=np.int64)
-        w = interactions["weight"].to_numpy(dtype=np.float32)[ok]
-        store_ = data[(GENE, "interacts", GENE)]
-        store_.edge_index = torch.from_numpy(np.stack([np.r_[a, b], np.r_[b, a]]))
-        store_.edge_weight = torch.from_numpy(np.r_[w, w])
+def _add_interactions(
+    data: HeteroData, interactions: pd.DataFrame, gene_index: Mapping[str, int]
+) -> None:
+    """Add ``(gene, interacts, gene)``: both directions of each interaction between
+    measured genes, weighted by ``interactions["weight"]``."""
+    a = interactions["gene_a"].map(gene_index)
+    b = interactions["gene_b"].map(gene_index)
+    ok = a.notna().to_numpy() & b.notna().to_numpy()
+    a = a[ok].to_numpy(dtype=np.int64)
+    b = b[ok].to_numpy(dtype=np.int64)
+    w = interactions["weight"].to_numpy(dtype=np.float32)[ok]
+    store = data[(GENE, "interacts", GENE)]
+    store.edge_index = torch.from_numpy(np.stack([np.r_[a, b], np.r_[b, a]]))
+    store.edge_weight = torch.from_numpy(np.r_[w, w])
 
-    # ---- clinical variables and imaging regions -------------------------------------------------
-    if variable_nodes:
-        for kind, node_type in _KIND_NODE.items():
-            mods = [m for m in modalities if kinds[m] == kind]
-            names: list[str] = []
-            src_all, dst_all, val_all = [], [], []
-            for m in mods:
-                features = base.feature_names[m]
-                prefix = f"{m}:" if len(mods) > 1 else ""
-                offset = len(names)
-                names += [prefix + f for f in features]
-                rows = np.flatnonzero(available[:, modalities.index(m)])
-                x = store[feature_key(m)].numpy()[rows]
-                src_all.append(np.repeat(rows, len(features)))
-                dst_all.append(np.tile(np.arange(len(features)) + offset, len(rows)))
-                val_all.append(x.ravel())
-            if not names:
-                continue
-            data[node_type].num_nodes = len(names)
-            data[node_type].node_names = names
-            src, dst = np.concatenate(src_all), np.concatenate(dst_all)
-            _add_pair(
-                data,
-                (PATIENT, "has_value", node_type),
-                src,
-                dst,
-                np.concatenate(val_all).astype(np.float32),
-                keep_forward=senders[src],
-            )
-    return data
+
+def _add_variable_nodes(data: HeteroData, kind: str, node_type: str, senders: np.ndarray) -> None:
+    """Add one ``node_type`` node per feature of the modalities of ``kind`` (names prefixed
+    by the modality where there are several) and ``(patient, has_value, <node_type>)``
+    edges carrying each patient's value (from ``senders`` only), and their reverse."""
+    store = data[PATIENT]
+    available = store.available.numpy()
+    modalities = list(data.modalities)
+    mods = [m for m in modalities if data.kinds[m] == kind]
+    names: list[str] = []
+    src_all, dst_all, val_all = [], [], []
+    for m in mods:
+        features = data.feature_names[m]
+        prefix = f"{m}:" if len(mods) > 1 else ""
+        offset = len(names)
+        names += [prefix + f for f in features]
+        rows = np.flatnonzero(available[:, modalities.index(m)])
+        x = store[feature_key(m)].numpy()[rows]
+        src_all.append(np.repeat(rows, len(features)))
+        dst_all.append(np.tile(np.arange(len(features)) + offset, len(rows)))
+        val_all.append(x.ravel())
+    if not names:
+        return
+    data[node_type].num_nodes = len(names)
+    data[node_type].node_names = names
+    src, dst = np.concatenate(src_all), np.concatenate(dst_all)
+    _add_pair(
+        data,
+        (PATIENT, "has_value", node_type),
+        src,
+        dst,
+        np.concatenate(val_all).astype(np.float32),
+        keep_forward=senders[src],
+    )
 
 
 def _patient_gene_edges(
