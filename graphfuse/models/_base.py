@@ -6,10 +6,10 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from graphfuse._params import StrictModel
 from graphfuse.errors import ConfigError
 from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
@@ -21,10 +21,8 @@ __all__ = ["MODELS", "TORCH_TASKS", "FusionModel", "ModelParams", "build_model",
 TORCH_TASKS = frozenset({"classification", "survival"})
 
 
-class ModelParams(BaseModel):
+class ModelParams(StrictModel):
     """Base of a model's hyper-parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class FusionModel(nn.Module, ABC):
