@@ -1,4 +1,4 @@
-"""Name -> class registries: how configs pick builders, models and explainers.
+"""Name -> component registries: how configs pick builders, models, explainers and sources.
 
 A component is added by writing one class and decorating it::
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A named collection of classes of one kind.
+    """A named collection of classes (or functions, e.g. data loaders) of one kind.
 
     Parameters
     ----------

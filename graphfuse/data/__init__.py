@@ -1,4 +1,8 @@
-"""Data stage: cohorts, readers of the user's tables, the synthetic cohort, preprocessing."""
+"""Data stage: cohorts, readers of the user's tables, the synthetic cohort, preprocessing.
+
+The stage's parameters (``DataConfig`` and its sections, ``PreprocessConfig``) are the
+``data`` section of an experiment config (:mod:`graphfuse.config` re-exports them).
+"""
 
 from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
 from graphfuse.data._cohort import MODALITY_KINDS, Cohort
@@ -10,10 +14,27 @@ from graphfuse.data._collections import (
     gene_set_sources,
     load_gene_sets,
 )
+from graphfuse.data._config import (
+    ClinicalPreprocessConfig,
+    DataConfig,
+    GeneMapConfig,
+    ImagingPreprocessConfig,
+    MissingConfig,
+    MogonetConfig,
+    MogonetViewConfig,
+    OmicsPreprocessConfig,
+    PreprocessConfig,
+    SelectConfig,
+    SurvivalConfig,
+    SurvSetConfig,
+    SyntheticConfig,
+    TableModalityConfig,
+    TablesConfig,
+)
 from graphfuse.data._genes import GeneMapping
 from graphfuse.data._genesets import GeneSets, gene_id_type
 from graphfuse.data._interactions import read_interactions
-from graphfuse.data._load import load_cohort
+from graphfuse.data._load import SOURCES, load_cohort
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._paths import data_path, data_root
 from graphfuse.data._preprocess import ModalityMatrix, Preprocessor
@@ -25,14 +46,30 @@ __all__ = [
     "CLINICAL_TYPES",
     "GENE_SET_SOURCES",
     "MODALITY_KINDS",
+    "SOURCES",
+    "ClinicalPreprocessConfig",
     "Cohort",
+    "DataConfig",
+    "GeneMapConfig",
     "GeneMapping",
     "GeneSetSource",
     "GeneSets",
     "GmtDownloadSource",
+    "ImagingPreprocessConfig",
+    "MissingConfig",
     "ModalityMatrix",
+    "MogonetConfig",
     "MogonetView",
+    "MogonetViewConfig",
+    "OmicsPreprocessConfig",
+    "PreprocessConfig",
     "Preprocessor",
+    "SelectConfig",
+    "SurvSetConfig",
+    "SurvivalConfig",
+    "SyntheticConfig",
+    "TableModalityConfig",
+    "TablesConfig",
     "cohort_from_modalities",
     "data_path",
     "data_root",

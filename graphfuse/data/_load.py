@@ -7,10 +7,10 @@ the data root (:func:`graphfuse.data.data_root`); absolute paths are used as the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphfuse.data._cohort import Cohort
+from graphfuse.data._config import DataConfig, GeneMapConfig
 from graphfuse.data._genes import GeneMapping
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._paths import data_path
@@ -19,11 +19,12 @@ from graphfuse.data._survset import load_survset_table, read_survset
 from graphfuse.data._synthetic import make_synthetic_cohort
 from graphfuse.data._tables import read_labels, read_table
 from graphfuse.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from graphfuse.config import DataConfig, GeneMapConfig
+from graphfuse.registry import Registry
 
 __all__ = ["SOURCES", "load_cohort"]
+
+#: ``data.source`` -> loader ``(config, seed) -> Cohort``.
+SOURCES: Registry[Any] = Registry("data source")
 
 
 def load_cohort(config: DataConfig, *, seed: int) -> Cohort:
@@ -50,7 +51,7 @@ def load_cohort(config: DataConfig, *, seed: int) -> Cohort:
     ['mrna', 'methylation', 'mirna']
     """
     try:
-        loader = SOURCES[config.source]
+        loader = SOURCES.get(config.source)
     except KeyError:  # pragma: no cover - the config only admits known sources
         raise ConfigError(
             f"data.source: unknown source {config.source!r}; valid: {sorted(SOURCES)}"
@@ -92,11 +93,13 @@ def _gene_mapping(genes: GeneMapConfig | None, key: str) -> GeneMapping | None:
     )
 
 
+@SOURCES.register("synthetic")
 def _synthetic(config: DataConfig, seed: int) -> Cohort:
     assert config.synthetic is not None  # the config requires the section
     return make_synthetic_cohort(**config.synthetic.model_dump(), seed=seed)
 
 
+@SOURCES.register("mogonet")
 def _mogonet(config: DataConfig, seed: int) -> Cohort:
     cfg = config.mogonet
     assert cfg is not None  # the config requires the section
@@ -117,6 +120,7 @@ def _mogonet(config: DataConfig, seed: int) -> Cohort:
     return read_mogonet(folder, views=views, classes=cfg.classes)
 
 
+@SOURCES.register("tables")
 def _tables(config: DataConfig, seed: int) -> Cohort:
     cfg = config.tables
     assert cfg is not None  # the config requires the section
@@ -179,6 +183,7 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
     )
 
 
+@SOURCES.register("survset")
 def _survset(config: DataConfig, seed: int) -> Cohort:
     cfg = config.survset
     assert cfg is not None  # the config requires the section
@@ -190,12 +195,3 @@ def _survset(config: DataConfig, seed: int) -> Cohort:
         categories=cfg.categories,
         where=f"SurvSet data set {cfg.dataset!r}",
     )
-
-
-#: ``data.source`` -> loader ``(config, seed) -> Cohort``.
-SOURCES: dict[str, Callable[[Any, int], Cohort]] = {
-    "synthetic": _synthetic,
-    "mogonet": _mogonet,
-    "tables": _tables,
-    "survset": _survset,
-}

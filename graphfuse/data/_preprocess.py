@@ -24,12 +24,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from graphfuse.config import PreprocessConfig, format_validation_errors
 from graphfuse.data._cohort import Cohort
+from graphfuse.data._config import PreprocessConfig
 from graphfuse.data._preprocess_base import ModalityPipeline
 from graphfuse.data._preprocess_clinical import ClinicalPipeline
 from graphfuse.data._preprocess_numeric import NumericPipeline
-from graphfuse.errors import ConfigError, DataError
+from graphfuse.errors import ConfigError, DataError, format_validation_errors
 
 __all__ = ["ModalityMatrix", "Preprocessor"]
 
@@ -72,7 +72,7 @@ class Preprocessor:
         training patients, a ``<feature>__missing`` 0/1 column is added. ``"none"``: a
         missing value is an error naming the modality, feature and patient.
     omics
-        Omics modality name -> its steps (:class:`graphfuse.config.OmicsPreprocessConfig`
+        Omics modality name -> its steps (:class:`graphfuse.data.OmicsPreprocessConfig`
         or the same as a dict), e.g.
         ``{"rna": {"normalize_total": 1e4, "log1p": True, "select": {"method": "hvg",
         "n": 1000}}}``. Unlisted omics modalities are imputed and scaled only.
@@ -84,7 +84,7 @@ class Preprocessor:
     Attributes
     ----------
     config
-        The validated :class:`graphfuse.config.PreprocessConfig`.
+        The validated :class:`graphfuse.data.PreprocessConfig`.
     fitted_
         Modality -> its fitted pipeline (``NumericPipeline`` or ``ClinicalPipeline``), whose
         trailing-underscore attributes hold the state learnt from training patients:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphfuse.data._genesets import GeneSets
+from graphfuse.data import GeneSets
 from graphfuse.enrich._stats import Universe, bh_fdr, hypergeom_sf
 
 __all__ = ["ORA_COLUMNS", "ora"]

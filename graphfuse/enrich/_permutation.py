@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphfuse.data._genesets import GeneSets
+from graphfuse.data import GeneSets
 from graphfuse.enrich._ora import ora
 from graphfuse.enrich._stats import Universe, bh_fdr, hypergeom_sf
 

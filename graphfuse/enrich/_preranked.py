@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from graphfuse.data._genesets import GeneSets
+from graphfuse.data import GeneSets
 from graphfuse.enrich._stats import Universe, bh_fdr
 
 __all__ = ["rank_test"]

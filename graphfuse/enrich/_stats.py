@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
-from graphfuse.data._genesets import GeneSets
+from graphfuse.data import GeneSets
 from graphfuse.errors import DataError
 
 __all__ = ["Universe", "bh_fdr", "hypergeom_sf"]

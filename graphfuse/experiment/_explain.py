@@ -96,8 +96,15 @@ def explain_run(
     from mlflow.tracking import MlflowClient
 
     from graphfuse.config import load_config
-    from graphfuse.explain import EXPLAINERS, agreement, build_explainer, score_attribution
-    from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
+    from graphfuse.explain import (
+        EXPLAINERS,
+        agreement,
+        agreement_figure,
+        build_explainer,
+        heatmap_figure,
+        score_attribution,
+        top_features_figure,
+    )
     from graphfuse.models import load_checkpoint
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -14,19 +14,27 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from graphfuse._knowledge_config import build_from_config
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import Cohort, ModalityMatrix, Preprocessor, load_cohort
 from graphfuse.errors import DataError
+from graphfuse.experiment._knowledge import build_from_config
 from graphfuse.graphs import PATIENT, build_patient_graph
 from graphfuse.models import FusionModel, build_model, graph_kind, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
-from graphfuse.train import TrainHistory, classification_metrics, predict_proba, train_model
-from graphfuse.train._plots import roc_figure
-from graphfuse.train._splits import published_split, stratified_split
-from graphfuse.train._survival import km_figure, risk_groups, survival_metrics
-from graphfuse.train._trainer import predict_risk
+from graphfuse.train import (
+    TrainHistory,
+    classification_metrics,
+    km_figure,
+    predict_proba,
+    predict_risk,
+    published_split,
+    risk_groups,
+    roc_figure,
+    stratified_split,
+    survival_metrics,
+    train_model,
+)
 
 __all__ = [
     "SPLITS",

@@ -12,10 +12,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from torch_geometric.data import HeteroData
 
-from graphfuse.errors import ConfigError, DataError
+from graphfuse._params import StrictModel
+from graphfuse.errors import ConfigError, DataError, format_validation_errors
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._baselines import training_mean
 from graphfuse.graphs import PATIENT, feature_key
@@ -34,10 +35,8 @@ __all__ = [
 ]
 
 
-class ExplainerParams(BaseModel):
+class ExplainerParams(StrictModel):
     """Base of an explainer's parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass
@@ -187,8 +186,6 @@ class Explainer(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as exc:
-            from graphfuse.config import format_validation_errors
-
             text = format_validation_errors(
                 exc, self.Params, (), f"explainer {self.registry_name!r}", {}
             )

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from graphfuse._params import StrictModel
 from graphfuse.registry import Registry
 
 __all__ = [
@@ -20,10 +20,8 @@ __all__ = [
 ]
 
 
-class BuilderParams(BaseModel):
+class BuilderParams(StrictModel):
     """Base of a builder's parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class PatientGraphBuilder(ABC):

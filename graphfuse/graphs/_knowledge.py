@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import HeteroData
 
-from graphfuse.data._genesets import GeneSets
+from graphfuse.data import GeneSets
 from graphfuse.errors import DataError
 from graphfuse.graphs._patient import PATIENT, feature_key
 

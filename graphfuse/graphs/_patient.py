@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
-from graphfuse.data._preprocess import ModalityMatrix
+from graphfuse.data import ModalityMatrix
 from graphfuse.errors import GraphfuseError
 from graphfuse.graphs._base import FusedGraphBuilder, PatientGraphBuilder
 from graphfuse.graphs._info import annotate

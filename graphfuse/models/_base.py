@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from graphfuse._params import StrictModel
 from graphfuse.errors import ConfigError
 from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
@@ -38,10 +38,8 @@ TORCH_TASKS = frozenset({"classification", "survival"})
 OutputKind = Literal["logits", "log_probabilities", "risk"]
 
 
-class ModelParams(BaseModel):
+class ModelParams(StrictModel):
     """Base of a model's hyper-parameters: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class FusionModel(nn.Module, ABC):

@@ -4,6 +4,7 @@ and survival), training-time modality dropout."""
 from graphfuse.train._dropout import drop_modalities
 from graphfuse.train._metrics import classification_metrics
 from graphfuse.train._objective import TASKS, Objective, objective_for
+from graphfuse.train._plots import roc_figure
 from graphfuse.train._splits import published_split, stratified_folds, stratified_split
 from graphfuse.train._survival import (
     concordance_index,
@@ -30,6 +31,7 @@ __all__ = [
     "predict_risk",
     "published_split",
     "risk_groups",
+    "roc_figure",
     "stratified_folds",
     "stratified_split",
     "survival_metrics",

@@ -17,6 +17,7 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.errors import ConfigError
 from graphfuse.graphs import PATIENT
+from graphfuse.registry import Registry
 from graphfuse.train._metrics import classification_metrics
 from graphfuse.train._survival import concordance_index, cox_loss
 
@@ -103,10 +104,9 @@ class SurvivalObjective(Objective):
 
 
 #: Task name -> its objective.
-TASKS: dict[str, type[Objective]] = {
-    "classification": ClassificationObjective,
-    "survival": SurvivalObjective,
-}
+TASKS: Registry[Objective] = Registry("task")
+TASKS.register("classification")(ClassificationObjective)
+TASKS.register("survival")(SurvivalObjective)
 
 
 def objective_for(task: str, data: HeteroData) -> Objective:
@@ -118,7 +118,7 @@ def objective_for(task: str, data: HeteroData) -> Objective:
         Unknown task (naming the valid ones), or survival targets missing from ``data``.
     """
     try:
-        cls = TASKS[task]
+        cls = TASKS.get(task)
     except KeyError:
         raise ConfigError(f"task: unknown task {task!r}; valid: {sorted(TASKS)}") from None
     return cls(data)

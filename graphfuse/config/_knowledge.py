@@ -3,16 +3,19 @@
 ``graph: {name: knn, knowledge: {gene_sets: {pathway: reactome}}}`` builds the patient
 graph as usual and then extends it with gene, gene-set and variable nodes
 (:func:`graphfuse.graphs.build_knowledge_graph`); :func:`graphfuse.experiment.prepare`
-calls :func:`build_from_config`. See ``docs/knowledge_graph.md``.
+builds it. See ``docs/knowledge_graph.md``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-__all__ = ["InteractionsConfig", "KnowledgeConfig", "build_from_config"]
+from graphfuse._params import StrictModel
+from graphfuse.data import GENE_SET_SOURCES
+
+__all__ = ["InteractionsConfig", "KnowledgeConfig"]
 
 #: The STRING network of the shared data folder (``interactions: string``).
 _STRING = {
@@ -22,11 +25,7 @@ _STRING = {
 _RESERVED = {"patient", "gene", "clinical_variable", "imaging_region"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class InteractionsConfig(_Strict):
+class InteractionsConfig(StrictModel):
     """A gene-gene interaction edge list (:func:`graphfuse.data.read_interactions`);
     relative paths are under the data root. ``interactions: string`` is the STRING file of
     the shared data folder; a bare path is read without a symbol map."""
@@ -37,7 +36,7 @@ class InteractionsConfig(_Strict):
     min_score: float | None = None
 
 
-class KnowledgeConfig(_Strict):
+class KnowledgeConfig(StrictModel):
     """Genes, gene sets and variables added to the patient graph (``graph.knowledge``)."""
 
     gene_sets: dict[str, str] = Field(default_factory=lambda: {"pathway": "synthetic"})
@@ -61,8 +60,6 @@ class KnowledgeConfig(_Strict):
         value = {"pathway": value} if isinstance(value, str) else value
         if not isinstance(value, dict) or not value:
             raise ValueError("give node type -> collection, e.g. {pathway: reactome}")
-        from graphfuse.data import GENE_SET_SOURCES
-
         for node_type, source in value.items():
             if not str(node_type).isidentifier() or node_type in _RESERVED:
                 raise ValueError(
@@ -88,53 +85,3 @@ class KnowledgeConfig(_Strict):
         if (self.top_genes is None) == (self.z_threshold is None):
             raise ValueError("give exactly one of top_genes and z_threshold (the other null)")
         return self
-
-
-def build_from_config(base: Any, cohort: Any, config: KnowledgeConfig) -> Any:
-    """The knowledge graph ``config`` describes, built on the patient graph ``base``.
-
-    Omics modalities without a feature -> gene map (``genes: none``) get no gene edges;
-    the graph's ``unmapped_modalities`` lists them. Gene sets come from
-    :func:`graphfuse.data.load_gene_sets` (``synthetic``: the cohort's own collection).
-    """
-    from graphfuse.data import GeneSets, data_root, load_gene_sets, read_interactions
-    from graphfuse.graphs import build_knowledge_graph
-
-    root = data_root()
-
-    def path(p: str | None) -> Any:
-        return None if p is None else root / p  # an absolute p stays as it is
-
-    sets = {}
-    for node_type, source in config.gene_sets.items():
-        if source.endswith(".gmt"):
-            sets[node_type] = GeneSets.read_gmt(path(source))
-        else:
-            own = cohort if source == "synthetic" else None
-            sets[node_type] = load_gene_sets(source, cohort=own)
-    interactions = None
-    if config.interactions is not None:
-        i = config.interactions
-        interactions = read_interactions(
-            path(i.path),
-            symbol_map=path(i.symbol_map),
-            score_column=i.score_column,
-            min_score=i.min_score,
-        )
-    genes = {m: g for m, g in cohort.feature_genes().items() if g and m in base.modalities}
-    data = build_knowledge_graph(
-        base,
-        feature_genes=genes,
-        gene_sets=sets,
-        interactions=interactions,
-        top_genes=config.top_genes,
-        z_threshold=config.z_threshold,
-        min_set_size=config.min_set_size,
-        max_set_size=config.max_set_size,
-        variable_nodes=config.variable_nodes,
-        patients=list(cohort.patients),
-    )
-    data.unmapped_modalities = [
-        m for m in base.modalities if base.kinds[m] == "omics" and m not in genes
-    ]
-    return data

@@ -1,20 +1,18 @@
-"""The ``data`` section of an experiment config: cohort sources and preprocessing.
+"""The data stage's parameters: the ``data`` section of an experiment config.
 
-Imported and re-exported by :mod:`graphfuse.config`; kept apart so each module stays small.
+Where a cohort comes from (:func:`graphfuse.data.load_cohort` reads :class:`DataConfig`)
+and how it is preprocessed (:class:`graphfuse.data.Preprocessor` validates its options
+as a :class:`PreprocessConfig`). :mod:`graphfuse.config` assembles them into an
+experiment config.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from graphfuse._params import StrictModel
 
 __all__ = [
     "ClinicalPreprocessConfig",
@@ -27,19 +25,12 @@ __all__ = [
     "OmicsPreprocessConfig",
     "PreprocessConfig",
     "SelectConfig",
-    "StrictModel",
     "SurvSetConfig",
     "SurvivalConfig",
     "SyntheticConfig",
     "TableModalityConfig",
     "TablesConfig",
 ]
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class MissingConfig(StrictModel):

@@ -1,6 +1,5 @@
 """The ``tune:`` section of an experiment config: what ``graphfuse tune`` searches.
 
-Kept apart from :mod:`graphfuse.config` (which imports it) so that module stays small.
 A ``space`` maps dotted config paths to distributions; :mod:`graphfuse.tune` applies a
 trial's values as overrides and re-validates the whole config.
 
@@ -17,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from graphfuse._params import StrictModel
 
 __all__ = ["ParamSpace", "TuneConfig"]
 
@@ -27,11 +28,7 @@ _NOT_TUNABLE = ("tune", "tracking", "seed")
 DEFAULT_METRICS = {"classification": "val_roc_auc", "survival": "val_c_index"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ParamSpace(_Strict):
+class ParamSpace(StrictModel):
     """One searched value: ``int`` / ``float`` in ``[low, high]``, or ``categorical`` choices.
 
     ``log: true`` samples on a log scale (``low`` must be > 0); ``step`` discretises the
@@ -93,7 +90,7 @@ class ParamSpace(_Strict):
         return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
 
 
-class TuneConfig(_Strict):
+class TuneConfig(StrictModel):
     """Hyper-parameter search: the metric, its direction, the budget, storage and space.
 
     ``metric`` is a validation metric (``val_roc_auc``, ``val_loss``, ``val_c_index``, ...):

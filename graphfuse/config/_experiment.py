@@ -1,31 +1,19 @@
-"""Typed, validated experiment configs read from YAML.
+"""The experiment config: its sections, reading it from YAML and ``--set`` overrides.
 
-An experiment config has a ``seed``, a ``task`` (``classification`` or ``survival``) and
-the sections ``data``, ``graph``, ``model``, ``train``, ``tracking`` (and ``tune``) — each
-a pydantic model that forbids unknown keys. The
-``graph`` and ``model`` sections name a registered component (``name: knn``) and
-take that component's own parameters beside the name; those are validated against
-the component's ``Params`` model, so a typo in any key is an error that names the
-file, the key and the valid keys.
-
-Examples
---------
->>> cfg = load_config("configs/ad_quick.yaml", overrides=["train.epochs=5"])  # doctest: +SKIP
->>> cfg.train.epochs  # doctest: +SKIP
-5
+:class:`ExperimentConfig` gathers the sections; :func:`load_config` reads, overrides and
+validates one; the ``graph`` and ``model`` sections (:class:`ComponentConfig`) name a
+component of a stage's registry and are validated against that component's ``Params``.
 """
 
 from __future__ import annotations
 
 import copy
-import typing
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -33,69 +21,43 @@ from pydantic import (
     model_validator,
 )
 
-from graphfuse._data_config import (
-    ClinicalPreprocessConfig,
-    DataConfig,
-    GeneMapConfig,
-    ImagingPreprocessConfig,
-    MissingConfig,
-    MogonetConfig,
-    MogonetViewConfig,
-    OmicsPreprocessConfig,
-    PreprocessConfig,
-    SelectConfig,
-    StrictModel,
-    SurvivalConfig,
-    SurvSetConfig,
-    SyntheticConfig,
-    TableModalityConfig,
-    TablesConfig,
+from graphfuse._params import StrictModel
+from graphfuse.config._knowledge import KnowledgeConfig
+from graphfuse.config._tune import TuneConfig
+from graphfuse.data import DataConfig
+from graphfuse.errors import (
+    ConfigError,
+    RegistryError,
+    config_key_prefix,
+    format_validation_errors,
 )
-from graphfuse._knowledge_config import KnowledgeConfig
-from graphfuse._tune_config import ParamSpace, TuneConfig
-from graphfuse.errors import ConfigError, RegistryError
+from graphfuse.graphs import BUILDERS, FUSED_BUILDERS
+from graphfuse.models import MODELS
+from graphfuse.registry import Registry
 
 __all__ = [
-    "ClinicalPreprocessConfig",
-    "DataConfig",
+    "ComponentConfig",
     "ExperimentConfig",
     "FusedGraphConfig",
-    "GeneMapConfig",
     "GraphConfig",
-    "ImagingPreprocessConfig",
-    "KnowledgeConfig",
-    "MissingConfig",
     "ModelConfig",
-    "MogonetConfig",
-    "MogonetViewConfig",
-    "OmicsPreprocessConfig",
-    "ParamSpace",
-    "PreprocessConfig",
-    "SelectConfig",
-    "SurvSetConfig",
-    "SurvivalConfig",
-    "SyntheticConfig",
-    "TableModalityConfig",
-    "TablesConfig",
     "TrackingConfig",
     "TrainConfig",
-    "TuneConfig",
-    "format_validation_errors",
     "load_config",
     "parse_overrides",
     "resolve_components",
+    "set_path",
 ]
 
 
-class ComponentConfig(BaseModel):
+class ComponentConfig(StrictModel):
     """A section naming a registered component plus that component's parameters.
 
-    ``params`` holds the component's validated parameters with defaults filled in.
+    ``params`` holds the component's validated parameters with defaults filled in;
+    ``components`` is the stage's registry the ``name`` is looked up in.
     """
 
-    model_config = ConfigDict(extra="forbid")
-    registry_module: ClassVar[str]
-    registry_attr: ClassVar[str]
+    components: ClassVar[Registry[Any]]
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -114,14 +76,13 @@ class ComponentConfig(BaseModel):
         return data
 
     @classmethod
-    def registry(cls) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(cls.registry_module), cls.registry_attr)
+    def config_keys(cls) -> list[str]:
+        """The keys of the section in YAML, besides the component's own parameters."""
+        return sorted(set(cls.model_fields) - {"params"})
 
     def component(self) -> type:
         """The registered class this section names."""
-        return self.registry().get(self.name)
+        return self.components.get(self.name)
 
     def flat(self) -> dict[str, Any]:
         """The section as it reads in YAML: ``name``, own fields and params side by side."""
@@ -133,8 +94,7 @@ class ComponentConfig(BaseModel):
 class FusedGraphConfig(ComponentConfig):
     """A graph fused from all modalities (``graph.fused``): builder ``name`` and parameters."""
 
-    registry_module: ClassVar[str] = "graphfuse.graphs"
-    registry_attr: ClassVar[str] = "FUSED_BUILDERS"
+    components: ClassVar[Registry[Any]] = FUSED_BUILDERS
 
     name: str = "snf"
 
@@ -148,8 +108,7 @@ class GraphConfig(ComponentConfig):
     """Patient-similarity graph builder (``name``, applied to each modality) and its
     parameters, plus an optional graph fused from all modalities (``fused``)."""
 
-    registry_module: ClassVar[str] = "graphfuse.graphs"
-    registry_attr: ClassVar[str] = "BUILDERS"
+    components: ClassVar[Registry[Any]] = BUILDERS
 
     name: str = "knn"
     transductive: bool = False
@@ -175,8 +134,7 @@ class GraphConfig(ComponentConfig):
 class ModelConfig(ComponentConfig):
     """Model (``name``) and its parameters."""
 
-    registry_module: ClassVar[str] = "graphfuse.models"
-    registry_attr: ClassVar[str] = "MODELS"
+    components: ClassVar[Registry[Any]] = MODELS
 
     name: str = "gcn_fusion"
 
@@ -404,9 +362,9 @@ def resolve_components(
     """
     source = config.source or "<config>"
     graph = config.graph
-    if graph.name not in graph.registry() and graph.name in FusedGraphConfig.registry():
+    if graph.name not in graph.components and graph.name in FUSED_BUILDERS:
         raise ConfigError(
-            _prefix(source, "graph.name", overrides or {})
+            config_key_prefix(source, "graph.name", overrides or {})
             + f"{graph.name!r} fuses all modalities into one graph: give it as graph.fused "
             "beside a per-modality builder, e.g. "
             f"graph: {{name: knn, fused: {{name: {graph.name}}}}}"
@@ -424,76 +382,13 @@ def _resolve_component(
     try:
         cls = section.component()
     except RegistryError as exc:
-        raise ConfigError(_prefix(source, f"{key}.name", overrides) + str(exc)) from None
+        raise ConfigError(config_key_prefix(source, f"{key}.name", overrides) + str(exc)) from None
     params_model: type[BaseModel] = cls.Params
     try:
         params = params_model.model_validate(section.params)
     except ValidationError as exc:
-        own = sorted(set(type(section).model_fields) - {"params"})
+        own = type(section).config_keys()
         raise ConfigError(
             format_validation_errors(exc, params_model, (key,), source, overrides, also_valid=own)
         ) from None
     section.params = params.model_dump(mode="json")
-
-
-def _prefix(source: str, dotted: str, overrides: dict[str, Any]) -> str:
-    via = " (from --set)" if dotted in overrides else ""
-    return f"{source}: {dotted}{via}: "
-
-
-def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model class found by walking ``loc`` from ``model``, if any."""
-    current: Any = model
-    keyed = False  # the previous part was a dict[str, Model] field: this part is its key
-    for part in loc:
-        if keyed:
-            keyed = False
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        current = field.annotation
-        keyed = typing.get_origin(current) in (dict, list)  # the next part is a key or index
-        for arg in typing.get_args(current) or ():  # Optional[Model] and the like
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                current = arg
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def format_validation_errors(
-    exc: ValidationError,
-    model: type[BaseModel],
-    base: tuple[str, ...],
-    source: str,
-    overrides: dict[str, Any],
-    also_valid: list[str] | None = None,
-) -> str:
-    """A pydantic error as graphfuse's one-paragraph config error text.
-
-    Each line names ``source``, the dotted key (``base`` + the error's location, marked
-    "from --set" when it came from ``overrides``) and what is allowed: for an unknown key the
-    valid keys of that section (plus ``also_valid``), otherwise pydantic's message and the
-    value given. Stages that validate their own options (e.g. the preprocessor) call it so
-    their errors read like the config's.
-    """
-    lines = []
-    for err in exc.errors():
-        loc = tuple(str(part) for part in err["loc"])
-        dotted = ".".join(base + loc) or "(top level)"
-        head = _prefix(source, dotted, overrides)
-        if err["type"] == "extra_forbidden":
-            parent = _model_at(model, loc[:-1])
-            valid = sorted(parent.model_fields) if parent is not None else []
-            if parent is not None and issubclass(parent, ComponentConfig):
-                valid = sorted(set(valid) - {"params"})
-            if also_valid and len(loc) == 1:
-                valid = sorted(set(valid) | set(also_valid))
-            lines.append(head + f"unknown key; valid keys here: {', '.join(valid)}")
-        else:
-            shown = "input" in err and err["type"] != "missing"
-            shown = shown and not isinstance(err["input"], dict)  # not a whole section
-            got = f" (got {err['input']!r})" if shown else ""
-            lines.append(head + err["msg"] + got)
-    return "invalid config:\n  " + "\n  ".join(lines)
