@@ -144,7 +144,7 @@ def tune(
     are shown but never used to choose. Run the same command again to resume the study.
     """
     from graphfuse.config import load_config
-    from graphfuse.tune import tune as run_tune
+    from graphfuse.experiment import tune as run_tune
 
     cfg = load_config(config_path, overrides)
     result = run_tune(cfg, trials=trials, storage=storage, study=study, timeout=timeout)
@@ -331,9 +331,9 @@ def benchmark_explainers_command(
     Hallmark (the synthetic cohort: its own planted pathways), and writes report.md, CSV
     tables and figures to --out (and to MLflow when tracking is on).
     """
-    from graphfuse.benchmark import COLLECTIONS, METHODS, benchmark_explainers
     from graphfuse.config import load_config
     from graphfuse.errors import ConfigError
+    from graphfuse.experiment import COLLECTIONS, METHODS, benchmark_explainers
 
     if config_path is None and run_id is None:
         raise ConfigError("graphfuse benchmark explainers needs --config PATH or --run RUN_ID")
