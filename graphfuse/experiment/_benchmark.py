@@ -363,22 +363,20 @@ def _explain(
     run_id: str | None,
 ) -> tuple[dict[str, Any], Any, Any, str | None]:
     """Attributions of a freshly trained model, or of a tracked run's model."""
-    from graphfuse._threads import auto_threads, torch_threads
+    from graphfuse._threads import auto_threads
     from graphfuse.experiment import explain_run, fit
-    from graphfuse.explain import build_explainer
+    from graphfuse.explain import build_explainers
+    from graphfuse.explain import run as run_explainers
 
     if run_id is not None:
         uri = config.tracking.uri if config is not None else None
         res = explain_run(run_id, methods, tracking_uri=uri, seed=seed, params=params, log=False)
         prepared = res.prepared
         return res.attributions, prepared.cohort, prepared.data, run_id
-    explainers = {m: build_explainer(m, **params.get(m, {})) for m in methods}
+    explainers = build_explainers(methods, params)
     fitted = fit(config)
-    attributions = {}
     threads = auto_threads(fitted.cohort.n_patients, config.train.threads)
-    with torch_threads(threads):
-        for name, explainer in explainers.items():
-            attributions[name] = explainer.explain(fitted.model, fitted.data, seed=seed)
+    attributions = run_explainers(fitted.model, fitted.data, explainers, seed=seed, threads=threads)
     return attributions, fitted.cohort, fitted.data, fitted.run_id
 
 
