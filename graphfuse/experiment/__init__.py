@@ -21,14 +21,14 @@ from graphfuse.experiment._benchmark import (
 )
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
-from graphfuse.experiment._fit import (
+from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._prepare import (
     SPLITS,
-    FitResult,
     Prepared,
     annotate_graph,
     build_graph,
-    fit,
     prepare,
+    read_outcome,
     seed_everything,
     split_cohort,
 )
@@ -65,6 +65,7 @@ __all__ = [
     "fit",
     "open_storage",
     "prepare",
+    "read_outcome",
     "redact",
     "seed_everything",
     "split_cohort",

@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from graphfuse.config import ExperimentConfig, TrackingConfig
 from graphfuse.data import GENE_SET_SOURCES, GeneSets, data_root, load_gene_sets
 from graphfuse.enrich import Universe, permutation_test, rank_test
 from graphfuse.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["COLLECTIONS", "METHODS", "BenchmarkResult", "ad_reference", "benchmark_explainers"]
 
@@ -109,6 +112,13 @@ class BenchmarkResult:
     run_id: str | None = None
     model_run_id: str | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """Print the per-explainer summary, the background, notes and where the report is
+        (what ``graphfuse benchmark explainers`` shows)."""
+        from graphfuse.experiment._benchmark_report import print_report
+
+        print_report(self, console)
 
 
 @dataclass

@@ -6,15 +6,19 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from graphfuse._threads import auto_threads
 from graphfuse.errors import DataError
-from graphfuse.experiment._fit import SPLITS, Prepared, prepare
+from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
 from graphfuse.models import FusionModel
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["ExplainResult", "explain_run"]
 
@@ -45,6 +49,57 @@ class ExplainResult:
     run_id: str
     prepared: Prepared
     model: FusionModel
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per method: ``method``, ``patients``, ``seconds`` and its five
+        ``top_features`` (``graphfuse explain``'s table)."""
+        rows = [
+            {
+                "method": name,
+                "patients": len(a.patients),
+                "seconds": a.seconds,
+                "top_features": [f for _, f in a.feature_importance().index[:5]],
+            }
+            for name, a in self.attributions.items()
+        ]
+        return pd.DataFrame(rows, columns=["method", "patients", "seconds", "top_features"])
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """Print the methods, their cost and top features, and for a synthetic cohort their
+        scores against the planted truth (what ``graphfuse explain`` shows)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        table = Table(title=f"graphfuse explain — run {self.run_id}", title_justify="left")
+        for col in ("method", "patients", "seconds", "top features"):
+            table.add_column(col, justify="right" if col in ("patients", "seconds") else "left")
+        for row in self.summary.itertuples(index=False):
+            top = ", ".join(f"{f}" for f in row.top_features)
+            table.add_row(row.method, str(row.patients), f"{row.seconds:.2f}", top)
+        console.print(table)
+        if self.truth is not None:
+            console.print(_truth_table(self.truth))
+        console.print(f"logged to run {self.run_id}: artifacts explanations/<method>/")
+
+
+def _truth_table(truth: pd.DataFrame) -> Table:
+    """AUPRC (and lift over random) per method and level, as a rich table."""
+    from rich.table import Table
+
+    auprc = truth[truth["metric"] == "auprc"]
+    pivot = auprc.pivot_table(index="method", columns="level", values="value")
+    lift = auprc.pivot_table(index="method", columns="level", values="lift")
+    table = Table(title="planted truth: AUPRC (lift over random)", title_justify="left")
+    table.add_column("method")
+    for level in pivot.columns:
+        table.add_column(level, justify="right")
+    for method, row in pivot.iterrows():
+        table.add_row(
+            method, *(f"{row[c]:.3f} ({lift.loc[method, c]:.1f}x)" for c in pivot.columns)
+        )
+    return table
 
 
 def explain_run(

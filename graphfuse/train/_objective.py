@@ -62,8 +62,17 @@ Outcome = tuple[np.ndarray, np.ndarray]
 TASKS: Registry[Objective] = Registry("task")
 
 
+def _monitors(directions: Mapping[str, Direction], *names: str) -> dict[str, float]:
+    """Early-stopping sign of each validation metric ``names``: ``+1`` where lower is better,
+    ``-1`` where higher is."""
+    return {n: 1.0 if directions[n.removeprefix("val_")] == "minimize" else -1.0 for n in names}
+
+
 class Objective(ABC):
     """Loss, metrics and outputs of one task on a patient graph.
+
+    ``monitors`` maps each metric early stopping may watch to its sign (``+1``: lower
+    is better, ``-1``: higher is better), derived from ``directions``.
 
     Class attributes declare the task's knowledge: ``output`` (``"probabilities"``, one
     column per class, or ``"risk"``, one column), ``directions`` (metric -> ``maximize`` or
@@ -188,7 +197,7 @@ class ClassificationObjective(Objective):
         "f1_weighted": "maximize",
         "roc_auc": "maximize",
     }
-    monitors: ClassVar[dict[str, float]] = {"val_loss": 1.0, "val_roc_auc": -1.0}
+    monitors: ClassVar[dict[str, float]] = _monitors(directions, "val_loss", "val_roc_auc")
     default_metric: ClassVar[str] = "val_roc_auc"
     summary_metrics: ClassVar[tuple[str, ...]] = ("accuracy", "f1", "f1_macro", "roc_auc")
 
@@ -267,7 +276,7 @@ class SurvivalObjective(Objective):
         "c_index": "maximize",
         "logrank_p": "minimize",
     }
-    monitors: ClassVar[dict[str, float]] = {"val_loss": 1.0, "val_c_index": -1.0}
+    monitors: ClassVar[dict[str, float]] = _monitors(directions, "val_loss", "val_c_index")
     default_metric: ClassVar[str] = "val_c_index"
     summary_metrics: ClassVar[tuple[str, ...]] = ("c_index", "logrank_p", "events")
     needs_outcome: ClassVar[bool] = True
