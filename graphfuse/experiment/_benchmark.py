@@ -27,7 +27,6 @@ an MLflow run (or logs into ``run_id``)::
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,16 @@ import numpy as np
 import pandas as pd
 
 from graphfuse.config import ExperimentConfig, TrackingConfig
-from graphfuse.data import GENE_SET_SOURCES, GeneSets, data_root, load_gene_sets
+from graphfuse.data import GENE_SET_SOURCES, load_gene_sets
 from graphfuse.enrich import Universe, permutation_test, rank_test
 from graphfuse.errors import ConfigError, DataError
+from graphfuse.experiment._benchmark_reference import (
+    _gene_reference,
+    _pathway_reference,
+    _Reference,
+    _reference,
+    ad_reference,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,8 +54,6 @@ __all__ = ["COLLECTIONS", "METHODS", "BenchmarkResult", "ad_reference", "benchma
 
 METHODS = ("saliency", "shap", "masking", "sensitivity")
 COLLECTIONS = ("go_bp", "reactome", "hallmark")
-_REFERENCE_GENE_SET = "WP5124_ALZHEIMERS_DISEASE"
-_ID = re.compile(r"GO:\d{7}|R-HSA-\d+|HALLMARK_[A-Z0-9_]+")
 
 
 @dataclass
@@ -121,67 +125,6 @@ class BenchmarkResult:
         print_report(self, console)
 
 
-@dataclass
-class _Reference:
-    """The reference a ranking is checked against: a gene set and pathway ids/names."""
-
-    label: str
-    genes: GeneSets | None
-    pathways: dict[str, str]  # id or set name -> theme
-    planted: bool = False
-
-    def matches(self, gene_sets: GeneSets) -> list[str]:
-        """Sets of ``gene_sets`` that are reference pathways (by id, or by name)."""
-        out = []
-        for name in gene_sets.names:
-            text = f"{name} {gene_sets.descriptions.get(name, '')}"
-            if name in self.pathways or set(_ID.findall(text)) & set(self.pathways):
-                out.append(name)
-        return out
-
-
-def ad_reference(root: str | Path | None = None) -> tuple[GeneSets, dict[str, str]]:
-    """The Alzheimer's disease reference of the shared data folder.
-
-    Reads ``genesets/ad_reference.gmt`` (WikiPathways WP5124 and WP2059) and the AD-related
-    GO BP terms, Reactome pathways and Hallmark sets listed by theme in
-    ``genesets/ad_reference.md``.
-
-    Parameters
-    ----------
-    root
-        The data root (default :func:`graphfuse.data.data_root`).
-
-    Returns
-    -------
-    tuple
-        The WP5124 gene set (a :class:`~graphfuse.data.GeneSets` of one set), and
-        ``{GO id | Reactome id | Hallmark name: theme}``.
-
-    Raises
-    ------
-    DataError
-        The files are not in the data root.
-    """
-    folder = Path(root) if root is not None else data_root()
-    gmt, md = folder / "genesets" / "ad_reference.gmt", folder / "genesets" / "ad_reference.md"
-    if not gmt.is_file() or not md.is_file():
-        raise DataError(f"the AD reference ({gmt.name}, {md.name}) is not in {gmt.parent}")
-    sets = GeneSets.read_gmt(gmt, name="ad_reference")
-    if _REFERENCE_GENE_SET not in sets:
-        raise DataError(f"{gmt}: no set {_REFERENCE_GENE_SET!r}; it has {sets.names}")
-    genes = GeneSets({_REFERENCE_GENE_SET: sets[_REFERENCE_GENE_SET]}, name="WP5124")
-    pathways: dict[str, str] = {}
-    for line in md.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) >= 3 and _ID.fullmatch(cells[1]):
-            pathways[cells[1]] = cells[0]
-        elif "HALLMARK_" in line and not line.startswith("|"):
-            for name in re.findall(r"HALLMARK_[A-Z0-9_]+", line):
-                pathways.setdefault(name, "hallmark")
-    return genes, pathways
-
-
 def benchmark_explainers(
     config: ExperimentConfig | None,
     *,
@@ -240,72 +183,22 @@ def benchmark_explainers(
     DataError
         The model saw no gene (no omics modality with ``var["gene"]``).
     """
-    from graphfuse.explain import EXPLAINERS
-
     methods = list(dict.fromkeys(methods))
     params = {k: dict(v) for k, v in (params or {}).items()}
-    unknown = [m for m in [*methods, *params] if m not in EXPLAINERS]
-    if unknown or not methods:
-        raise ConfigError(
-            f"unknown explainer(s) {unknown or '(none given)'}; registered: "
-            f"{', '.join(EXPLAINERS.names())}"
-        )
-    bad = [c for c in collections if c not in GENE_SET_SOURCES]
-    if bad or not collections:
-        raise ConfigError(
-            f"unknown gene-set collection(s) {bad or '(none given)'}; registered: "
-            f"{', '.join(GENE_SET_SOURCES.names())}"
-        )
-    if top_k < 1 or n_permutations < 1 or not 0 < fdr < 1:
-        raise ConfigError(
-            f"top_k and n_permutations must be positive and 0 < fdr < 1; got top_k={top_k}, "
-            f"n_permutations={n_permutations}, fdr={fdr}"
-        )
-    if config is None and run_id is None:
-        raise ConfigError("benchmark_explainers needs a config to train, or a run_id")
+    _check_arguments(config, methods, params, collections, top_k, n_permutations, fdr, run_id)
     notes: list[str] = []
     attributions, cohort, data, model_run_id = _explain(config, methods, params, seed, run_id)
     tracking = config.tracking if config is not None else TrackingConfig()
 
-    background = sorted({g for genes in data.feature_genes.values() for g in genes.values()})
-    if not background:
-        raise DataError(
-            f"the model's modalities {list(data.modalities)} map no feature to a gene "
-            "(var['gene']); pathway enrichment needs an omics modality with gene names"
-        )
-    omics = [m for m, genes in data.feature_genes.items() if genes]
-    label = f"{len(background)} genes of the model's omics features after preprocessing"
-    label += f" ({', '.join(omics)})"
-    if top_k >= len(background):
-        raise ConfigError(
-            f"top_k={top_k} is not smaller than the {len(background)}-gene background"
-        )
-    if top_k > len(background) / 4:
-        notes.append(
-            f"the top-{top_k} list is {top_k / len(background):.0%} of the {len(background)}-gene "
-            "background: over-representation has little room; read the preranked test too"
-        )
+    background, label = _background(data, top_k, notes)
 
     gene_sets, used = _collections(collections, cohort, background, min_size, max_size, notes)
     reference = _reference(cohort, notes)
     rankings = {m: a.gene_importance() for m, a in attributions.items()}
     options = {"n_permutations": n_permutations, "seed": seed}
-    enrich, pre, ref_rows = [], [], []
-    list_p: dict[tuple[str, str], float] = {}
-    for method, importance in rankings.items():
-        top = list(importance.index[:top_k])
-        for name, universe in gene_sets.items():
-            res = permutation_test(top, universe, **options)
-            list_p[method, name] = res.p_value
-            refs = set(reference.matches(universe.sets))
-            table = res.table.assign(
-                explainer=method, key=name, reference=res.table["set"].isin(refs)
-            )
-            enrich.append(table)
-            ranks = rank_test(importance, universe.sets, min_size=min_size, max_size=max_size)
-            pre.append(ranks.assign(explainer=method, key=name, reference=ranks["set"].isin(refs)))
-            ref_rows.append(_pathway_reference(method, name, top, universe, table, fdr, options))
-        ref_rows.append(_gene_reference(method, top, background, reference, options))
+    enrich, pre, ref_rows, list_p = _test_rankings(
+        rankings, gene_sets, reference, background, top_k, fdr, min_size, max_size, options
+    )
     enrichment = _front(pd.concat(enrich, ignore_index=True), ["explainer", "key", "collection"])
     preranked = _front(pd.concat(pre, ignore_index=True), ["explainer", "key", "collection"])
     ref_table = pd.DataFrame(ref_rows)
@@ -365,6 +258,95 @@ def benchmark_explainers(
 
 
 # --------------------------------------------------------------------------- stages
+def _check_arguments(
+    config: ExperimentConfig | None,
+    methods: list[str],
+    params: dict[str, dict[str, Any]],
+    collections: Sequence[str],
+    top_k: int,
+    n_permutations: int,
+    fdr: float,
+    run_id: str | None,
+) -> None:
+    """Refuse unknown explainers or collections and invalid numbers, before any training."""
+    from graphfuse.explain import EXPLAINERS
+
+    unknown = [m for m in [*methods, *params] if m not in EXPLAINERS]
+    if unknown or not methods:
+        raise ConfigError(
+            f"unknown explainer(s) {unknown or '(none given)'}; registered: "
+            f"{', '.join(EXPLAINERS.names())}"
+        )
+    bad = [c for c in collections if c not in GENE_SET_SOURCES]
+    if bad or not collections:
+        raise ConfigError(
+            f"unknown gene-set collection(s) {bad or '(none given)'}; registered: "
+            f"{', '.join(GENE_SET_SOURCES.names())}"
+        )
+    if top_k < 1 or n_permutations < 1 or not 0 < fdr < 1:
+        raise ConfigError(
+            f"top_k and n_permutations must be positive and 0 < fdr < 1; got top_k={top_k}, "
+            f"n_permutations={n_permutations}, fdr={fdr}"
+        )
+    if config is None and run_id is None:
+        raise ConfigError("benchmark_explainers needs a config to train, or a run_id")
+
+
+def _background(data: Any, top_k: int, notes: list[str]) -> tuple[list[str], str]:
+    """The genes of the model's omics features (every test's background) and its label."""
+    background = sorted({g for genes in data.feature_genes.values() for g in genes.values()})
+    if not background:
+        raise DataError(
+            f"the model's modalities {list(data.modalities)} map no feature to a gene "
+            "(var['gene']); pathway enrichment needs an omics modality with gene names"
+        )
+    omics = [m for m, genes in data.feature_genes.items() if genes]
+    label = f"{len(background)} genes of the model's omics features after preprocessing"
+    label += f" ({', '.join(omics)})"
+    if top_k >= len(background):
+        raise ConfigError(
+            f"top_k={top_k} is not smaller than the {len(background)}-gene background"
+        )
+    if top_k > len(background) / 4:
+        notes.append(
+            f"the top-{top_k} list is {top_k / len(background):.0%} of the {len(background)}-gene "
+            "background: over-representation has little room; read the preranked test too"
+        )
+    return background, label
+
+
+def _test_rankings(
+    rankings: dict[str, pd.Series],
+    gene_sets: dict[str, Universe],
+    reference: _Reference,
+    background: list[str],
+    top_k: int,
+    fdr: float,
+    min_size: int,
+    max_size: int | None,
+    options: dict[str, Any],
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame], list[dict[str, Any]], dict[Any, float]]:
+    """Per explainer's gene ranking and collection: the permutation-tested ORA of the top-k,
+    the preranked test and the reference rows; and each list's permutation p."""
+    enrich, pre, ref_rows = [], [], []
+    list_p: dict[tuple[str, str], float] = {}
+    for method, importance in rankings.items():
+        top = list(importance.index[:top_k])
+        for name, universe in gene_sets.items():
+            res = permutation_test(top, universe, **options)
+            list_p[method, name] = res.p_value
+            refs = set(reference.matches(universe.sets))
+            table = res.table.assign(
+                explainer=method, key=name, reference=res.table["set"].isin(refs)
+            )
+            enrich.append(table)
+            ranks = rank_test(importance, universe.sets, min_size=min_size, max_size=max_size)
+            pre.append(ranks.assign(explainer=method, key=name, reference=ranks["set"].isin(refs)))
+            ref_rows.append(_pathway_reference(method, name, top, universe, table, fdr, options))
+        ref_rows.append(_gene_reference(method, top, background, reference, options))
+    return enrich, pre, ref_rows, list_p
+
+
 def _explain(
     config: ExperimentConfig | None,
     methods: list[str],
@@ -432,85 +414,6 @@ def _collections(
             f"{len(background)}-gene background"
         )
     return out, used
-
-
-def _reference(cohort: Any, notes: list[str]) -> _Reference:
-    """The planted pathways and genes (synthetic cohort), else the AD reference."""
-    truth = cohort.truth
-    if truth and "pathways" in truth:
-        from graphfuse.explain import planted_truth
-
-        planted = planted_truth(cohort)
-        return _Reference(
-            "planted disease genes and pathways",
-            GeneSets({"planted_genes": planted["genes"]}, name="planted"),
-            {p: "planted" for p in planted["pathways"]},
-            planted=True,
-        )
-    try:
-        genes, pathways = ad_reference()
-    except DataError as exc:
-        notes.append(f"AD reference skipped: {exc}")
-        return _Reference("none", None, {})
-    return _Reference("AD reference (WP5124; AD pathways of ad_reference.md)", genes, pathways)
-
-
-def _gene_reference(
-    method: str, top: list[str], background: list[str], ref: _Reference, options: dict[str, Any]
-) -> dict[str, Any]:
-    row: dict[str, Any] = {"explainer": method, "level": "genes", "reference": ref.label}
-    if ref.genes is None:
-        return row
-    members = set(ref.genes.genes) & set(background)
-    row |= {"n_reference": len(members), "overlap": len(members & set(top))}
-    if not members:
-        return row
-    res = permutation_test(top, ref.genes, background=background, min_size=1, **options)
-    first = res.table.iloc[0]
-    row |= {
-        "reference": first["set"],
-        "p": float(first["p"]),
-        "permutation_p": float(first["empirical_p"]),
-        "statistic": "overlap of the top-k with the reference genes",
-        "genes": first["genes"],
-    }
-    return row
-
-
-def _pathway_reference(
-    method: str,
-    name: str,
-    top: list[str],
-    universe: Universe,
-    table: pd.DataFrame,
-    fdr: float,
-    options: dict[str, Any],
-) -> dict[str, Any]:
-    """Reference pathways among the tested sets of one collection: how many the top-k
-    overlaps, how many are significant in the collection-wide ORA (BH over all its sets),
-    and a permutation p of the list's smallest reference-pathway p against random lists."""
-    refs = table.loc[table["reference"], "set"].tolist()
-    row: dict[str, Any] = {
-        "explainer": method,
-        "level": f"pathways:{name}",
-        "reference": f"reference pathways in {universe.collection}",
-        "n_reference": len(refs),
-    }
-    if not refs:
-        return row
-    sub = GeneSets({s: universe.sets[s] for s in refs}, name=f"{universe.collection}:reference")
-    res = permutation_test(top, Universe(sub, universe.genes, min_size=1, max_size=None), **options)
-    hits = table[table["reference"]]
-    significant = hits.loc[hits["fdr"] < fdr, "set"].tolist()
-    row |= {
-        "overlap": int((hits["overlap"] > 0).sum()),
-        "n_significant": len(significant),
-        "p": float(hits["p"].min()),
-        "permutation_p": res.min_p_value,
-        "statistic": "smallest reference-pathway ORA p of the top-k vs random lists",
-        "genes": ";".join(significant),
-    }
-    return row
 
 
 def _recovery(
