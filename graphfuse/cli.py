@@ -93,8 +93,7 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
 
     if progress is None:
         progress = sys.stderr.isatty()
-    result = run_fit(cfg, progress=progress)
-    _print_summary(result)
+    run_fit(cfg, progress=progress).print_summary()
 
 
 @main.command()
@@ -144,7 +143,7 @@ def tune(
     are shown but never used to choose. Run the same command again to resume the study.
     """
     from graphfuse.config import load_config
-    from graphfuse.tune import tune as run_tune
+    from graphfuse.experiment import tune as run_tune
 
     cfg = load_config(config_path, overrides)
     result = run_tune(cfg, trials=trials, storage=storage, study=study, timeout=timeout)
@@ -195,19 +194,10 @@ def explain(
     Parquet, top-feature and heatmap plots), agreement between methods and, for the
     synthetic cohort, scores against the planted truth.
     """
-    from graphfuse.config import parse_overrides
-    from graphfuse.errors import ConfigError
     from graphfuse.experiment import explain_run
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    params: dict[str, dict[str, Any]] = {}
-    for key, value in parse_overrides(list(param_items)).items():
-        method, _, name = key.partition(".")
-        if not name:
-            raise ConfigError(
-                f"--param {key}=…: expected METHOD.KEY=VALUE, e.g. shap.background=10"
-            )
-        params.setdefault(method, {})[name] = value
+    params = _explainer_params(param_items)
     chosen: int | str | None = target
     if target is not None and target.isdigit():
         chosen = int(target)
@@ -220,35 +210,7 @@ def explain(
         seed=seed,
         params=params,
     )
-    _print_explanations(result)
-
-
-def _print_explanations(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"graphfuse explain — run {result.run_id}", title_justify="left")
-    for col in ("method", "patients", "seconds", "top features"):
-        table.add_column(col, justify="right" if col in ("patients", "seconds") else "left")
-    for name, attribution in result.attributions.items():
-        top = ", ".join(f"{f}" for _, f in attribution.feature_importance().index[:5])
-        table.add_row(name, str(len(attribution.patients)), f"{attribution.seconds:.2f}", top)
-    console.print(table)
-    if result.truth is not None:
-        auprc = result.truth[result.truth["metric"] == "auprc"]
-        pivot = auprc.pivot_table(index="method", columns="level", values="value")
-        lift = auprc.pivot_table(index="method", columns="level", values="lift")
-        truth = Table(title="planted truth: AUPRC (lift over random)", title_justify="left")
-        truth.add_column("method")
-        for level in pivot.columns:
-            truth.add_column(level, justify="right")
-        for method, row in pivot.iterrows():
-            truth.add_row(
-                method, *(f"{row[c]:.3f} ({lift.loc[method, c]:.1f}x)" for c in pivot.columns)
-            )
-        console.print(truth)
-    console.print(f"logged to run {result.run_id}: artifacts explanations/<method>/")
+    result.print_summary()
 
 
 @main.group()
@@ -331,9 +293,9 @@ def benchmark_explainers_command(
     Hallmark (the synthetic cohort: its own planted pathways), and writes report.md, CSV
     tables and figures to --out (and to MLflow when tracking is on).
     """
-    from graphfuse.benchmark import COLLECTIONS, METHODS, benchmark_explainers
     from graphfuse.config import load_config
     from graphfuse.errors import ConfigError
+    from graphfuse.experiment import COLLECTIONS, METHODS, benchmark_explainers
 
     if config_path is None and run_id is None:
         raise ConfigError("graphfuse benchmark explainers needs --config PATH or --run RUN_ID")
@@ -353,7 +315,7 @@ def benchmark_explainers_command(
         run_id=run_id,
         min_size=min_size,
     )
-    _print_benchmark(result)
+    result.print_summary()
 
 
 def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -369,50 +331,6 @@ def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             )
         params.setdefault(method, {})[name] = value
     return params
-
-
-def _print_benchmark(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    s = result.settings
-    table = Table(
-        title=f"graphfuse benchmark explainers — top {s['top_k']}, FDR < {s['fdr']:g}",
-        title_justify="left",
-    )
-    frame = result.summary
-    sig = [c for c in frame.columns if c.startswith("sig_")]
-    cols = ["seconds", *sig, "ref_gene_overlap", "ref_pathway_perm_p", "mean_jaccard"]
-    cols += [c for c in ("precision", "recall") if c in frame.columns]
-    cols = [c for c in cols if c in frame.columns]
-    table.add_column("explainer", no_wrap=True)
-    for c in cols:
-        table.add_column(_SHORT.get(c, c.removeprefix("sig_")), justify="right")
-    for row in frame.to_dict("records"):
-        table.add_row(row["explainer"], *(_fmt(row[c]) for c in cols))
-    console.print(table)
-    console.print(f"background    {result.background['label']}")
-    for note in result.notes:
-        console.print(f"note          {note}")
-    console.print(f"report        {result.out / 'report.md'}")
-    if result.run_id is not None:
-        console.print(f"MLflow run    {result.run_id}")
-
-
-_SHORT = {
-    "seconds": "s",
-    "ref_gene_overlap": "ref genes",
-    "ref_pathway_perm_p": "ref perm p",
-    "mean_jaccard": "jaccard",
-    "precision": "prec",
-}
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.3g}"
-    return str(value)
 
 
 @main.command()
@@ -433,63 +351,8 @@ def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[st
     per-fold test metrics and their mean ± sd; with tracking on, one parent MLflow run
     holds the summary and each fold is a nested run.
     """
-    from rich.console import Console
-    from rich.table import Table
-
     from graphfuse.config import load_config
     from graphfuse.experiment import cross_validate
 
     cfg = load_config(config_path, overrides)
-    result = cross_validate(cfg, folds=folds, seeds=list(seeds) or None)
-    cols = [c for c in result.folds.columns if c.startswith("test_")]
-    table = Table(title=f"graphfuse cv — {cfg.source}, {folds} folds", title_justify="left")
-    for c in ["seed", "fold", *cols]:
-        table.add_column(c.removeprefix("test_"), justify="right")
-    for row in result.folds.itertuples(index=False):
-        values = row._asdict()
-        table.add_row(str(values["seed"]), str(values["fold"]), *(f"{values[c]:.3f}" for c in cols))
-    table.add_row(
-        "mean ± sd",
-        "",
-        *(
-            f"{result.summary.loc[c, 'mean']:.3f} ± {result.summary.loc[c, 'std']:.3f}"
-            for c in cols
-        ),
-    )
-    Console().print(table)
-    if result.run_id is not None:
-        Console().print(f"MLflow run {result.run_id} (folds are nested runs)")
-
-
-def _print_summary(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if result.task == "survival":
-        cols = ["c_index", "logrank_p", "events"]
-    else:
-        cols = ["accuracy", "f1", "f1_macro", "roc_auc"]
-    table = Table(title=f"graphfuse fit — {result.config.source}", title_justify="left")
-    table.add_column("split")
-    table.add_column("patients", justify="right")
-    for c in cols:
-        table.add_column(c, justify="right")
-    for split, m in result.metrics.items():
-        cells = (f"{m[c]:.3g}" if c in ("logrank_p", "events") else f"{m[c]:.3f}" for c in cols)
-        table.add_row(split, str(len(result.splits[split])), *cells)
-    console.print(table)
-    h = result.history
-    stop = "early stop" if h.early_stopped else "all epochs"
-    console.print(
-        f"model [bold]{result.config.model.name}[/] on {', '.join(result.data.modalities)}; "
-        f"best epoch {h.best_epoch} of {h.stopped_epoch} ({stop}); "
-        f"training {h.seconds:.1f} s, total {result.seconds:.1f} s"
-    )
-    if result.run_id is None:
-        console.print("tracking off: nothing logged to MLflow")
-        return
-    console.print(f"MLflow run    {result.run_id}")
-    console.print(f"tracking URI  {result.tracking_uri}")
-    console.print(f"artifacts     {result.artifact_uri}")
-    console.print(f"browse with   mlflow ui --backend-store-uri {result.tracking_uri}")
+    cross_validate(cfg, folds=folds, seeds=list(seeds) or None).print_summary()

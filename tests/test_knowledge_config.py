@@ -9,7 +9,7 @@ from graphfuse.config import load_config
 from graphfuse.data import data_root
 from graphfuse.errors import ConfigError
 from graphfuse.experiment import fit, prepare
-from graphfuse.experiment._fit import _run_tags
+from graphfuse.experiment._track import _run_tags
 from graphfuse.graphs import GENE, build_knowledge_graph, feature_gene_map
 
 QUICK = [

@@ -1,5 +1,7 @@
 """The orchestrator: ``fit(config)`` chains data, graphs, model, training and tracking;
-``cross_validate`` repeats it over folds; ``explain_run`` explains a tracked run.
+``cross_validate`` repeats it over folds; ``explain_run`` explains a tracked run; ``tune``
+searches hyper-parameters with Optuna; ``benchmark_explainers`` tests explainers against
+gene-set collections.
 
 The CLI and notebooks call these same functions::
 
@@ -10,32 +12,64 @@ The CLI and notebooks call these same functions::
     result.metrics["test"]["roc_auc"]
 """
 
+from graphfuse.experiment._benchmark import (
+    COLLECTIONS,
+    METHODS,
+    BenchmarkResult,
+    ad_reference,
+    benchmark_explainers,
+)
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
-from graphfuse.experiment._fit import (
+from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._prepare import (
     SPLITS,
-    FitResult,
     Prepared,
     annotate_graph,
     build_graph,
-    fit,
     prepare,
+    read_outcome,
     seed_everything,
     split_cohort,
 )
+from graphfuse.experiment._tune import TuneResult, tune
+from graphfuse.experiment._tune_search import (
+    JOURNAL_NAME,
+    check_space,
+    default_storage,
+    open_storage,
+    redact,
+    trial_config,
+    trials_frame,
+)
 
 __all__ = [
+    "COLLECTIONS",
+    "JOURNAL_NAME",
+    "METHODS",
     "SPLITS",
+    "BenchmarkResult",
     "CVResult",
     "ExplainResult",
     "FitResult",
     "Prepared",
+    "TuneResult",
+    "ad_reference",
     "annotate_graph",
+    "benchmark_explainers",
     "build_graph",
+    "check_space",
     "cross_validate",
+    "default_storage",
     "explain_run",
     "fit",
+    "open_storage",
     "prepare",
+    "read_outcome",
+    "redact",
     "seed_everything",
     "split_cohort",
+    "trial_config",
+    "trials_frame",
+    "tune",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,6 +13,9 @@ from graphfuse.config import ExperimentConfig
 from graphfuse.data import load_cohort
 from graphfuse.experiment._fit import fit
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["CVResult", "cross_validate"]
 
@@ -29,11 +33,42 @@ class CVResult:
         Mean and standard deviation over all (seed, fold) rows, per metric.
     run_id
         The parent MLflow run (each fold is a nested run), or ``None`` without tracking.
+    source, n_folds
+        The config's file and the number of folds (for the printed title).
     """
 
     folds: pd.DataFrame
     summary: pd.DataFrame
     run_id: str | None = None
+    source: str | None = None
+    n_folds: int | None = None
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """Print the per-fold test metrics and their mean ± sd (what ``graphfuse cv`` shows)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        cols = [c for c in self.folds.columns if c.startswith("test_")]
+        title = f"graphfuse cv — {self.source}, {self.n_folds} folds"
+        table = Table(title=title, title_justify="left")
+        for c in ["seed", "fold", *cols]:
+            table.add_column(c.removeprefix("test_"), justify="right")
+        for row in self.folds.itertuples(index=False):
+            values = row._asdict()
+            cells = (f"{values[c]:.3f}" for c in cols)
+            table.add_row(str(values["seed"]), str(values["fold"]), *cells)
+        table.add_row(
+            "mean ± sd",
+            "",
+            *(
+                f"{self.summary.loc[c, 'mean']:.3f} ± {self.summary.loc[c, 'std']:.3f}"
+                for c in cols
+            ),
+        )
+        console.print(table)
+        if self.run_id is not None:
+            console.print(f"MLflow run {self.run_id} (folds are nested runs)")
 
 
 def cross_validate(
@@ -122,4 +157,5 @@ def cross_validate(
             )
             with logger.staging() as folder:
                 frame.to_csv(folder / "cv_folds.csv", index=False)
-    return CVResult(frame, summary, logger.run_id if logger else None)
+    run_id = logger.run_id if logger else None
+    return CVResult(frame, summary, run_id, source=str(config.source), n_folds=folds)

@@ -6,15 +6,19 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from graphfuse._threads import auto_threads, torch_threads
+from graphfuse._threads import auto_threads
 from graphfuse.errors import DataError
-from graphfuse.experiment._fit import SPLITS, Prepared, prepare
+from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
 from graphfuse.models import FusionModel
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["ExplainResult", "explain_run"]
 
@@ -45,6 +49,57 @@ class ExplainResult:
     run_id: str
     prepared: Prepared
     model: FusionModel
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per method: ``method``, ``patients``, ``seconds`` and its five
+        ``top_features`` (``graphfuse explain``'s table)."""
+        rows = [
+            {
+                "method": name,
+                "patients": len(a.patients),
+                "seconds": a.seconds,
+                "top_features": [f for _, f in a.feature_importance().index[:5]],
+            }
+            for name, a in self.attributions.items()
+        ]
+        return pd.DataFrame(rows, columns=["method", "patients", "seconds", "top_features"])
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """Print the methods, their cost and top features, and for a synthetic cohort their
+        scores against the planted truth (what ``graphfuse explain`` shows)."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        table = Table(title=f"graphfuse explain — run {self.run_id}", title_justify="left")
+        for col in ("method", "patients", "seconds", "top features"):
+            table.add_column(col, justify="right" if col in ("patients", "seconds") else "left")
+        for row in self.summary.itertuples(index=False):
+            top = ", ".join(f"{f}" for f in row.top_features)
+            table.add_row(row.method, str(row.patients), f"{row.seconds:.2f}", top)
+        console.print(table)
+        if self.truth is not None:
+            console.print(_truth_table(self.truth))
+        console.print(f"logged to run {self.run_id}: artifacts explanations/<method>/")
+
+
+def _truth_table(truth: pd.DataFrame) -> Table:
+    """AUPRC (and lift over random) per method and level, as a rich table."""
+    from rich.table import Table
+
+    auprc = truth[truth["metric"] == "auprc"]
+    pivot = auprc.pivot_table(index="method", columns="level", values="value")
+    lift = auprc.pivot_table(index="method", columns="level", values="lift")
+    table = Table(title="planted truth: AUPRC (lift over random)", title_justify="left")
+    table.add_column("method")
+    for level in pivot.columns:
+        table.add_column(level, justify="right")
+    for method, row in pivot.iterrows():
+        table.add_row(
+            method, *(f"{row[c]:.3f} ({lift.loc[method, c]:.1f}x)" for c in pivot.columns)
+        )
+    return table
 
 
 def explain_run(
@@ -96,15 +151,8 @@ def explain_run(
     from mlflow.tracking import MlflowClient
 
     from graphfuse.config import load_config
-    from graphfuse.explain import (
-        EXPLAINERS,
-        agreement,
-        agreement_figure,
-        build_explainer,
-        heatmap_figure,
-        score_attribution,
-        top_features_figure,
-    )
+    from graphfuse.explain import EXPLAINERS, agreement, build_explainers
+    from graphfuse.explain import run as run_explainers
     from graphfuse.models import load_checkpoint
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -120,7 +168,7 @@ def explain_run(
         raise DataError(
             f"unknown explainer(s) {unknown}; registered: {', '.join(EXPLAINERS.names())}"
         )
-    explainers = {m: build_explainer(m, **params.get(m, {})) for m in methods}
+    explainers = build_explainers(methods, params)
     if patients not in ("all", *SPLITS):
         raise DataError(f"patients must be 'all' or one of {SPLITS}; got {patients!r}")
     with tempfile.TemporaryDirectory(prefix="graphfuse-explain-") as tmp:
@@ -144,46 +192,59 @@ def explain_run(
         )
     data = prepared.data
     who = None if patients == "all" else prepared.splits[patients]
-    attributions = {}
-    with torch_threads(auto_threads(prepared.cohort.n_patients, config.train.threads)):
-        for name, explainer in explainers.items():
-            attributions[name] = explainer.explain(
-                model, data, patients=who, target=target, seed=seed
-            )
-    truth = None
-    if prepared.cohort.truth:
-        blocks = []
-        for name, attribution in attributions.items():
-            block = score_attribution(attribution, prepared.cohort)
-            blocks.append(block.assign(method=name))
-        truth = pd.concat(blocks, ignore_index=True)
+    threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
+    attributions = run_explainers(
+        model, data, explainers, patients=who, target=target, seed=seed, threads=threads
+    )
+    truth = _truth(attributions, prepared) if prepared.cohort.truth else None
     table = agreement(attributions) if len(attributions) > 1 else None
     if log:
         logger = RunLogger(uri, client.get_experiment(run.info.experiment_id).name)
         with logger.start(run_id=run_id):
-            for name, attribution in attributions.items():
-                logger.log_metrics({f"explain_seconds_{name}": attribution.seconds})
-                with logger.staging() as folder:
-                    attribution.save(folder / "explanations" / name)
-                logger.log_figure(
-                    top_features_figure(attribution), f"explanations/{name}/top_features.png"
-                )
-                logger.log_figure(heatmap_figure(attribution), f"explanations/{name}/heatmap.png")
-            if truth is not None:
-                with logger.staging() as folder:
-                    (folder / "explanations").mkdir()
-                    truth.to_csv(folder / "explanations" / "truth.csv", index=False)
-                auprc = truth[truth["metric"] == "auprc"]
-                logger.log_metrics(
-                    {
-                        f"explain_{r.method}_{r.level}_auprc": r.value
-                        for r in auprc.itertuples()
-                        if r.level in ("features", "genes", "pathways")
-                    }
-                )
-            if table is not None:
-                with logger.staging() as folder:
-                    (folder / "explanations").mkdir(exist_ok=True)
-                    table.to_csv(folder / "explanations" / "agreement.csv", index=False)
-                logger.log_figure(agreement_figure(table), "explanations/agreement.png")
+            _log_explanations(logger, attributions, truth, table)
     return ExplainResult(attributions, truth, table, run_id, prepared, model)
+
+
+def _truth(attributions: Mapping[str, Any], prepared: Prepared) -> pd.DataFrame:
+    """Scores of every attribution against the cohort's planted truth, one block per method."""
+    from graphfuse.explain import score_attribution
+
+    blocks = []
+    for name, attribution in attributions.items():
+        block = score_attribution(attribution, prepared.cohort)
+        blocks.append(block.assign(method=name))
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _log_explanations(
+    logger: RunLogger,
+    attributions: Mapping[str, Any],
+    truth: pd.DataFrame | None,
+    table: pd.DataFrame | None,
+) -> None:
+    """Log ``explanations/<method>/`` (attribution, plots), truth scores and agreement."""
+    from graphfuse.explain import agreement_figure, heatmap_figure, top_features_figure
+
+    for name, attribution in attributions.items():
+        logger.log_metrics({f"explain_seconds_{name}": attribution.seconds})
+        with logger.staging() as folder:
+            attribution.save(folder / "explanations" / name)
+        logger.log_figure(top_features_figure(attribution), f"explanations/{name}/top_features.png")
+        logger.log_figure(heatmap_figure(attribution), f"explanations/{name}/heatmap.png")
+    if truth is not None:
+        with logger.staging() as folder:
+            (folder / "explanations").mkdir()
+            truth.to_csv(folder / "explanations" / "truth.csv", index=False)
+        auprc = truth[truth["metric"] == "auprc"]
+        logger.log_metrics(
+            {
+                f"explain_{r.method}_{r.level}_auprc": r.value
+                for r in auprc.itertuples()
+                if r.level in ("features", "genes", "pathways")
+            }
+        )
+    if table is not None:
+        with logger.staging() as folder:
+            (folder / "explanations").mkdir(exist_ok=True)
+            table.to_csv(folder / "explanations" / "agreement.csv", index=False)
+        logger.log_figure(agreement_figure(table), "explanations/agreement.png")

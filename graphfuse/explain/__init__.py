@@ -32,6 +32,7 @@ from graphfuse.explain._perturb import (
 )
 from graphfuse.explain._perturb_gcn import GCNFusionEngine  # noqa: F401 (registers fast paths)
 from graphfuse.explain._plots import agreement_figure, heatmap_figure, top_features_figure
+from graphfuse.explain._run import build_explainers, run
 from graphfuse.explain._saliency import Saliency
 from graphfuse.explain._sensitivity import Sensitivity
 from graphfuse.explain._shap import Shap, ShapleyGame, patient_game
@@ -60,6 +61,7 @@ __all__ = [
     "agreement",
     "agreement_figure",
     "build_explainer",
+    "build_explainers",
     "consensus_ranking",
     "exact_shapley",
     "explain",
@@ -72,6 +74,7 @@ __all__ = [
     "planted_truth",
     "rank_stability",
     "replaced_outputs",
+    "run",
     "score_attribution",
     "top_features_figure",
     "truth_scores",

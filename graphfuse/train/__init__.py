@@ -1,9 +1,10 @@
-"""Training stage: splits, full-batch training with early stopping, metrics (classification
-and survival), training-time modality dropout."""
+"""Training stage: splits, full-batch training with early stopping, the tasks (their
+objectives, metrics with directions, scoring and plots: :data:`TASKS`), training-time
+modality dropout."""
 
 from graphfuse.train._dropout import drop_modalities
 from graphfuse.train._metrics import classification_metrics
-from graphfuse.train._objective import TASKS, Objective, objective_for
+from graphfuse.train._objective import TASKS, Objective, objective_for, task_class
 from graphfuse.train._plots import roc_figure
 from graphfuse.train._splits import published_split, stratified_folds, stratified_split
 from graphfuse.train._survival import (
@@ -35,5 +36,6 @@ __all__ = [
     "stratified_folds",
     "stratified_split",
     "survival_metrics",
+    "task_class",
     "train_model",
 ]

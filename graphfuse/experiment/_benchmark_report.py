@@ -8,16 +8,20 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "cost_recovery_figure",
     "dot_plot_figure",
     "log_report",
     "overlap_figure",
+    "print_report",
     "write_report",
 ]
 
@@ -318,3 +322,51 @@ def _labels(frame: pd.DataFrame) -> pd.Series:
 
 def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else float("nan")
+
+
+def print_report(result: Any, console: Console | None = None) -> None:
+    """Print a :class:`~graphfuse.experiment.BenchmarkResult`: its per-explainer summary,
+    the background, notes and where the report is."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    s = result.settings
+    table = Table(
+        title=f"graphfuse benchmark explainers — top {s['top_k']}, FDR < {s['fdr']:g}",
+        title_justify="left",
+    )
+    frame = result.summary
+    sig = [c for c in frame.columns if c.startswith("sig_")]
+    cols = ["seconds", *sig, "ref_gene_overlap", "ref_pathway_perm_p", "mean_jaccard"]
+    cols += [c for c in ("precision", "recall") if c in frame.columns]
+    cols = [c for c in cols if c in frame.columns]
+    table.add_column("explainer", no_wrap=True)
+    for c in cols:
+        table.add_column(_SHORT.get(c, c.removeprefix("sig_")), justify="right")
+    for row in frame.to_dict("records"):
+        table.add_row(row["explainer"], *(_short_fmt(row[c]) for c in cols))
+    console.print(table)
+    console.print(f"background    {result.background['label']}")
+    for note in result.notes:
+        console.print(f"note          {note}")
+    assert result.out is not None  # benchmark_explainers writes the report first
+    console.print(f"report        {result.out / 'report.md'}")
+    if result.run_id is not None:
+        console.print(f"MLflow run    {result.run_id}")
+
+
+#: Short column names of the printed summary.
+_SHORT = {
+    "seconds": "s",
+    "ref_gene_overlap": "ref genes",
+    "ref_pathway_perm_p": "ref perm p",
+    "mean_jaccard": "jaccard",
+    "precision": "prec",
+}
+
+
+def _short_fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3g}"
+    return str(value)

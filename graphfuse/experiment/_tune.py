@@ -1,0 +1,289 @@
+"""Hyper-parameter search: ``graphfuse tune --config … --trials N``.
+
+The search space is the config's ``tune:`` section (:class:`graphfuse.config.TuneConfig`):
+dotted config paths mapped to distributions. Each Optuna trial applies its values as
+overrides, re-validates the whole config and runs :func:`graphfuse.experiment.fit`,
+reporting the validation metric during training (every ``tune.report_every`` epochs from
+``tune.warmup_epochs``) so the pruner can stop an unpromising trial early. Every
+trial is an MLflow run nested under one parent run for the study, which records the best
+trial at the end.
+
+Model selection looks at validation patients only. Each trial's test metrics are recorded
+(trial user attribute ``test``, the MLflow run's ``test_*`` metrics) and shown, but never
+used to choose.
+
+Storage: Optuna's journal file ``optuna.journal`` beside the MLflow SQLite store by default
+(in the working folder when tracking is off or remote), or any Optuna storage URL
+(``sqlite:///…``, ``postgresql://…``) — several machines share one study by pointing at the
+same database. A study is loaded when it exists, so a stopped search resumes by running the
+same command again. See ``docs/tuning.md``.
+
+Examples
+--------
+From Python, as ``graphfuse tune --config my.yaml --trials 10`` does::
+
+    from graphfuse.config import load_config
+    from graphfuse.experiment import fit
+    from graphfuse.experiment import tune
+
+    result = tune(load_config("my.yaml"), trials=10)  # my.yaml has a tune: section
+    result.print_summary()
+    result.study.best_params            # {"train.lr": 0.0041, "model.hidden": 37}
+    final = fit(result.best_config())   # refit the chosen values
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from graphfuse.config import ExperimentConfig, resolve_components
+from graphfuse.experiment._tune_search import (
+    _check_same_search,
+    _default_study_name,
+    _pruner,
+    _Search,
+    _spec,
+    check_space,
+    default_storage,
+    open_storage,
+    redact,
+    trial_config,
+    trials_frame,
+)
+from graphfuse.tracking import RunLogger, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from rich.console import Console
+
+__all__ = ["TuneResult", "tune"]
+
+
+@dataclass
+class TuneResult:
+    """What a search produced.
+
+    Attributes
+    ----------
+    study
+        The Optuna study (all its trials, including those of earlier runs of the search).
+    config
+        The experiment config that holds the search.
+    storage
+        The storage (password redacted), e.g. the journal file's path.
+    parent_run_id, tracking_uri
+        The study's MLflow parent run (``None`` when tracking is off).
+    new_trials
+        Numbers of the trials run by this call.
+    seconds
+        Wall-clock time of this call.
+    """
+
+    study: optuna.Study
+    config: ExperimentConfig
+    storage: str
+    parent_run_id: str | None
+    tracking_uri: str | None
+    new_trials: list[int]
+    seconds: float
+
+    @property
+    def metric(self) -> str:
+        return _spec(self.config).metric_for(self.config.task)
+
+    def best_values(self) -> dict[str, Any]:
+        """The best trial's values (by the validation metric), as dotted config paths."""
+        return dict(self.study.best_trial.params)
+
+    def best_config(self) -> ExperimentConfig:
+        """The experiment config with the best trial's values: ``fit(result.best_config())``."""
+        return trial_config(self.config, self.best_values())
+
+    def trials_frame(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, test metric, epochs, seconds, params."""
+        return trials_frame(self.study, self.metric)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The trials (:meth:`trials_frame`), as ``graphfuse tune`` prints them."""
+        return self.trials_frame()
+
+    def print_summary(
+        self, console: Console | None = None, max_rows: int = 50, overrides: Sequence[str] = ()
+    ) -> None:
+        """Print the trials as a table and the best trial (what ``graphfuse tune`` shows).
+
+        ``overrides``: the ``--set`` items the config was loaded with, repeated in the
+        printed command that re-fits the best trial.
+        """
+        _print_summary(self, console, max_rows, overrides)
+
+
+def tune(
+    config: ExperimentConfig,
+    *,
+    trials: int | None = None,
+    storage: str | Path | None = None,
+    study: str | None = None,
+    timeout: float | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> TuneResult:
+    """Run (or resume) an Optuna search over the config's ``tune.space``.
+
+    Parameters
+    ----------
+    config
+        A config with a ``tune:`` section (:func:`graphfuse.config.load_config`).
+    trials
+        Trials to run now (added to those already in the study); ``None``: ``tune.trials``.
+    storage
+        Optuna storage URL or journal path; ``None``: ``tune.storage``, else
+        :func:`default_storage`.
+    study
+        Study name; ``None``: ``tune.study``, else the config file's name.
+    timeout
+        Start no new trial after this many seconds; ``None``: ``tune.timeout``.
+    pruner
+        An Optuna pruner to use instead of ``tune.pruner``.
+
+    Returns
+    -------
+    TuneResult
+        The study (best trial chosen on the validation metric only) and where it lives.
+
+    Raises
+    ------
+    ConfigError
+        No ``tune`` section, a space key or value the config refuses (before any trial
+        runs), an existing study with another metric or direction, or storage that
+        cannot be opened.
+    """
+    import optuna
+
+    started = time.perf_counter()
+    resolve_components(config)
+    spec = _spec(config)
+    check_space(config)
+    name = study or spec.study or _default_study_name(config)
+    where = storage if storage is not None else spec.storage
+    if where is None:
+        where = default_storage(config)
+    metric, direction = spec.metric_for(config.task), spec.direction_for(config.task)
+    the_study = optuna.create_study(
+        storage=open_storage(where),
+        study_name=name,
+        direction=direction,
+        pruner=pruner if pruner is not None else _pruner(spec, config),
+        load_if_exists=True,
+    )
+    _check_same_search(the_study, metric, direction, name)
+    the_study.sampler = optuna.samplers.TPESampler(
+        seed=spec.seed if spec.seed is not None else config.seed + len(the_study.trials)
+    )
+    shown = redact(str(where))
+    n_trials = trials if trials is not None else spec.trials
+    timeout = timeout if timeout is not None else spec.timeout
+
+    logger: RunLogger | None = None
+    if config.tracking.enabled:
+        logger = RunLogger(
+            resolve_tracking_uri(config.tracking.uri),
+            config.tracking.experiment,
+            run_name=f"tune {name}",
+        )
+    search = _Search(the_study, config, spec, name, shown, logger, custom_pruner=pruner is not None)
+    search.run(n_trials, timeout)
+    return TuneResult(
+        study=the_study,
+        config=config,
+        storage=shown,
+        parent_run_id=logger.run_id if logger else None,
+        tracking_uri=logger.uri if logger else None,
+        new_trials=sorted(search.ran),
+        seconds=time.perf_counter() - started,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _print_summary(
+    result: TuneResult, console: Console | None, max_rows: int, overrides: Sequence[str]
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    metric = result.metric
+    test_key = "test_" + metric[len("val_") :]
+    study = result.study
+    done = [t for t in study.trials if t.state.name == "COMPLETE" and t.value is not None]
+    best = study.best_trial if done else None
+    table = Table(title=f"graphfuse tune — study {study.study_name}", title_justify="left")
+    table.add_column("trial", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True, min_width=8)
+    table.add_column(metric, justify="right")
+    table.add_column(f"{test_key} (not used)", justify="right")
+    table.add_column("epochs", justify="right")
+    keys = list(_spec(result.config).space)
+    for key in keys:
+        table.add_column(key.replace(".params.", ".", 1), justify="right")
+    trials = study.trials
+    if len(trials) > max_rows:
+        ranked = sorted(done, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+        trials = sorted(ranked[:max_rows], key=lambda t: t.number)
+    for t in trials:
+        mark = "bold green" if best is not None and t.number == best.number else None
+        new = "*" if t.number in result.new_trials else ""
+        table.add_row(
+            f"{t.number}{new}",
+            t.state.name,
+            _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
+            _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
+            _fmt(t.last_step),
+            *(_fmt(t.params.get(k)) for k in keys),
+            style=mark,
+        )
+    console.print(table)
+    if len(study.trials) > len(trials):
+        console.print(f"(best {len(trials)} of {len(study.trials)} trials shown)")
+    console.print(
+        f"{len(result.new_trials)} trials run now (*), {len(study.trials)} in the study; "
+        f"{result.seconds:.1f} s"
+    )
+    if best is None:
+        console.print("no trial completed: no best trial yet")
+    else:
+        console.print(
+            f"best trial [bold]{best.number}[/]: {metric} {_fmt(best.value)} — chosen on "
+            f"validation patients only; the {test_key} column is recorded, never used to choose"
+        )
+        given = [o for o in overrides if not o.strip().startswith("tune.")]
+        sets = given + [f"{k}={_yaml_scalar(v)}" for k, v in best.params.items()]
+        args = " ".join(f"--set {shlex.quote(item)}" for item in sets)
+        source = shlex.quote(str(result.config.source))
+        console.print(f"refit it with  graphfuse fit --config {source} {args}", soft_wrap=True)
+    console.print(f"study storage  {result.storage}  (rerun the same command to resume)")
+    if result.parent_run_id is not None:
+        console.print(f"MLflow parent run  {result.parent_run_id}  ({result.tracking_uri})")
+
+
+def _yaml_scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()

@@ -1,0 +1,443 @@
+"""The search behind :func:`graphfuse.experiment.tune`: the space applied to a config,
+Optuna storage, pruning, and the trial loop with its MLflow parent run.
+
+A trial applies its values to the config as overrides (:func:`trial_config`), re-validates
+it and runs :func:`graphfuse.experiment.fit`, reporting the validation metric during
+training so the pruner can stop an unpromising trial early.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import yaml
+from pydantic import ValidationError
+
+from graphfuse.config import (
+    ExperimentConfig,
+    TuneConfig,
+    format_validation_errors,
+    resolve_components,
+    set_path,
+)
+from graphfuse.errors import ConfigError
+from graphfuse.tracking import RunLogger, StopRun, resolve_tracking_uri
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+__all__ = [
+    "JOURNAL_NAME",
+    "check_space",
+    "default_storage",
+    "open_storage",
+    "redact",
+    "trial_config",
+    "trials_frame",
+]
+
+JOURNAL_NAME = "optuna.journal"
+_PARENT_ATTR = "graphfuse.mlflow_parent_run_id"
+_METRIC_ATTR = "graphfuse.metric"
+
+# --------------------------------------------------------------------------- configs
+
+
+def _spec(config: ExperimentConfig) -> TuneConfig:
+    if config.tune is None:
+        raise ConfigError(
+            f"{config.source or '<config>'}: no tune: section; add one naming what to search, "
+            "e.g. tune: {space: {train.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}}}"
+        )
+    return config.tune
+
+
+def trial_config(
+    config: ExperimentConfig, values: Mapping[str, Any], run_name: str | None = None
+) -> ExperimentConfig:
+    """``config`` with ``values`` (dotted path -> value) applied, re-validated, ``tune`` dropped.
+
+    Parameters
+    ----------
+    config
+        The experiment config holding the search.
+    values
+        A trial's values, e.g. ``{"train.lr": 0.003, "model.params.hidden": 64}``
+        (``model.hidden`` works as well).
+    run_name
+        The MLflow run name of the trial (``tracking.run_name``).
+
+    Raises
+    ------
+    ConfigError
+        A path that is not in the config, or a value it refuses, naming ``tune.space`` and
+        the key.
+
+    Examples
+    --------
+    >>> from graphfuse.config import load_config
+    >>> cfg = load_config(overrides={"tracking.enabled": False})
+    >>> trial_config(cfg, {"train.lr": 0.05, "model.params.hidden": 8}).model.params["hidden"]
+    8
+    """
+    source = config.source or "<config>"
+    raw = config.model_dump(mode="json", exclude={"tune"})  # components as {name, params}
+    raw = copy.deepcopy(raw)
+    where = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+    head = f"{source}: tune.space: {where} gives an invalid config"
+    try:
+        for key, value in values.items():
+            set_path(raw, key, value)
+        if run_name is not None:
+            set_path(raw, "tracking.run_name", run_name)
+        cfg = ExperimentConfig.model_validate(raw)
+        cfg.source = source
+        resolve_components(cfg)
+    except ValidationError as exc:
+        detail = format_validation_errors(exc, ExperimentConfig, (), source, {})
+        raise ConfigError(_join(head, detail)) from None
+    except ConfigError as exc:
+        raise ConfigError(_join(head, str(exc))) from None
+    return cfg
+
+
+def _join(head: str, detail: str) -> str:
+    if detail.startswith("invalid config:"):
+        return head + detail.removeprefix("invalid config")
+    return f"{head}: {detail}"
+
+
+def check_space(config: ExperimentConfig) -> None:
+    """Validate every key of the search space at its extreme values, before any trial runs.
+
+    Each key is applied alone at ``low`` and ``high`` (every choice of a categorical) and the
+    config re-validated, so a wrong path or an out-of-range value fails here, naming the key.
+
+    Raises
+    ------
+    ConfigError
+        No ``tune`` section, or a key/value the config refuses.
+    """
+    for key, space in _spec(config).space.items():
+        for value in space.bounds():
+            trial_config(config, {key: value})
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def default_storage(config: ExperimentConfig) -> Path:
+    """Where the journal file goes when no storage is given.
+
+    Beside the MLflow store when it is local (``sqlite:///path/mlflow.db`` ->
+    ``path/optuna.journal``; a ``file:`` store -> its parent folder), else (tracking off or
+    a tracking server) in the working folder.
+    """
+    folder = Path.cwd()
+    if config.tracking.enabled:
+        uri = resolve_tracking_uri(config.tracking.uri)
+        local: str | None = None
+        if uri.startswith("sqlite:///"):
+            local = uri[len("sqlite:///") :].split("?")[0]
+        elif uri.startswith("file:"):
+            local = unquote(urlsplit(uri).path)
+        elif "://" not in uri:
+            local = uri
+        if local and local != ":memory:":
+            folder = Path(local).expanduser().resolve().parent
+    return folder / JOURNAL_NAME
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to print and log)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL or a journal file path.
+
+    ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage (with a 60 s
+    heartbeat, so trials of a machine that died are marked failed); ``redis://…``: a journal
+    in Redis; anything else: a journal file at that path (folders created).
+
+    Raises
+    ------
+    ConfigError
+        The database driver is not installed, or the database cannot be reached.
+    """
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
+
+    text = str(storage)
+    if "://" not in text:
+        path = Path(text).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if text.startswith("redis://"):
+        return JournalStorage(JournalRedisBackend(text))
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with warnings.catch_warnings():  # the heartbeat is marked experimental since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=180)
+    except ImportError as exc:
+        raise ConfigError(
+            f"storage {redact(text)}: its driver is not installed ({exc}); e.g. "
+            "pip install psycopg2-binary for postgresql://"
+        ) from None
+    except (SQLAlchemyError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"storage {redact(text)}: cannot open it: {first}") from None
+
+
+def _pruner(spec: TuneConfig, config: ExperimentConfig) -> optuna.pruners.BasePruner:
+    import optuna
+
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=spec.startup_trials,
+            n_warmup_steps=spec.warmup_epochs,
+            interval_steps=spec.report_every,
+        )
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=max(1, spec.warmup_epochs), max_resource=config.train.epochs
+        )
+    return optuna.pruners.NopPruner()
+
+
+# --------------------------------------------------------------------------- trials
+
+
+@functools.cache
+def _pruned_error() -> type[Exception]:
+    import optuna
+
+    class TrialPrunedRun(StopRun, optuna.TrialPruned):
+        """Ends the trial PRUNED in Optuna and its MLflow run KILLED."""
+
+    return TrialPrunedRun
+
+
+class _Reporter:
+    """Epoch callback: report the validation metric at epochs ``start``, ``start + every``,
+    ...; prune when the pruner says so. ``report=False``: check the metric only."""
+
+    def __init__(
+        self, trial: optuna.Trial, metric: str, *, report: bool, start: int, every: int
+    ) -> None:
+        self.trial, self.metric = trial, metric
+        self.report, self.start, self.every = report, start, every
+        self.pruned = _pruned_error()
+
+    def __call__(self, record: dict[str, float]) -> None:
+        if self.metric not in record:
+            valid = sorted(k for k in record if k.startswith("val_"))
+            raise ConfigError(
+                f"tune.metric: {self.metric!r} is not reported by training; "
+                f"valid: {', '.join(valid)}"
+            )
+        value = float(record[self.metric])
+        epoch = int(record["epoch"])
+        due = epoch >= self.start and (epoch - self.start) % self.every == 0
+        if not self.report or not due or math.isnan(value):
+            return
+        self.trial.report(value, epoch)
+        if self.trial.should_prune():
+            raise self.pruned(
+                f"trial {self.trial.number} pruned at epoch {epoch}",
+                tags={"graphfuse.tune.state": "PRUNED", "graphfuse.tune.pruned_epoch": epoch},
+            )
+
+
+def _final_value(result: Any, metric: str) -> float:
+    """The metric of the model ``fit`` kept, on validation patients."""
+    name = metric[len("val_") :]
+    if name in result.metrics["val"]:
+        return float(result.metrics["val"][name])
+    epochs = result.history.epochs
+    best = [r for r in epochs if int(r["epoch"]) == result.history.best_epoch]
+    record = best[0] if best else (epochs[-1] if epochs else {})
+    if metric not in record:
+        raise ConfigError(f"tune.metric: {metric!r} is not a validation metric of this task")
+    return float(record[metric])
+
+
+def _scalar(value: Any) -> Any:
+    return float(value) if isinstance(value, float) else value
+
+
+def trials_frame(study: optuna.Study, metric: str) -> pd.DataFrame:
+    """One row per trial of ``study``: number, state, value, ``test_<metric>`` (the trial's
+    recorded test score of the validation ``metric``), epochs, seconds, ``params.<key>``."""
+    import pandas as pd
+
+    test_key = metric[len("val_") :]
+    rows = []
+    for t in study.trials:
+        duration = t.duration.total_seconds() if t.duration is not None else math.nan
+        row = {"number": t.number, "state": t.state.name, "value": t.value}
+        row[f"test_{test_key}"] = (t.user_attrs.get("test") or {}).get(test_key)
+        row["epochs"] = t.last_step
+        row["seconds"] = duration
+        row |= {f"params.{k}": v for k, v in t.params.items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _default_study_name(config: ExperimentConfig) -> str:
+    source = config.source
+    if source and not source.startswith("<"):
+        return Path(source).stem
+    return "graphfuse"
+
+
+def _check_same_search(study: optuna.Study, metric: str, direction: str, name: str) -> None:
+    existing = study.direction.name.lower()
+    if existing != direction:
+        raise ConfigError(
+            f"study {name!r} exists and {existing}s; the config asks to "
+            f"{direction} {metric}: use another --study name"
+        )
+    scored_on = study.user_attrs.get(_METRIC_ATTR)
+    if scored_on is None:
+        study.set_user_attr(_METRIC_ATTR, metric)
+    elif scored_on != metric:
+        raise ConfigError(
+            f"study {name!r} exists and scores trials on {scored_on}; the config's tune.metric "
+            f"is {metric}: use another --study name"
+        )
+
+
+class _Search:
+    """One call's optimisation loop, with the MLflow parent run around it."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        config: ExperimentConfig,
+        spec: TuneConfig,
+        name: str,
+        storage: str,
+        logger: RunLogger | None,
+        custom_pruner: bool = False,
+    ) -> None:
+        self.study, self.config, self.spec, self.name = study, config, spec, name
+        self.storage, self.logger = storage, logger
+        self.metric = spec.metric_for(config.task)
+        # built-in pruners never look at epochs before the warm-up: no need to store them
+        self.report = custom_pruner or spec.pruner != "none"
+        self.start = 1 if custom_pruner else max(1, spec.warmup_epochs)
+        self.ran: list[int] = []  # trial numbers run by this call (others may share the study)
+
+    def run(self, n_trials: int, timeout: float | None) -> None:
+        if self.logger is None:
+            self._optimize(n_trials, timeout)
+            return
+        logger = self.logger
+        previous = self.study.user_attrs.get(_PARENT_ATTR)
+        reopen = previous if previous and self._parent_exists(previous) else None
+        tags = {
+            "graphfuse.tune.study": self.name,
+            "graphfuse.tune.storage": self.storage,
+            "graphfuse.tune.metric": self.metric,
+            "graphfuse.tune.direction": self.spec.direction_for(self.config.task),
+            "graphfuse.config_source": str(self.config.source),
+        }
+        with logger.start(tags=tags, run_id=reopen):
+            if reopen is None:
+                logger.log_params({"tune": self.spec.model_dump(mode="json")})
+                logger.log_text(self.config.to_yaml(), "config.yaml")
+                if previous is None:
+                    self.study.set_user_attr(_PARENT_ATTR, logger.run_id)
+            self._optimize(n_trials, timeout)
+            self._log_best()
+
+    def _parent_exists(self, run_id: str) -> bool:
+        assert self.logger is not None
+        try:
+            run = self.logger.client.get_run(run_id)
+        except Exception:  # another tracking store: start a new parent here
+            return False
+        return run.info.experiment_id == self.logger.experiment_id and (
+            run.info.lifecycle_stage == "active"
+        )
+
+    def _optimize(self, n_trials: int, timeout: float | None) -> None:
+        self.study.optimize(
+            self._objective, n_trials=n_trials, timeout=timeout, callbacks=[self._after_trial]
+        )
+
+    def _objective(self, trial: optuna.Trial) -> float:
+        from graphfuse.experiment import fit
+
+        self.ran.append(trial.number)
+        values = {k: _scalar(s.suggest(trial, k)) for k, s in self.spec.space.items()}
+        cfg = trial_config(self.config, values, run_name=f"{self.name} trial {trial.number}")
+        tags = {"graphfuse.tune.study": self.name, "graphfuse.tune.trial": str(trial.number)}
+        tags |= {f"graphfuse.tune.param.{k}": str(v) for k, v in values.items()}
+        result = fit(
+            cfg,
+            on_epoch=_Reporter(
+                trial,
+                self.metric,
+                report=self.report,
+                start=self.start,
+                every=self.spec.report_every,
+            ),
+            parent_run_id=self.logger.run_id if self.logger else None,
+            run_tags=tags,
+        )
+        value = _final_value(result, self.metric)
+        if self.logger is not None and result.run_id is not None:
+            self.logger.client.set_tag(result.run_id, "graphfuse.tune.state", "COMPLETE")
+        trial.set_user_attr("val", result.metrics["val"])
+        trial.set_user_attr("test", result.metrics["test"])  # recorded; never used to select
+        trial.set_user_attr("best_epoch", result.history.best_epoch)
+        trial.set_user_attr("mlflow_run_id", result.run_id)
+        return value
+
+    def _after_trial(self, study: optuna.Study, trial: Any) -> None:
+        if self.logger is None:
+            return
+        finished = [t for t in study.trials if t.value is not None and t.state.name == "COMPLETE"]
+        if finished:
+            self.logger.log_metrics({"best_value": study.best_value}, step=trial.number)
+
+    def _log_best(self) -> None:
+        assert self.logger is not None
+        logger, study = self.logger, self.study
+        states = [t.state.name for t in study.trials]
+        logger.log_metrics(
+            {f"n_trials_{s.lower()}": states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL")},
+            step=len(states),
+        )
+        if "COMPLETE" not in states:
+            logger.flush()
+            return
+        best = study.best_trial
+        logger.log_metrics({"best_value": best.value}, step=len(states))
+        logger.set_tags(
+            {"graphfuse.tune.best_trial": best.number}
+            | {"graphfuse.tune.best_run_id": best.user_attrs.get("mlflow_run_id")}
+            | {f"graphfuse.tune.best.{k}": v for k, v in best.params.items()}
+        )
+        logger.flush()
+        with logger.staging() as folder:
+            trials_frame(study, self.metric).to_csv(folder / "trials.csv", index=False)
+            best_cfg = trial_config(self.config, dict(best.params)).to_dict()
+            best_cfg["tune"] = self.spec.model_dump(mode="json")
+            (folder / "best_config.yaml").write_text(yaml.safe_dump(best_cfg, sort_keys=False))
