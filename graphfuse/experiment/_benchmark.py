@@ -46,6 +46,7 @@ from graphfuse.experiment._benchmark_reference import (
     _reference,
     ad_reference,
 )
+from graphfuse.graphs import graph_info
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -294,13 +295,14 @@ def _check_arguments(
 
 def _background(data: Any, top_k: int, notes: list[str]) -> tuple[list[str], str]:
     """The genes of the model's omics features (every test's background) and its label."""
-    background = sorted({g for genes in data.feature_genes.values() for g in genes.values()})
+    feature_genes = graph_info(data).feature_genes
+    background = sorted({g for genes in feature_genes.values() for g in genes.values()})
     if not background:
         raise DataError(
             f"the model's modalities {list(data.modalities)} map no feature to a gene "
             "(var['gene']); pathway enrichment needs an omics modality with gene names"
         )
-    omics = [m for m, genes in data.feature_genes.items() if genes]
+    omics = [m for m, genes in feature_genes.items() if genes]
     label = f"{len(background)} genes of the model's omics features after preprocessing"
     label += f" ({', '.join(omics)})"
     if top_k >= len(background):

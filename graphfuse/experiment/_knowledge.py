@@ -15,7 +15,7 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.config import KnowledgeConfig
 from graphfuse.data import Cohort, GeneSets, data_root, load_gene_sets, read_interactions
-from graphfuse.graphs import build_knowledge_graph
+from graphfuse.graphs import annotate, build_knowledge_graph
 
 __all__ = ["build_from_config"]
 
@@ -76,7 +76,6 @@ def build_from_config(base: HeteroData, cohort: Cohort, config: KnowledgeConfig)
         variable_nodes=config.variable_nodes,
         patients=list(cohort.patients),
     )
-    data.unmapped_modalities = [
-        m for m in base.modalities if base.kinds[m] == "omics" and m not in genes
-    ]
+    unmapped = [m for m in base.modalities if base.kinds[m] == "omics" and m not in genes]
+    annotate(data, unmapped_modalities=unmapped)
     return data

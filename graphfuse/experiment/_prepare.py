@@ -17,7 +17,7 @@ from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import Cohort, ModalityMatrix, Preprocessor, load_cohort
 from graphfuse.errors import DataError
 from graphfuse.experiment._knowledge import build_from_config
-from graphfuse.graphs import build_patient_graph
+from graphfuse.graphs import annotate, build_patient_graph, graph_info
 from graphfuse.train import published_split, stratified_split, task_class
 
 __all__ = [
@@ -149,17 +149,23 @@ def build_graph(
 
 
 def annotate_graph(data: HeteroData, cohort: Cohort) -> None:
-    """Attach what explanations need to name things: patient ids (``data.patients``),
-    class names (``data.classes``) and the feature -> gene map of omics modalities
-    (``data.feature_genes``, restricted to features that survived preprocessing)."""
-    data.patients = [str(p) for p in cohort.patients]
-    data.classes = [str(c) for c in cohort.classes]
+    """Attach what explanations need to name things (:func:`~graphfuse.graphs.annotate`):
+    patient ids (``patients``), class names (``classes``) and the feature -> gene map of
+    omics modalities (``feature_genes``, restricted to features that survived
+    preprocessing)."""
     genes = cohort.feature_genes()
-    data.feature_genes = {
-        m: {f: genes[m][f] for f in data.feature_names[m] if f in genes[m]}
-        for m in data.modalities
+    info = graph_info(data)
+    feature_genes = {
+        m: {f: genes[m][f] for f in info.feature_names[m] if f in genes[m]}
+        for m in info.modalities
         if m in genes
     }
+    annotate(
+        data,
+        patients=[str(p) for p in cohort.patients],
+        classes=[str(c) for c in cohort.classes],
+        feature_genes=feature_genes,
+    )
 
 
 def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np.ndarray], str]:

@@ -19,7 +19,7 @@ from graphfuse._params import StrictModel
 from graphfuse.errors import ConfigError, DataError, format_validation_errors
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._baselines import training_mean
-from graphfuse.graphs import PATIENT, feature_key
+from graphfuse.graphs import PATIENT, feature_key, graph_info
 from graphfuse.models import FusionModel, eval_mode
 from graphfuse.registry import Registry
 
@@ -302,7 +302,7 @@ class Explainer(ABC):
             frame["target"] = ids[frame["target"].to_numpy()]
             edges[name] = frame
         groups = {name: frame.set_axis(index, axis=0) for name, frame in result.groups.items()}
-        genes = getattr(data, "feature_genes", None) or {}
+        genes = graph_info(data).feature_genes or {}
         return Attribution(
             method=self.registry_name,
             scores=scores,
@@ -368,17 +368,18 @@ def model_name(model: FusionModel) -> str:
 
 
 def patient_ids(data: HeteroData) -> np.ndarray:
-    """Patient ids of the graph's nodes (``data.patients``), else their positions."""
+    """Patient ids of the graph's nodes (:func:`~graphfuse.graphs.graph_info`), else their
+    positions."""
     n = int(data[PATIENT].num_nodes)
-    ids = getattr(data, "patients", None)
+    ids = graph_info(data).patients
     if ids is None or len(ids) != n:
         return np.arange(n)
     return np.asarray(ids, dtype=object)
 
 
 def class_names(data: HeteroData, n_classes: int) -> list[str]:
-    """Class names (``data.classes``), else ``"0"``, ``"1"``, ..."""
-    classes = getattr(data, "classes", None)
+    """Class names (:func:`~graphfuse.graphs.graph_info`), else ``"0"``, ``"1"``, ..."""
+    classes = graph_info(data).classes
     if classes is None or len(classes) != n_classes:
         return [str(i) for i in range(n_classes)]
     return [str(c) for c in classes]

@@ -17,6 +17,7 @@ from torch_geometric.data import HeteroData
 
 from graphfuse.data import GeneSets
 from graphfuse.errors import DataError, GraphfuseError
+from graphfuse.graphs import graph_info
 
 __all__ = [
     "Feature",
@@ -60,7 +61,7 @@ def validated_gene_sets(value: Any) -> Any:
 
 def graph_feature_genes(data: HeteroData) -> dict[str, dict[str, str]]:
     """The graph's ``modality -> {feature: gene}`` map (empty where it has none)."""
-    return getattr(data, "feature_genes", None) or {}
+    return graph_info(data).feature_genes or {}
 
 
 def features_by_gene(

@@ -102,6 +102,9 @@ class _NotDifferentiable(FusionModel):
     differentiable = False
     registry_name = "frozen_table"
 
+    def fit_direct(self, data):
+        pass
+
     def forward(self, data):
         n = data[PATIENT].num_nodes
         return torch.zeros(n, self.n_classes)

@@ -60,6 +60,9 @@ class Frozen(FusionModel):
 
     differentiable = False
 
+    def fit_direct(self, data):
+        pass
+
     def forward(self, data):
         return torch.zeros(data[PATIENT].num_nodes, self.n_classes)
 
