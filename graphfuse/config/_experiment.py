@@ -34,6 +34,7 @@ from graphfuse.errors import (
 from graphfuse.graphs import BUILDERS, FUSED_BUILDERS
 from graphfuse.models import MODELS
 from graphfuse.registry import Registry
+from graphfuse.train import TASKS
 
 __all__ = [
     "ComponentConfig",
@@ -219,10 +220,12 @@ class ExperimentConfig(StrictModel):
     @classmethod
     def _monitor_of_task(cls, train: TrainConfig, info: ValidationInfo) -> TrainConfig:
         task = info.data.get("task", "classification")
-        wrong = {"classification": "val_c_index", "survival": "val_roc_auc"}.get(task)
-        if train.monitor == wrong:
-            valid = "val_loss, val_c_index" if task == "survival" else "val_loss, val_roc_auc"
-            raise ValueError(f"monitor {wrong!r} is not a {task} metric; use one of {valid}")
+        monitors = TASKS.get(task).monitors
+        if train.monitor not in monitors:
+            raise ValueError(
+                f"monitor {train.monitor!r} is not a {task} metric; use one of "
+                + ", ".join(monitors)
+            )
         return train
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,13 +19,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from graphfuse._params import StrictModel
+from graphfuse.train import TASKS
 
 __all__ = ["ParamSpace", "TuneConfig"]
 
 Scalar = str | int | float | bool | None
 
 _NOT_TUNABLE = ("tune", "tracking", "seed")
-DEFAULT_METRICS = {"classification": "val_roc_auc", "survival": "val_c_index"}
+#: Task -> the metric a study optimises when ``tune.metric`` is null (the task's own).
+DEFAULT_METRICS = {name: TASKS.get(name).default_metric for name in TASKS}
 
 
 class ParamSpace(StrictModel):
@@ -161,10 +163,11 @@ class TuneConfig(StrictModel):
 
     def metric_for(self, task: str) -> str:
         """``metric``, or the task's default."""
-        return self.metric or DEFAULT_METRICS.get(task, "val_loss")
+        return self.metric or TASKS.get(task).default_metric
 
     def direction_for(self, task: str) -> Literal["maximize", "minimize"]:
-        """``direction``, or the one implied by the metric's name."""
+        """``direction``, or the task's direction of the metric
+        (:meth:`graphfuse.train.Objective.direction`)."""
         if self.direction is not None:
             return self.direction
-        return "minimize" if self.metric_for(task).endswith("loss") else "maximize"
+        return TASKS.get(task).direction(self.metric_for(task))
