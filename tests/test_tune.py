@@ -299,7 +299,7 @@ def fake_fit(seen: list):
 
 def test_selection_uses_validation_never_test(tmp_path, monkeypatch):
     seen: list[float] = []
-    monkeypatch.setattr(graphfuse.experiment, "fit", fake_fit(seen))
+    monkeypatch.setattr(graphfuse.experiment._tune_search, "fit", fake_fit(seen))
     space = {"train.lr": {"type": "float", "low": 0.01, "high": 0.19}}
     cfg = load_config(write_config(tmp_path, tune={"pruner": "none", "space": space}))
     result = tune(cfg, trials=5, storage=tmp_path / "j.journal")
@@ -319,7 +319,7 @@ def test_selection_uses_validation_never_test(tmp_path, monkeypatch):
 
 def test_loss_metric_is_minimised_from_the_best_epoch_record(tmp_path, monkeypatch):
     seen: list[float] = []
-    monkeypatch.setattr(graphfuse.experiment, "fit", fake_fit(seen))
+    monkeypatch.setattr(graphfuse.experiment._tune_search, "fit", fake_fit(seen))
     space = {"train.lr": {"type": "float", "low": 0.01, "high": 0.19}}
     tune_section = {"pruner": "none", "metric": "val_loss", "space": space}
     cfg = load_config(write_config(tmp_path, tune=tune_section))
@@ -330,7 +330,7 @@ def test_loss_metric_is_minimised_from_the_best_epoch_record(tmp_path, monkeypat
 
 
 def test_reports_start_at_the_warmup_every_k_epochs(tmp_path, monkeypatch):
-    monkeypatch.setattr(graphfuse.experiment, "fit", fake_fit([]))
+    monkeypatch.setattr(graphfuse.experiment._tune_search, "fit", fake_fit([]))
     space = {"train.lr": {"type": "float", "low": 0.01, "high": 0.19}}
     section = {"pruner": "median", "warmup_epochs": 2, "report_every": 2, "space": space}
     cfg = load_config(write_config(tmp_path, tune=section), ["train.epochs=7"])

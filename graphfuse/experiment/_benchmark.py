@@ -46,6 +46,8 @@ from graphfuse.experiment._benchmark_reference import (
     _reference,
     ad_reference,
 )
+from graphfuse.experiment._explain import explain_run
+from graphfuse.experiment._fit import fit
 from graphfuse.graphs import graph_info
 
 if TYPE_CHECKING:
@@ -358,7 +360,6 @@ def _explain(
 ) -> tuple[dict[str, Any], Any, Any, str | None]:
     """Attributions of a freshly trained model, or of a tracked run's model."""
     from graphfuse._threads import auto_threads
-    from graphfuse.experiment import explain_run, fit
     from graphfuse.explain import build_explainers
     from graphfuse.explain import run as run_explainers
 

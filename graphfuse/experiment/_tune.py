@@ -23,7 +23,6 @@ Examples
 From Python, as ``graphfuse tune --config my.yaml --trials 10`` does::
 
     from graphfuse.config import load_config
-    from graphfuse.experiment import fit
     from graphfuse.experiment import tune
 
     result = tune(load_config("my.yaml"), trials=10)  # my.yaml has a tune: section

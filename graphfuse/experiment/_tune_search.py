@@ -28,6 +28,7 @@ from graphfuse.config import (
     set_path,
 )
 from graphfuse.errors import ConfigError
+from graphfuse.experiment._fit import fit
 from graphfuse.tracking import RunLogger, StopRun, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -382,8 +383,6 @@ class _Search:
         )
 
     def _objective(self, trial: optuna.Trial) -> float:
-        from graphfuse.experiment import fit
-
         self.ran.append(trial.number)
         values = {k: _scalar(s.suggest(trial, k)) for k, s in self.spec.space.items()}
         cfg = trial_config(self.config, values, run_name=f"{self.name} trial {trial.number}")

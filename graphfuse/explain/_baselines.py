@@ -9,16 +9,14 @@ patients having it when no training patient does) and use no label.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
+from torch_geometric.data import HeteroData
 
 from graphfuse.errors import DataError
 from graphfuse.graphs import PATIENT
-
-if TYPE_CHECKING:
-    from graphfuse.explain._base import ExplainContext
 
 __all__ = [
     "FixedBaseline",
@@ -29,6 +27,18 @@ __all__ = [
     "training_mean",
     "training_rows",
 ]
+
+
+class ExplainContext(Protocol):
+    """What the reference inputs read of an explanation context
+    (:class:`graphfuse.explain.ExplainContext` has it)."""
+
+    data: HeteroData
+    modalities: list[str]
+    available: torch.Tensor
+
+    def features(self) -> dict[str, torch.Tensor]: ...
+
 
 #: A baseline that is one row per modality (the same for every patient).
 FixedBaseline = Literal["mean", "zeros"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
 
-from graphfuse.explain._base import EXPLAINERS, ExplainContext, ExplainerParams
-from graphfuse.explain._baselines import FixedBaseline
+from graphfuse.explain._base import EXPLAINERS, ExplainContext
 from graphfuse.explain._gradients import AbsGradient, Gradient, GradientExplainer, GradientXInput
-from graphfuse.explain._integrated import IntegratedGradients, Integration, integration_points
+from graphfuse.explain._integrated import (
+    IntegratedGradients,
+    IntegratedGradientsParams,
+    integration_points,
+)
 
 __all__ = ["SALIENCY_KINDS", "Saliency", "SaliencyParams", "integration_points"]
 
@@ -23,22 +25,15 @@ SALIENCY_KINDS: dict[str, type[GradientExplainer]] = {
 }
 
 
-class SaliencyParams(ExplainerParams):
+class SaliencyParams(IntegratedGradientsParams):
     kind: Literal["gradient", "abs_gradient", "gradient_x_input", "integrated_gradients"] = (
         "gradient_x_input"
     )
     """``gradient``: d output / d feature; ``abs_gradient``: its magnitude (unsigned);
     ``gradient_x_input``: gradient times the feature's (standardised) value;
     ``integrated_gradients``: the path integral of the gradient from ``baseline`` to the
-    patient's rows, times their difference (Sundararajan et al., ICML 2017)."""
-    baseline: FixedBaseline = "mean"
-    """Integrated gradients' baseline: the training patients' mean row of each modality
-    (default; no label used) or zeros (with standardised features, close to it)."""
-    steps: int = Field(32, ge=1, le=4096)
-    """Integrated gradients' integration points."""
-    integration: Integration = "gausslegendre"
-    """Quadrature rule of integrated gradients (captum's names; Gauss-Legendre is its
-    default)."""
+    patient's rows, times their difference (Sundararajan et al., ICML 2017). ``baseline``,
+    ``steps`` and ``integration`` are those of :class:`IntegratedGradientsParams`."""
 
 
 @EXPLAINERS.register("saliency")

@@ -21,6 +21,7 @@ like any module.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -118,11 +119,13 @@ class SklearnModel(FusionModel):
         """Log-probabilities of the classes, ``(patients, n_classes)`` (float32)."""
         return self._log_proba(self.design_matrix(data)).to(torch.float32)
 
+    @abstractmethod
     def _fit_estimator(self, x: np.ndarray, y: np.ndarray) -> None:
-        raise NotImplementedError
+        """Fit the estimator on the training patients' design matrix and classes."""
 
+    @abstractmethod
     def _log_proba(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Class log-probabilities ``(rows, n_classes)`` of design-matrix rows."""
 
     def _seed(self, seed: int | None) -> int:
         """The given seed, else one drawn from torch's global generator (seeded per run)."""

@@ -35,6 +35,7 @@ from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
 from graphfuse.train._metrics import classification_metrics
 from graphfuse.train._plots import roc_figure
+from graphfuse.train._predict import predict_proba, predict_risk
 from graphfuse.train._survival import (
     concordance_index,
     cox_loss,
@@ -215,8 +216,6 @@ class ClassificationObjective(Objective):
     @classmethod
     def predict(cls, model: torch.nn.Module, data: HeteroData) -> np.ndarray:
         """Class probabilities, ``(n_patients, n_classes)``."""
-        from graphfuse.train._trainer import predict_proba
-
         return predict_proba(model, data)
 
     @classmethod
@@ -315,8 +314,6 @@ class SurvivalObjective(Objective):
     @classmethod
     def predict(cls, model: torch.nn.Module, data: HeteroData) -> np.ndarray:
         """The risk score, one column ``(n_patients, 1)``."""
-        from graphfuse.train._trainer import predict_risk
-
         return predict_risk(model, data)[:, None]
 
     @classmethod

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
@@ -17,6 +16,7 @@ from graphfuse.graphs import PATIENT
 from graphfuse.models import FusionModel
 from graphfuse.train._dropout import drop_modalities
 from graphfuse.train._objective import Objective, objective_for
+from graphfuse.train._predict import predict_proba, predict_risk
 
 __all__ = ["TrainHistory", "predict_proba", "predict_risk", "train_model"]
 
@@ -47,20 +47,6 @@ class TrainHistory:
     @property
     def early_stopped(self) -> bool:
         return self.stopped_epoch < self.max_epochs
-
-
-@torch.no_grad()
-def predict_proba(model: FusionModel, data: HeteroData) -> np.ndarray:
-    """Class probabilities of every patient (eval mode), ``(n_patients, n_classes)``."""
-    model.eval()
-    return torch.softmax(model(data), dim=1).numpy()
-
-
-@torch.no_grad()
-def predict_risk(model: FusionModel, data: HeteroData) -> np.ndarray:
-    """Risk score of every patient (eval mode) from a survival model's one output, ``(n,)``."""
-    model.eval()
-    return model(data)[:, 0].numpy()
 
 
 def train_model(
