@@ -103,6 +103,22 @@ class HNSWIndex:
         self.n_fit_ = int(n)
         return self
 
+    def serialize(self) -> np.ndarray:
+        """The fitted index as ``uint8`` bytes (faiss' own format, no pickle)."""
+        return np.asarray(_faiss().serialize_index(self._index), dtype=np.uint8)
+
+    def load(self, data: np.ndarray, n_fit: int, dim: int) -> HNSWIndex:
+        """The index :meth:`serialize` gave, checked to hold ``n_fit`` rows of ``dim`` features."""
+        index = _faiss().deserialize_index(np.ascontiguousarray(data, dtype=np.uint8))
+        if index.ntotal != n_fit or index.d != dim:
+            raise GraphfuseError(
+                f"the saved HNSW index holds {index.ntotal:,} rows of {index.d} features, but "
+                f"{n_fit:,} reference rows of {dim} features were given to attach to"
+            )
+        self._index = index
+        self.n_fit_ = int(n_fit)
+        return self
+
     def query(
         self, q: np.ndarray, k: int, exclude: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

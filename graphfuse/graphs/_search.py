@@ -13,6 +13,7 @@ approximate above.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -24,10 +25,13 @@ from graphfuse.graphs._base import BuilderParams
 __all__ = [
     "AUTO_APPROXIMATE_ABOVE",
     "BLOCK_FLOATS",
+    "CHUNK_MACS",
     "NeighbourIndex",
     "SearchParams",
+    "chunk_rows",
     "exact_search",
     "prepare",
+    "scores",
 ]
 
 Metric = Literal["cosine", "euclidean", "correlation"]
@@ -39,6 +43,9 @@ Metric = Literal["cosine", "euclidean", "correlation"]
 #: 7-9 minutes at 1,000,000. Below 50,000 the index saves seconds at most, and exact search
 #: gives exactly ranked, bit-reproducible neighbours.
 AUTO_APPROXIMATE_ABOVE = 50_000
+
+#: Multiply-adds of one matrix product of :func:`scores` (see :func:`chunk_rows`).
+CHUNK_MACS = 1 << 30
 
 #: Most similarity scores held at once by the exact search (64 MiB of float32): a block of
 #: ``BLOCK_FLOATS // n_fitted`` query rows (at least 64, at most 4,096) is scored at a time.
@@ -77,13 +84,81 @@ def prepare(x: np.ndarray | torch.Tensor, metric: Metric) -> torch.Tensor:
 
     Correlation rows are centred, cosine and correlation rows scaled to unit length (a
     zero row stays zero). Returns a new ``float32`` tensor; ``x`` is never modified.
+    Each row is prepared on its own (numpy's row-wise reductions), so a row comes out
+    the same, bit for bit, whichever rows it is prepared with.
     """
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32)).clone()
+    xn = np.array(x, dtype=np.float32, order="C")
     if metric == "correlation":
-        xt -= xt.mean(dim=1, keepdim=True)
+        xn -= xn.mean(axis=1, keepdims=True)
     if metric in ("cosine", "correlation"):
-        xt = torch.nn.functional.normalize(xt, dim=1)
-    return xt
+        norm = np.sqrt(np.square(xn).sum(axis=1, keepdims=True))
+        xn /= np.maximum(norm, 1e-12)
+    return torch.from_numpy(xn)
+
+
+def chunk_rows(n_ref: int, n_features: int) -> int:
+    """Query rows per matrix product of :func:`scores` against ``n_ref`` reference rows.
+
+    A power of two from 64 to 1,024, about :data:`CHUNK_MACS` multiply-adds per product
+    (512 rows against 10,000 of 200 features: a few hundredths of a second, which one
+    new patient pays in full, while larger products score many rows faster). It depends
+    on the reference rows only: every product has this many rows (the last padded), so
+    a row's scores never depend on how many rows are scored with it.
+    """
+    rows = CHUNK_MACS // max(n_ref * n_features, 1)
+    return int(min(1024, max(64, 1 << max(int(rows).bit_length() - 1, 0))))
+
+
+def scores(
+    q: torch.Tensor, ref: torch.Tensor, metric: Metric, ref_sq: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Score every (query, reference) pair of prepared rows (:func:`prepare`).
+
+    Parameters
+    ----------
+    q, ref
+        Prepared ``float32`` rows.
+    metric
+        ``cosine`` and ``correlation`` give inner products, ``euclidean`` negative
+        Euclidean distances.
+    ref_sq
+        The reference rows' squared norms (``euclidean``), when already known.
+
+    Returns
+    -------
+    torch.Tensor
+        ``float32`` ``(len(q), len(ref))``. A matrix product's rounding depends on its
+        shape, so the rows are scored in chunks of :func:`chunk_rows` rows, the last one
+        padded with zero rows: each query row's scores are the same, bit for bit, whichever
+        other rows are scored with it (a new patient's neighbours do not depend on its batch).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ref, q = (prepare(rng.normal(size=(n, 4)), "cosine") for n in (30, 5))
+    >>> bool((scores(q[:1], ref, "cosine") == scores(q, ref, "cosine")[:1]).all())
+    True
+    """
+    n, n_ref = q.shape[0], ref.shape[0]
+    out = torch.empty(n, n_ref)
+    chunk = chunk_rows(n_ref, ref.shape[1])
+    ref_t = ref.T
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        if stop - start == chunk:
+            torch.mm(q[start:stop], ref_t, out=out[start:stop])
+        else:
+            padded = q.new_zeros(chunk, q.shape[1])
+            padded[: stop - start] = q[start:stop]
+            out[start:stop] = torch.mm(padded, ref_t)[: stop - start]
+    if metric == "euclidean":
+        if ref_sq is None:
+            ref_sq = torch.from_numpy(np.square(ref.numpy()).sum(axis=1))
+        q_sq = torch.from_numpy(np.square(q.numpy()).sum(axis=1))
+        # |q - r|^2 = |q|^2 + |r|^2 - 2 q.r, clamped at 0 where rounding undershoots
+        out.mul_(-2.0).add_(q_sq[:, None]).add_(ref_sq[None, :]).clamp_(min=0.0)
+        out.sqrt_().neg_()
+    return out
 
 
 def exact_search(
@@ -111,14 +186,17 @@ def exact_search(
     nbr, score
         ``int64`` and ``float32`` arrays ``(len(q), k)``, best first: reference
         positions, and similarities (inner product) or negative Euclidean distances.
+        Scored by :func:`scores`: a row's results do not depend on the other query rows.
     """
     n, n_ref = q.shape[0], ref.shape[0]
     nbr = np.empty((n, k), dtype=np.int64)
     score = np.empty((n, k), dtype=np.float32)
-    block = int(min(4096, max(64, BLOCK_FLOATS // max(n_ref, 1))))
+    chunk = chunk_rows(n_ref, ref.shape[1])
+    block = max(chunk, min(4096, BLOCK_FLOATS // max(n_ref, 1)) // chunk * chunk)
+    ref_sq = torch.from_numpy(np.square(ref.numpy()).sum(axis=1)) if metric == "euclidean" else None
     for start in range(0, n, block):
         stop = min(start + block, n)
-        s = -torch.cdist(q[start:stop], ref) if metric == "euclidean" else q[start:stop] @ ref.T
+        s = scores(q[start:stop], ref, metric, ref_sq)
         if exclude is not None:
             own = exclude[start:stop]
             rows = np.flatnonzero(own >= 0)
@@ -195,6 +273,41 @@ class NeighbourIndex:
                 ef_construction=self.ef_construction,
                 ef_search=self.ef_search,
             ).fit(x, rows)
+        return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What rebuilds this index beyond its reference rows, as arrays.
+
+        Exact search needs nothing more; an approximate index gives its serialised HNSW
+        graph (``"hnsw"``, ``uint8``; it holds its own copy of the prepared rows), so
+        :meth:`restore` neither rebuilds it (minutes at a million rows) nor depends on
+        the build being reproducible.
+        """
+        if self._hnsw is None:
+            return {}
+        return {"hnsw": self._hnsw.serialize()}
+
+    def restore(
+        self, x: np.ndarray, arrays: Mapping[str, np.ndarray], rows: np.ndarray | None = None
+    ) -> NeighbourIndex:
+        """The index :meth:`fit` built on ``x[rows]``, from those rows and :meth:`state`.
+
+        With a saved HNSW graph in ``arrays`` the graph is loaded, else the index is
+        fitted on the rows (exact search: the same index as before).
+        """
+        if "hnsw" not in arrays:
+            return self.fit(x, rows)
+        from graphfuse.graphs._hnsw import HNSWIndex
+
+        self.n_fit_ = int(x.shape[0] if rows is None else len(rows))
+        self.kind_ = "approximate"
+        self._ref = None
+        self._hnsw = HNSWIndex(
+            self.metric,
+            m=self.hnsw_m,
+            ef_construction=self.ef_construction,
+            ef_search=self.ef_search,
+        ).load(np.asarray(arrays["hnsw"]), self.n_fit_, x.shape[1])
         return self
 
     def query(

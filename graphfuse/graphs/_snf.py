@@ -6,15 +6,24 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from graphfuse.errors import GraphfuseError
-from graphfuse.graphs._base import FUSED_BUILDERS, BuilderParams, FusedGraphBuilder
-from graphfuse.graphs._search import BLOCK_FLOATS
+from graphfuse.errors import DataError, GraphfuseError
+from graphfuse.graphs._base import (
+    FUSED_BUILDERS,
+    BuilderParams,
+    FusedGraphBuilder,
+    check_rows,
+    saved,
+)
+from graphfuse.graphs._search import BLOCK_FLOATS, scores
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["SNFBuilder"]
 
@@ -79,6 +88,12 @@ class SNFBuilder(FusedGraphBuilder):
     It receives edges from the ``k`` largest. Weights are ``F_ij / sqrt(m_i m_j)``
     (``m_i``: row ``i``'s largest off-diagonal entry), in ``(0, 1]`` and symmetric.
 
+    **New patients** are attached the same way (:meth:`attach`; :meth:`fuse` attaches
+    its held-out patients through it), one patient's edges independent of the others'.
+    :meth:`fuse` keeps ``F`` (``4 n**2`` bytes) and each modality's ``mean``;
+    :meth:`state` gives them with the peaks ``m`` and the patients they cover, and
+    :meth:`restore` takes them back with the fitted patients' features.
+
     snfpy computes the same affinities (to 1e-15 with ``kernel: gaussian``) but follows
     the authors' MATLAB release in the normalisations (``W / rowsum``; ``+ I`` instead of
     equation 2 after each iteration), so its fused matrix differs somewhat
@@ -117,39 +132,197 @@ class SNFBuilder(FusedGraphBuilder):
         ref, fused = state.patients, state.fused
         n_ref = len(ref)
         k = min(p.k, n_ref - 1)
+        peak = np.zeros(n_ref, dtype=np.float32)
+        if k >= 1:
+            off = fused.clone()
+            off.fill_diagonal_(-torch.inf)
+            top = torch.topk(off, k, dim=1)
+            del off
+            peak = top.values[:, 0].clamp(min=_TINY).numpy()
+        views = [_Local(v.name, v.members, v.x, v.mean) for v in state.views]
+        positions = np.flatnonzero(available[fit].any(axis=1))  # ref, among the fitted
+        self._ref = _Reference(list(xs), positions, fused, peak, views)
+        self.n_fitted_ = len(fit)
         if k < 1:
             return np.zeros((2, 0), dtype=np.int64), np.zeros(0, dtype=np.float32)
-        off = fused.clone()
-        off.fill_diagonal_(-torch.inf)
-        top = torch.topk(off, k, dim=1)
-        peak = top.values[:, 0].clamp(min=_TINY)
         src, dst = ref[top.indices.numpy()].ravel(), np.repeat(ref, k)
         val = top.values.numpy().ravel()
-        wsrc = peak.numpy()[top.indices.numpy()].ravel()
-        wdst = np.repeat(peak.numpy(), k)
+        wsrc = peak[top.indices.numpy()].ravel()
+        wdst = np.repeat(peak, k)
         # fitted patients: mirror, so the fitted graph is symmetric
         src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
         val = np.concatenate([val, val])
         scale = np.sqrt(np.concatenate([wsrc * wdst, wsrc * wdst]))
-
-        rest = np.setdiff1d(np.arange(n), fit)
-        rest = rest[available[rest].any(axis=1)]
-        if len(rest):
-            rows = self._attach(state, xs, available, rest)
-            top = torch.topk(rows, k, dim=1)
-            qpeak = top.values[:, 0].clamp(min=_TINY).numpy()
-            src = np.concatenate([src, ref[top.indices.numpy()].ravel()])
-            dst = np.concatenate([dst, np.repeat(rest, k)])
-            val = np.concatenate([val, top.values.numpy().ravel()])
-            scale = np.concatenate(
-                [scale, np.sqrt(np.repeat(qpeak, k) * peak.numpy()[top.indices.numpy()].ravel())]
-            )
         keep = val > 0  # no evidence of similarity (no shared modality): no edge
         src, dst, val, scale = src[keep], dst[keep], val[keep], scale[keep]
+        weight = np.minimum(val / scale, 1.0) if p.weighted else np.ones(len(val))
+
+        rest = np.setdiff1d(np.arange(n), fit)
+        ref_pos, new_pos, rest_weight = self.attach(
+            {m: x[rest] for m, x in xs.items()}, available[rest]
+        )
+        src = np.concatenate([src, fit[ref_pos]])
+        dst = np.concatenate([dst, rest[new_pos]])
+        weight = np.concatenate([weight.astype(np.float32), rest_weight])
         _, first = np.unique(src * n + dst, return_index=True)
         src, dst = src[first], dst[first]
-        weight = np.minimum(val[first] / scale[first], 1.0) if p.weighted else np.ones(len(first))
-        return np.stack([src, dst]).astype(np.int64), weight.astype(np.float32)
+        return np.stack([src, dst]).astype(np.int64), weight[first].astype(np.float32)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The fused matrix and what attaching through it needs.
+
+        Returns
+        -------
+        values
+            ``modalities`` (in the order of :meth:`fuse`'s ``xs``), ``views`` (the
+            modalities fused: those with at least 2 fitted patients) and ``n_fitted``.
+        arrays
+            ``fused`` (``F``, ``float32``, over the fitted patients with a modality),
+            ``ref`` (their positions among the fitted patients), ``peak`` (``m``), and per
+            view ``j``: ``members_j`` (its patients, positions within ``ref``) and
+            ``mean_j`` (their local scales ``mean``).
+        """
+        self._check_fitted("state")
+        r = self._ref
+        values = {
+            "modalities": list(r.modalities),
+            "views": [v.name for v in r.views],
+            "n_fitted": int(self.n_fitted_ or 0),
+        }
+        arrays = {"fused": r.fused.numpy(), "ref": r.ref, "peak": r.peak}
+        for j, v in enumerate(r.views):
+            arrays[f"members_{j}"] = v.members
+            arrays[f"mean_{j}"] = v.mean.numpy()
+        return values, arrays
+
+    def restore(
+        self,
+        xs_ref: Mapping[str, np.ndarray],
+        available_ref: np.ndarray,
+        values: Mapping[str, Any],
+        arrays: Mapping[str, np.ndarray],
+    ) -> Self:
+        """Prepare to :meth:`attach` to the fitted patients; see the base class."""
+        names = list(xs_ref)
+        modalities = list(saved(values, "modalities", "snf"))
+        n_fit = int(saved(values, "n_fitted", "snf"))
+        if sorted(names) != sorted(modalities):
+            raise DataError(
+                f"snf was fitted on modalities {modalities}, but the fitted patients' features "
+                f"given to restore it are of {names}"
+            )
+        available_ref = np.asarray(available_ref, dtype=bool)
+        if available_ref.shape != (n_fit, len(names)):
+            raise DataError(
+                f"snf was fitted on {n_fit:,} patients and {len(names)} modalities, but the "
+                f"availability given to restore it has shape {available_ref.shape}"
+            )
+        ref = np.asarray(saved(arrays, "ref", "snf"), dtype=np.int64)
+        if not np.array_equal(ref, np.flatnonzero(available_ref.any(axis=1))):
+            raise DataError(
+                "the availability given to restore snf is not the fitted patients': the "
+                "fitted patients with a modality differ from those the fused matrix covers"
+            )
+        views = []
+        for j, name in enumerate(saved(values, "views", "snf")):
+            members = np.asarray(saved(arrays, f"members_{j}", "snf"), dtype=np.int64)
+            rows = ref[members]
+            if not available_ref[rows, names.index(name)].all():
+                raise DataError(
+                    f"the availability given to restore snf lacks modality {name!r} for "
+                    "fitted patients it was fused over"
+                )
+            x = check_rows(xs_ref[name][rows], None, f"the fitted rows of modality {name!r}")
+            mean = np.asarray(saved(arrays, f"mean_{j}", "snf"), dtype=np.float32)
+            views.append(_Local(name, members, torch.from_numpy(x.copy()), torch.from_numpy(mean)))
+        fused = np.asarray(saved(arrays, "fused", "snf"), dtype=np.float32)
+        peak = np.asarray(saved(arrays, "peak", "snf"), dtype=np.float32)
+        self._ref = _Reference(modalities, ref, torch.from_numpy(fused.copy()), peak, views)
+        self.n_fitted_ = n_fit
+        return self
+
+    def attach(
+        self, xs_new: Mapping[str, np.ndarray], available_new: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each new patient's ``k`` most similar fitted patients by ``mean_v S_v(q, .) F``.
+
+        See the base class; weights as :meth:`fuse`'s, grouped by new patient.
+        """
+        self._check_fitted("attach")
+        p, r = self.params, self._ref
+        names = list(xs_new)
+        unknown = [m for m in names if m not in r.modalities]
+        if unknown:
+            raise DataError(
+                f"snf was fitted on modalities {r.modalities}; it cannot attach patients by "
+                f"{unknown}"
+            )
+        available_new = np.asarray(available_new, dtype=bool)
+        if available_new.ndim != 2 or available_new.shape[1] != len(names):
+            raise DataError(
+                f"the new patients' availability must be patients x {len(names)} modalities "
+                f"({names}), not of shape {available_new.shape}"
+            )
+        n_ref = len(r.ref)
+        k = min(p.k, n_ref - 1)
+        has = np.flatnonzero(available_new.any(axis=1))
+        empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        if k < 1 or len(has) == 0:
+            return empty
+        xs_new = {m: self._checked(xs_new[m], available_new[:, j], m) for j, m in enumerate(names)}
+        ref_pos, new_pos, weight = [], [], []
+        block = max(1, BLOCK_FLOATS // max(n_ref, 1))
+        for start in range(0, len(has), block):
+            rows = has[start : start + block]
+            top = torch.topk(self._fused_rows(xs_new, available_new, rows), k, dim=1)
+            idx, val = top.indices.numpy(), top.values.numpy()
+            qpeak = top.values[:, 0].clamp(min=_TINY).numpy()
+            scale = np.sqrt(np.repeat(qpeak, k) * r.peak[idx].ravel())
+            val = val.ravel()
+            keep = val > 0  # no evidence of similarity (no shared modality): no edge
+            ref_pos.append(r.ref[idx.ravel()[keep]])
+            new_pos.append(np.repeat(rows, k)[keep])
+            w = np.minimum(val[keep] / scale[keep], 1.0) if p.weighted else np.ones(keep.sum())
+            weight.append(w.astype(np.float32))
+        return np.concatenate(ref_pos), np.concatenate(new_pos), np.concatenate(weight)
+
+    def _checked(self, x: np.ndarray, has: np.ndarray, name: str) -> np.ndarray:
+        """A new modality's rows, those of patients that have it checked."""
+        view = next((v for v in self._ref.views if v.name == name), None)
+        if view is not None:
+            check_rows(x[has], view.x.shape[1], f"the new patients' rows of modality {name!r}")
+        return x
+
+    def _fused_rows(
+        self, xs: Mapping[str, np.ndarray], available: np.ndarray, rows: np.ndarray
+    ) -> torch.Tensor:
+        """Fused rows ``(len(rows), n_ref)`` of new patients: ``mean_v S_v(q, .) F``."""
+        p, r = self.params, self._ref
+        names = list(xs)
+        total = torch.zeros(len(rows), len(r.ref))
+        count = torch.zeros(len(rows), 1)
+        for v in r.views:
+            if v.name not in names:
+                continue
+            has = np.flatnonzero(available[rows, names.index(v.name)])
+            if len(has) == 0:
+                continue
+            local_k = min(p.local_k, len(v.members))
+            members = torch.from_numpy(v.members)
+            q = torch.from_numpy(np.ascontiguousarray(xs[v.name][rows[has]], dtype=np.float32))
+            dist = scores(q, v.x, "euclidean").neg_()  # each row as if alone
+            near = torch.topk(dist, local_k, dim=1, largest=False)
+            mean = near.values.mean(dim=1) + _TINY
+            w = _kernel(dist, mean, v.mean, p.mu, p.kernel)
+            top = torch.topk(w, local_k, dim=1)
+            s = top.values / top.values.sum(dim=1, keepdim=True).clamp(min=_TINY)
+            # S_v(q, .) F: a weighted sum of the fused rows of q's local neighbours
+            acc = torch.zeros(len(has), len(r.ref))
+            for j in range(local_k):
+                acc += s[:, j, None] * r.fused[members[top.indices[:, j]]]
+            total[torch.from_numpy(has)] += acc
+            count[torch.from_numpy(has)] += 1
+        return total / count.clamp(min=1)
 
     # ------------------------------------------------------------------ fitting
 
@@ -204,52 +377,32 @@ class SNFBuilder(FusedGraphBuilder):
         fused = (fused + fused.T) / 2  # exactly symmetric (rounding aside, it is already)
         return _Fitted(ref, fused, views, n_ref)
 
-    def _attach(
-        self,
-        state: _Fitted,
-        xs: Mapping[str, np.ndarray],
-        available: np.ndarray,
-        rest: np.ndarray,
-    ) -> torch.Tensor:
-        """Fused rows ``(len(rest), n_ref)`` of held-out patients: ``mean_v S_v(q, .) F``."""
-        p = self.params
-        names = list(xs)
-        total = torch.zeros(len(rest), len(state.patients))
-        count = torch.zeros(len(rest), 1)
-        block = max(1, BLOCK_FLOATS // max(len(state.patients), 1))
-        for v in state.views:
-            col = names.index(v.name)
-            has = np.flatnonzero(available[rest, col])
-            if len(has) == 0:
-                continue
-            local_k = min(p.local_k, len(v.members))
-            members = torch.from_numpy(v.members)
-            for start in range(0, len(has), block):
-                rows = has[start : start + block]
-                q = torch.from_numpy(np.ascontiguousarray(xs[v.name][rest[rows]], dtype=np.float32))
-                dist = torch.cdist(q, v.x)
-                near = torch.topk(dist, local_k, dim=1, largest=False)
-                mean = near.values.mean(dim=1) + _TINY
-                w = _kernel(dist, mean, v.mean, p.mu, p.kernel)
-                top = torch.topk(w, local_k, dim=1)
-                s = top.values / top.values.sum(dim=1, keepdim=True).clamp(min=_TINY)
-                # S_v(q, .) F: a weighted sum of the fused rows of q's local neighbours
-                acc = torch.zeros(len(rows), len(state.patients))
-                for j in range(local_k):
-                    acc += s[:, j, None] * state.fused[members[top.indices[:, j]]]
-                total[torch.from_numpy(rows)] += acc
-            count[torch.from_numpy(has)] += 1
-        return total / count.clamp(min=1)
+
+@dataclass
+class _Local:
+    """A modality's fitted patients, as attaching needs them (step 1)."""
+
+    name: str
+    members: np.ndarray  # positions within the fitted patients with a modality
+    x: torch.Tensor  # features of the members
+    mean: torch.Tensor  # mean distance to local_k nearest members
 
 
 @dataclass
-class _View:
-    name: str
-    members: np.ndarray  # positions within the fitted patients
-    x: torch.Tensor  # features of the members
-    mean: torch.Tensor  # mean distance to local_k nearest members
+class _View(_Local):
     prob: torch.Tensor  # P, members x members
     local: torch.Tensor  # S, sparse CSR
+
+
+@dataclass
+class _Reference:
+    """What :meth:`SNFBuilder.attach` attaches new patients through."""
+
+    modalities: list[str]
+    ref: np.ndarray  # fitted patients with a modality: positions among the fitted
+    fused: torch.Tensor  # F over them
+    peak: np.ndarray  # m: each row's largest off-diagonal F (float32)
+    views: list[_Local]
 
 
 @dataclass

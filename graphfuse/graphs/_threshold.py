@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from graphfuse.graphs._base import BUILDERS, PatientGraphBuilder
+from graphfuse.graphs._base import BUILDERS, PatientGraphBuilder, check_rows, saved
 from graphfuse.graphs._search import NeighbourIndex, SearchParams
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["ThresholdBuilder"]
 
@@ -59,6 +64,11 @@ class ThresholdBuilder(PatientGraphBuilder):
     mirrored too, so the training graph stays symmetric. Weights are the similarity
     (floored at 0).
 
+    The held-out patients' edges are those :meth:`attach` gives, which attaches new
+    patients the same way later: the index and ``t`` are kept (:meth:`state`:
+    ``{"threshold": t}``, and the HNSW graph of an approximate index). Each patient's
+    candidates are widened on its own, so its edges do not depend on the others.
+
     Attributes
     ----------
     threshold_
@@ -88,38 +98,97 @@ class ThresholdBuilder(PatientGraphBuilder):
         p = self.params
         fit = np.asarray(fit, dtype=np.int64)
         n, n_fit = x.shape[0], len(fit)
-        if n_fit < 2:
-            self.threshold_, self.searched_ = float("inf"), 0
+        self._reference(x, fit, {})
+        self.threshold_, self.searched_ = float("inf"), 0
+        if self._index is None:
             return np.zeros((2, 0), dtype=np.int64), np.zeros(0, dtype=np.float32)
-        index = NeighbourIndex(p.metric, **p.search_options()).fit(x, fit)
-        width = min(p.candidates * p.k, n_fit - 1)
 
         # training patients: candidates, then the threshold, widened until it is exact
-        cand = _Candidates(index, x[fit], np.arange(n_fit), width)
+        cand = _Candidates(self._index, x[fit], np.arange(n_fit), self._width())
         rank = p.k * n_fit
         t = cand.kth_largest(rank)
         while cand.widen(t):
             t = cand.kth_largest(rank)
         self.threshold_ = float(t)
 
-        # held-out patients: candidates widened until every one above t is found
+        # held-out patients: attached to the training patients, as new ones would be
         rest = np.setdiff1d(np.arange(n), fit)
-        held = _Candidates(index, x[rest], None, width)
-        while held.widen(t):
-            pass
+        held = self._candidates(x[rest])
         self.searched_ = max(cand.widest, held.widest)
 
         src_f, dst_f, s_f = cand.edges(t, p.min_neighbours)
-        src_h, dst_h, s_h = held.edges(t, p.min_neighbours)
+        src_h, dst_h, w_h = self._edges(held)
         # training pairs both ways: symmetric even where an approximate search or the
         # best-neighbour fallback found a pair from one end only
         src = np.concatenate([fit[src_f], fit[dst_f], fit[src_h]])
         dst = np.concatenate([fit[dst_f], fit[src_f], rest[dst_h]])
-        weight = np.concatenate([s_f, s_f, s_h])
+        weight = np.concatenate([self._weight(s_f), self._weight(s_f), w_h])
         _, first = np.unique(src * n + dst, return_index=True)
         src, dst, weight = src[first], dst[first], weight[first]
-        weight = np.maximum(weight, 0.0) if p.weighted else np.ones_like(weight)
         return np.stack([src, dst]).astype(np.int64), weight.astype(np.float32)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``{"threshold": t}`` (``None`` with fewer than 2 fitted rows) and the index's arrays.
+
+        See :meth:`PatientGraphBuilder.state`.
+        """
+        self._check_fitted("state")
+        t = self.threshold_ if math.isfinite(self.threshold_) else None
+        return {"threshold": t}, {} if self._index is None else self._index.state()
+
+    def restore(
+        self, x_ref: np.ndarray, values: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+    ) -> Self:
+        """Prepare to :meth:`attach` to the fitted rows ``x_ref``; see the base class."""
+        x_ref = check_rows(x_ref, None, "the fitted rows of threshold")
+        t = saved(values, "threshold", "threshold")
+        self._reference(x_ref, None, arrays)
+        self.threshold_ = float("inf") if t is None else float(t)
+        self.searched_ = 0
+        return self
+
+    def attach(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Edges from every fitted row with similarity ``>= t`` to each new row (its best
+        ``min_neighbours`` where fewer pass), by new row; see the base class."""
+        self._check_fitted("attach")
+        x_new = check_rows(x_new, self._n_features, "the new rows of threshold")
+        if self._index is None or len(x_new) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return self._edges(self._candidates(x_new))
+
+    def _reference(
+        self, x: np.ndarray, rows: np.ndarray | None, arrays: Mapping[str, np.ndarray]
+    ) -> None:
+        """Index the fitted rows ``x[rows]`` (all of ``x``: ``None``) for :meth:`attach`."""
+        p = self.params
+        self.n_fitted_ = int(x.shape[0] if rows is None else len(rows))
+        self._n_features = int(x.shape[1])
+        self._index: NeighbourIndex | None = None
+        if self.n_fitted_ > 1:
+            index = NeighbourIndex(p.metric, **p.search_options())
+            self._index = index.restore(x, arrays, rows)
+
+    def _width(self) -> int:
+        return min(self.params.candidates * self.params.k, (self.n_fitted_ or 0) - 1)
+
+    def _candidates(self, q: np.ndarray) -> _Candidates:
+        """Candidates of query rows, widened until every one ``>= t`` is found."""
+        assert self._index is not None
+        held = _Candidates(self._index, q, None, self._width())
+        while held.widen(self.threshold_):
+            pass
+        return held
+
+    def _edges(self, held: _Candidates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reference, query, weight) of a held-out search, by query row then reference."""
+        ref, row, score = held.edges(self.threshold_, self.params.min_neighbours)
+        order = np.lexsort((ref, row))
+        return ref[order], row[order], self._weight(score[order])
+
+    def _weight(self, score: np.ndarray) -> np.ndarray:
+        if not self.params.weighted:
+            return np.ones(score.shape, dtype=np.float32)
+        return np.maximum(score, 0.0).astype(np.float32)
 
 
 class _Candidates:
@@ -154,21 +223,29 @@ class _Candidates:
         return float(-np.partition(-values, rank)[rank])
 
     def widen(self, t: float) -> bool:
-        """Search twice as wide every row whose candidates may miss scores ``>= t``."""
+        """Search twice as wide every row whose candidates may miss scores ``>= t``.
+
+        Each row doubles its own width, so what a row finds never depends on the others.
+        """
         full = self.last >= t
         full &= self.width < self.max_width
-        rows = np.flatnonzero(full)
-        if len(rows) == 0:
+        todo = np.flatnonzero(full)
+        if len(todo) == 0:
             return False
-        width = int(min(2 * self.width[rows].max(), self.max_width))
-        nbr, score = self._search(rows, width)
-        keep = ~np.isin(np.concatenate(self.rows), rows)
-        self.rows = [np.concatenate(self.rows)[keep], np.repeat(rows, width)]
-        self.nbr = [np.concatenate(self.nbr)[keep], nbr.ravel()]
-        self.score = [np.concatenate(self.score)[keep], score.ravel()]
-        self.width[rows] = width
-        self.last[rows] = score[:, -1]
-        self.widest = max(self.widest, width)
+        keep = ~np.isin(np.concatenate(self.rows), todo)
+        rows_new = [np.concatenate(self.rows)[keep]]
+        nbr_new, score_new = [np.concatenate(self.nbr)[keep]], [np.concatenate(self.score)[keep]]
+        for width in np.unique(self.width[todo]):
+            rows = todo[self.width[todo] == width]
+            wider = int(min(2 * width, self.max_width))
+            nbr, score = self._search(rows, wider)
+            rows_new.append(np.repeat(rows, wider))
+            nbr_new.append(nbr.ravel())
+            score_new.append(score.ravel())
+            self.width[rows] = wider
+            self.last[rows] = score[:, -1]
+            self.widest = max(self.widest, wider)
+        self.rows, self.nbr, self.score = rows_new, nbr_new, score_new
         return True
 
     def edges(self, t: float, at_least: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
