@@ -151,7 +151,74 @@ def tune(
 
 
 @main.command()
-@click.option("--run", "run_id", required=True, help="MLflow run id (graphfuse fit prints it).")
+@click.option(
+    "--run",
+    "run_id",
+    required=True,
+    help="MLflow run id (graphfuse fit prints it), or a saved pipeline folder.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new patients: a YAML file with a data: section (as in an experiment config), "
+    "or an .h5mu file.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the predictions: .csv, .parquet, or .h5mu (the tables with the predictions "
+    "in .obs/.obsm/.uns).",
+)
+@click.option(
+    "--allow-missing-features",
+    is_flag=True,
+    help="Impute features the new tables lack from the training patients (counted per "
+    "patient) instead of refusing them.",
+)
+@click.option("--track/--no-track", default=True, help="Log an MLflow run (default: yes).")
+@click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
+def predict(
+    run_id: str,
+    data_path: str,
+    out: str | None,
+    allow_missing_features: bool,
+    track: bool,
+    tracking_uri: str | None,
+) -> None:
+    """Score new patients with a tracked run's fitted pipeline.
+
+    Loads the run's pipeline/ artifact (preprocessing, graph builders and model fitted on
+    its training patients; no pickle, no training tables), preprocesses the new patients
+    with it, attaches each to training patients only, and predicts. Any subset of the
+    trained modalities per patient works. Prints a summary (and, where the new patients
+    have labels, accuracy / F1 / ROC AUC) and logs an MLflow run tagged
+    graphfuse.source_run=RUN_ID.
+    """
+    from graphfuse.experiment import predict_run
+
+    result = predict_run(
+        run_id,
+        data_path,
+        out=out,
+        allow_missing_features=allow_missing_features,
+        track=track,
+        tracking_uri=tracking_uri,
+    )
+    result.print_summary()
+
+
+@main.command()
+@click.option(
+    "--run",
+    "run_id",
+    required=True,
+    help="MLflow run id (graphfuse fit prints it); with --data also a pipeline folder.",
+)
 @click.option(
     "--method",
     "-m",
@@ -165,7 +232,23 @@ def tune(
     type=click.Choice(["all", "train", "val", "test"]),
     default="all",
     show_default=True,
-    help="Patients to explain (explanations use no labels).",
+    help="Patients of the run to explain (explanations use no labels); not with --data.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Explain these new patients instead (a YAML data: section or an .h5mu file), "
+    "through the run's saved pipeline.",
+)
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --data: save each attribution into OUT/<method>/ (Parquet + JSON).",
 )
 @click.option("--target", default=None, help="Class to explain (default: the positive class).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the explainers.")
@@ -182,6 +265,8 @@ def explain(
     run_id: str,
     methods: str,
     patients: str,
+    data_path: str | None,
+    out: str | None,
     target: str | None,
     seed: int,
     param_items: tuple[str, ...],
@@ -192,15 +277,40 @@ def explain(
     Rebuilds the run's data from its logged config (checked against its data fingerprint),
     loads its checkpoint, runs each explainer, and logs explanations/<method>/ (scores as
     Parquet, top-feature and heatmap plots), agreement between methods and, for the
-    synthetic cohort, scores against the planted truth.
+    synthetic cohort, scores against the planted truth. With --data, explains new patients
+    through the run's saved pipeline instead (nothing is logged into the run).
     """
-    from graphfuse.experiment import explain_run
+    from graphfuse.errors import ConfigError
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
     params = _explainer_params(param_items)
     chosen: int | str | None = target
     if target is not None and target.isdigit():
         chosen = int(target)
+    if data_path is not None:
+        if patients != "all":
+            raise ConfigError("--patients chooses patients of the run; with --data leave it out")
+        from graphfuse.experiment import explain_new
+
+        attributions = explain_new(
+            run_id,
+            data_path,
+            names,
+            params=params,
+            target=chosen,
+            seed=seed,
+            tracking_uri=tracking_uri,
+        )
+        _print_attributions(attributions, f"new patients of {data_path}, run {run_id}")
+        if out is not None:
+            for name, attribution in attributions.items():
+                attribution.save(f"{out}/{name}")
+            click.echo(f"saved to {out}/<method>/")
+        return
+    if out is not None:
+        raise ConfigError("--out saves explanations of new patients; it needs --data")
+    from graphfuse.experiment import explain_run
+
     result = explain_run(
         run_id,
         names,
@@ -211,6 +321,19 @@ def explain(
         params=params,
     )
     result.print_summary()
+
+
+def _print_attributions(attributions: dict[str, Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"graphfuse explain — {title}", title_justify="left")
+    for col in ("method", "patients", "seconds", "top features"):
+        table.add_column(col, justify="right" if col in ("patients", "seconds") else "left")
+    for name, a in attributions.items():
+        top = ", ".join(str(f) for _, f in a.feature_importance().index[:5])
+        table.add_row(name, str(len(a.patients)), f"{a.seconds:.2f}", top)
+    Console().print(table)
 
 
 @main.group()

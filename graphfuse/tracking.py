@@ -202,27 +202,6 @@ class RunLogger:
     def log_artifacts(self, folder: str | Path, path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(folder), path)
 
-    def log_torch_model(self, model: Any, name: str = "model") -> str:
-        """Log a torch model in MLflow's pytorch flavour; returns its model URI.
-
-        The model is pickled (graphfuse's modules take a graph, which MLflow's default
-        traced-graph format cannot export); graphfuse's own ``checkpoint/`` artifact
-        (JSON spec + state dict) rebuilds it without unpickling code.
-        """
-        mlflow_pytorch_logger = logging.getLogger("mlflow.pytorch")
-        level = mlflow_pytorch_logger.level
-        mlflow_pytorch_logger.setLevel(logging.ERROR)  # the pickle-format caution, said above
-        try:
-            info = self._mlflow.pytorch.log_model(
-                model,
-                name=name,
-                serialization_format="pickle",
-                pip_requirements=[f"torch=={package_versions()['torch']}", "graphfuse"],
-            )
-        finally:
-            mlflow_pytorch_logger.setLevel(level)
-        return info.model_uri
-
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A temporary folder whose contents are logged as artifacts when the block ends."""

@@ -8,6 +8,7 @@ component of a stage's registry and are validated against that component's ``Par
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -45,6 +46,7 @@ __all__ = [
     "TrackingConfig",
     "TrainConfig",
     "load_config",
+    "load_data_section",
     "parse_overrides",
     "resolve_components",
     "set_path",
@@ -171,14 +173,21 @@ class TrainConfig(StrictModel):
     ``false`` (default): the early-stopped model is the result."""
 
 
-class TrackingConfig(StrictModel):
-    """MLflow tracking."""
+with warnings.catch_warnings():
+    # ``register`` is the config key; it shadows ABCMeta.register, which no config calls
+    warnings.filterwarnings("ignore", 'Field name "register"', UserWarning)
 
-    enabled: bool = True
-    uri: str | None = None
-    """Tracking URI; ``null`` uses ``MLFLOW_TRACKING_URI`` or else ``sqlite:///mlflow.db``."""
-    experiment: str = Field("graphfuse", min_length=1)
-    run_name: str | None = None
+    class TrackingConfig(StrictModel):
+        """MLflow tracking."""
+
+        enabled: bool = True
+        uri: str | None = None
+        """Tracking URI; ``null`` uses ``MLFLOW_TRACKING_URI`` or else ``sqlite:///mlflow.db``."""
+        experiment: str = Field("graphfuse", min_length=1)
+        run_name: str | None = None
+        register: str | None = Field(None, min_length=1)
+        """Also register the run's MLflow model (``model``) in the model registry under
+        this name (a new version per run); ``null``: do not register."""
 
 
 class ExperimentConfig(StrictModel):
@@ -347,6 +356,42 @@ def load_config(
         raise ConfigError(message) from None
     cfg.source = source
     return resolve_components(cfg, overrides)
+
+
+def load_data_section(path: str | Path) -> tuple[DataConfig, int]:
+    """The ``data:`` section (and the top-level ``seed``, default 0) of a YAML file, e.g.
+    the new patients of ``graphfuse predict --data new.yaml``; other sections are ignored,
+    so an experiment config serves too.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable file, invalid YAML, no ``data:`` section, or an invalid one (naming the
+        file and the key).
+    """
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{source}: file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+        raise ConfigError(
+            f"{source}: expected a data: section describing the new patients' tables (as in "
+            "an experiment config)"
+        )
+    seed = raw.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"{source}: seed must be a non-negative integer, got {seed!r}")
+    try:
+        data = DataConfig.model_validate(raw["data"])
+    except ValidationError as exc:
+        raise ConfigError(
+            format_validation_errors(exc, DataConfig, ("data",), source, {})
+        ) from None
+    return data, seed
 
 
 def resolve_components(

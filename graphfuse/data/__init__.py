@@ -36,6 +36,7 @@ from graphfuse.data._genesets import GeneSets, gene_id_type
 from graphfuse.data._interactions import read_interactions
 from graphfuse.data._load import SOURCES, load_cohort
 from graphfuse.data._mogonet import MogonetView, read_mogonet
+from graphfuse.data._new import NewPatients, load_new_patients
 from graphfuse.data._paths import data_path, data_root
 from graphfuse.data._preprocess import ModalityMatrix, Preprocessor
 from graphfuse.data._readers import cohort_from_modalities, read_modality
@@ -61,6 +62,7 @@ __all__ = [
     "MogonetConfig",
     "MogonetView",
     "MogonetViewConfig",
+    "NewPatients",
     "OmicsPreprocessConfig",
     "PreprocessConfig",
     "Preprocessor",
@@ -79,6 +81,7 @@ __all__ = [
     "gene_set_sources",
     "load_cohort",
     "load_gene_sets",
+    "load_new_patients",
     "make_synthetic_cohort",
     "read_interactions",
     "read_labels",

@@ -40,6 +40,15 @@ class MissingConfig(StrictModel):
     methylation: float = Field(0.15, ge=0.0, le=0.95)
 
 
+class NewSyntheticPatients(StrictModel):
+    """Other patients of the same synthetic biology (to score with a fitted pipeline)."""
+
+    n: int = Field(..., ge=1, le=1_000_000)
+    """How many."""
+    seed: int
+    """Their seed (the cohort's ``seed`` and ``n_patients`` fix the biology they share)."""
+
+
 class SyntheticConfig(StrictModel):
     """Parameters of the built-in synthetic Alzheimer's-disease-like cohort."""
 
@@ -58,6 +67,10 @@ class SyntheticConfig(StrictModel):
     ``event`` (for ``task: survival`` with ``data.survival: {time: time, event: event}``)."""
     censoring: float = Field(0.3, ge=0.0, lt=1.0)
     """Share of censored patients among those at average risk (``survival`` only)."""
+    new_patients: NewSyntheticPatients | None = None
+    """Instead of the cohort's patients, ``n`` other patients drawn with their own ``seed``
+    from the same genes, pathways, probes and regions (ids ``N<seed>_000000``, ...): new
+    patients for ``graphfuse predict`` on a run fitted on the cohort."""
 
 
 class SelectConfig(StrictModel):

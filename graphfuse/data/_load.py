@@ -150,6 +150,20 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
                 )
             if column not in labels.columns:
                 labels[column] = table.loc[labels.index, column]
+    modalities = _table_modalities(config)
+    return cohort_from_modalities(
+        labels,
+        modalities,
+        target=target,
+        unmatched=cfg.unmatched,
+        labels_source=f"labels table {labels_path}",
+    )
+
+
+def _table_modalities(config: DataConfig) -> dict[str, Any]:
+    """Each modality file of a ``tables`` section, read (``data.modalities`` picks some)."""
+    cfg = config.tables
+    assert cfg is not None  # the config requires the section
     keep = _chosen(config, [m.name for m in cfg.modalities])
     modalities = {}
     for i, mod in enumerate(cfg.modalities):
@@ -174,13 +188,7 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
             categories=mod.categories,
             na_values=cfg.na_values,
         )
-    return cohort_from_modalities(
-        labels,
-        modalities,
-        target=target,
-        unmatched=cfg.unmatched,
-        labels_source=f"labels table {labels_path}",
-    )
+    return modalities
 
 
 @SOURCES.register("survset")

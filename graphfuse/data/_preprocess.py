@@ -264,6 +264,38 @@ class Preprocessor:
             raise RuntimeError("Preprocessor.summary() called before fit()")
         return {name: pipe.summary() for name, pipe in self.fitted_.items()}
 
+    # ------------------------------------------------------------------ saved state
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything :meth:`fit` learnt, as JSON-ready values and numeric arrays (keys
+        ``<modality>/<name>``); :meth:`from_state` rebuilds the fitted preprocessor.
+
+        Raises
+        ------
+        RuntimeError
+            Called before :meth:`fit`.
+        """
+        if not self.fitted_:
+            raise RuntimeError("Preprocessor.state() called before fit()")
+        values: dict[str, Any] = {"config": self.config.model_dump(mode="json"), "modalities": {}}
+        arrays: dict[str, np.ndarray] = {}
+        for name, pipe in self.fitted_.items():
+            v, a = pipe.state()  # type: ignore[attr-defined]
+            values["modalities"][name] = v
+            arrays |= {f"{name}/{key}": value for key, value in a.items()}
+        values["dropped"] = {k: list(v) for k, v in self.dropped_.items()}
+        return values, arrays
+
+    @classmethod
+    def from_state(cls, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> Preprocessor:
+        """The fitted preprocessor :meth:`state` describes (no training data needed)."""
+        pre = cls.from_config(PreprocessConfig.model_validate(values["config"]))
+        for name, v in values["modalities"].items():
+            own = {k.split("/", 1)[1]: a for k, a in arrays.items() if k.split("/", 1)[0] == name}
+            kind = ClinicalPipeline if v["pipeline"] == "clinical" else NumericPipeline
+            pre.fitted_[name] = kind.from_state(v, own)
+        pre.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
+        return pre
+
     # ------------------------------------------------------------------ checks
     def _check_options(self, cohort: Cohort) -> None:
         kinds = cohort.kinds

@@ -82,6 +82,19 @@ class ModalityPipeline(ABC):
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Apply the fitted steps to rows of patients that have the modality."""
 
+    @abstractmethod
+    def needed(self) -> list[str]:
+        """Input features :meth:`transform` reads (what a new patient's table must have)."""
+
+    @abstractmethod
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything :meth:`fit` learnt: JSON-ready values and numeric arrays."""
+
+    @classmethod
+    @abstractmethod
+    def from_state(cls, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModalityPipeline:
+        """The fitted pipeline :meth:`state` describes."""
+
     def summary(self) -> dict[str, Any]:
         """What was done: kind, steps, feature counts in and out, dropped features.
 

@@ -26,7 +26,7 @@ with a warning naming them.
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,9 @@ class ClinicalPipeline(ModalityPipeline):
         ``pandas.Series`` over numeric and ordinal kept features (0 and 1 without scaling).
     indicator_
         Kept features that get a ``__missing`` column.
+    levels_
+        Feature -> its labels in code order as the cohort coded them (``var["categories"]``;
+        binary, categorical and text ordinal features): how new patients' values are coded.
     features_out_, dropped_, steps_
         See :class:`~graphfuse.data._preprocess_base.ModalityPipeline`.
 
@@ -117,6 +120,7 @@ class ClinicalPipeline(ModalityPipeline):
         self.scale_ = pd.Series(dtype=np.float32)
         self.indicator_: list[str] = []
         self._labels: dict[str, list[str]] = {}
+        self.levels_: dict[str, list[str]] = {}
         self._pos: dict[str, int] = {}
 
     # ------------------------------------------------------------------ fit
@@ -128,6 +132,10 @@ class ClinicalPipeline(ModalityPipeline):
         self.dropped_, self.steps_ = {}, []
         self.types_ = self._types(var)
         self._labels = self._category_labels(var)
+        given = var["categories"] if "categories" in var.columns else pd.Series(dtype=object)
+        self.levels_ = {
+            str(n): str(raw).split("|") for n, raw in given.items() if isinstance(raw, str) and raw
+        }
         self._check_codes(x)
         observed = ~np.isnan(x)
         medians = nan_median(x)
@@ -247,6 +255,61 @@ class ClinicalPipeline(ModalityPipeline):
             raise DataError(msg + " (set data.preprocess.clinical.unseen: warn to encode it as 0s)")
         warnings.warn(msg + "; their one-hot block is all zero", UserWarning, stacklevel=4)
 
+    # ------------------------------------------------------------------ saved state
+    def needed(self) -> list[str]:
+        """Input features :meth:`transform` reads (the kept ones)."""
+        return [self.features_in_[j] for j in self.kept_]
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything :meth:`fit` learnt, as JSON-ready values and numeric arrays
+        (:meth:`from_state` rebuilds the fitted pipeline from them)."""
+        values = {
+            "pipeline": "clinical",
+            "name": self.name,
+            "impute": self.impute,
+            "scale": self.scale,
+            "unseen": self.unseen,
+            "features_in": list(self.features_in_),
+            "features_out": list(self.features_out_),
+            "dropped": {k: list(v) for k, v in self.dropped_.items()},
+            "steps": [dict(step) for step in self.steps_],
+            "n_fit": int(self.n_fit_),
+            "types": {str(k): str(v) for k, v in self.types_.items()},
+            "labels": {k: list(v) for k, v in self._labels.items()},
+            "levels": {k: list(v) for k, v in self.levels_.items()},
+            "fill": _floats(self.fill_),
+            "categories": {k: list(v) for k, v in self.categories_.items()},
+            "codes": {k: [int(c) for c in v] for k, v in self.codes_.items()},
+            "mean": _floats(self.mean_),
+            "scale_by": _floats(self.scale_),
+            "indicator": list(self.indicator_),
+        }
+        return values, {"kept": self.kept_}
+
+    @classmethod
+    def from_state(cls, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> ClinicalPipeline:
+        """The fitted pipeline :meth:`state` describes."""
+        pipe = cls(
+            values["name"], impute=values["impute"], scale=values["scale"], unseen=values["unseen"]
+        )
+        pipe.features_in_ = list(values["features_in"])
+        pipe._pos = {n: j for j, n in enumerate(pipe.features_in_)}
+        pipe.features_out_ = list(values["features_out"])
+        pipe.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
+        pipe.steps_ = [dict(step) for step in values["steps"]]
+        pipe.n_fit_ = int(values["n_fit"])
+        pipe.types_ = pd.Series(values["types"], dtype=object)
+        pipe._labels = {k: list(v) for k, v in values["labels"].items()}
+        pipe.levels_ = {k: list(v) for k, v in values["levels"].items()}
+        pipe.fill_ = pd.Series(values["fill"], dtype=np.float32)
+        pipe.categories_ = {k: list(v) for k, v in values["categories"].items()}
+        pipe.codes_ = {k: np.asarray(v, dtype=np.int64) for k, v in values["codes"].items()}
+        pipe.mean_ = pd.Series(values["mean"], dtype=np.float32)
+        pipe.scale_ = pd.Series(values["scale_by"], dtype=np.float32)
+        pipe.indicator_ = list(values["indicator"])
+        pipe.kept_ = arrays["kept"].astype(np.int64)
+        return pipe
+
     # ------------------------------------------------------------------ helpers
     def _imputed(self, x: np.ndarray) -> np.ndarray:
         fill = np.full(x.shape[1], np.nan, dtype=np.float32)
@@ -295,3 +358,8 @@ class ClinicalPipeline(ModalityPipeline):
                     f"modality {self.name!r}, feature {name!r}: {kind} values must be "
                     f"{allowed}; found {col[bad][0]:g} ({int(bad.sum())} such value(s))"
                 )
+
+
+def _floats(series: pd.Series) -> dict[str, float]:
+    """A float Series as ``{name: value}`` (a float32 value survives JSON exactly)."""
+    return {str(k): float(v) for k, v in series.items()}

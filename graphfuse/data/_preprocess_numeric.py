@@ -84,6 +84,9 @@ class NumericPipeline(ModalityPipeline):
         Training mean and deviation of each output value column (0 and 1 without scaling).
     indicator_
         Input feature positions that get a ``__missing`` column.
+    spread_
+        Training standard deviation of each observed feature's input values (before any
+        step; :meth:`unlike_training` compares new patients' values against it).
     features_out_, dropped_, steps_
         See :class:`ModalityPipeline`.
 
@@ -125,6 +128,7 @@ class NumericPipeline(ModalityPipeline):
         self.mean_ = np.zeros(0, dtype=np.float32)
         self.scale_ = np.ones(0, dtype=np.float32)
         self.indicator_ = np.zeros(0, dtype=np.int64)
+        self.spread_ = np.zeros(0, dtype=np.float32)
         self._post = np.zeros(0, dtype=np.int64)  # output positions within observed_
 
     # ------------------------------------------------------------------ fit
@@ -138,6 +142,7 @@ class NumericPipeline(ModalityPipeline):
         never = names[~observed.any(axis=0)].tolist()
         self._drop("never_observed", never)
         self.fill_ = nan_median(x[:, self.observed_])
+        self.spread_ = np.nanstd(x[:, self.observed_], axis=0).astype(np.float32)
         n_missing = int((~observed[:, self.observed_].all(axis=0)).sum())
         self.steps_.append({"step": "impute", "strategy": self.impute, "features": n_missing})
 
@@ -228,6 +233,93 @@ class NumericPipeline(ModalityPipeline):
             np.clip(xs, -self.clip, self.clip, out=xs)
         parts = [xs, missing[:, self.indicator_].astype(np.float32)]
         return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------ saved state
+    def needed(self) -> list[str]:
+        """Input features :meth:`transform` reads: the kept ones, or every observed one
+        when the library size (``normalize_total``) sums over them."""
+        names = np.asarray(self.features_in_, dtype=object)
+        used = self.observed_ if self.target_sum_ is not None else self.columns_
+        return names[np.sort(used)].tolist()
+
+    def unlike_training(self, x: np.ndarray) -> float:
+        """How far rows of input values lie from the training patients' values: the median,
+        over rows and observed features, of ``|x - training median| / training deviation``
+        (about 0.7 for rows like the training rows; NaN values and constant features are
+        left out; NaN when nothing is left)."""
+        xo = x[:, self.observed_]
+        ok = self.spread_ > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.abs(xo[:, ok] - self.fill_[ok]) / self.spread_[ok]
+        z = z[~np.isnan(z)]
+        return float(np.median(z)) if z.size else float("nan")
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything :meth:`fit` learnt, as JSON-ready values and numeric arrays
+        (:meth:`from_state` rebuilds the fitted pipeline from them)."""
+        values = {
+            "pipeline": "numeric",
+            "name": self.name,
+            "kind": self.kind,
+            "impute": self.impute,
+            "scale": self.scale,
+            "normalize_total": self.normalize_total,
+            "log1p": self.log1p,
+            "select": self.select,
+            "clip": self.clip,
+            "features_in": list(self.features_in_),
+            "features_out": list(self.features_out_),
+            "dropped": {k: list(v) for k, v in self.dropped_.items()},
+            "steps": [dict(step) for step in self.steps_],
+            "n_fit": int(self.n_fit_),
+            "target_sum": self.target_sum_,
+            "scores_features": [str(f) for f in self.scores_.index],
+            "scores_name": self.scores_.name,
+        }
+        arrays = {
+            "observed": self.observed_,
+            "fill": self.fill_,
+            "spread": self.spread_,
+            "scores": self.scores_.to_numpy(dtype=np.float64),
+            "columns": self.columns_,
+            "mean": self.mean_,
+            "scale": self.scale_,
+            "indicator": self.indicator_,
+            "post": self._post,
+        }
+        return values, arrays
+
+    @classmethod
+    def from_state(cls, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> NumericPipeline:
+        """The fitted pipeline :meth:`state` describes."""
+        pipe = cls(
+            values["name"],
+            kind=values["kind"],
+            impute=values["impute"],
+            scale=values["scale"],
+            normalize_total=values["normalize_total"],
+            log1p=values["log1p"],
+            select=values["select"],
+            clip=values["clip"],
+        )
+        pipe.features_in_ = list(values["features_in"])
+        pipe.features_out_ = list(values["features_out"])
+        pipe.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
+        pipe.steps_ = [dict(step) for step in values["steps"]]
+        pipe.n_fit_ = int(values["n_fit"])
+        pipe.target_sum_ = values["target_sum"]
+        pipe.scores_ = pd.Series(
+            arrays["scores"], index=values["scores_features"], name=values["scores_name"]
+        )
+        pipe.observed_ = arrays["observed"].astype(np.int64)
+        pipe.fill_ = arrays["fill"].astype(np.float32)
+        pipe.spread_ = arrays["spread"].astype(np.float32)
+        pipe.columns_ = arrays["columns"].astype(np.int64)
+        pipe.mean_ = arrays["mean"].astype(np.float32)
+        pipe.scale_ = arrays["scale"].astype(np.float32)
+        pipe.indicator_ = arrays["indicator"].astype(np.int64)
+        pipe._post = arrays["post"].astype(np.int64)
+        return pipe
 
     # ------------------------------------------------------------------ steps
     def _imputed(self, x: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ Generative model (all effects scale with ``effect_size``; 0 gives a cohort with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +133,7 @@ def make_synthetic_cohort(
     survival: bool = False,
     censoring: float = 0.3,
     seed: int | np.random.Generator = 0,
+    new_patients: Mapping[str, int] | None = None,
 ) -> Cohort:
     """Generate an AD-like multimodal cohort with planted disease genes, pathways and regions.
 
@@ -163,6 +165,12 @@ def make_synthetic_cohort(
         Share of censored patients among those at average risk (``survival`` only).
     seed
         Seed or generator; the same seed gives the same cohort.
+    new_patients
+        ``{"n": n, "seed": s}``: instead of this cohort's patients, ``n`` other patients
+        drawn with seed ``s`` from the biology (genes, pathway structure and effects,
+        methylation probes, regional baselines) this cohort's ``seed`` and ``n_patients``
+        give, with ids ``N<s>_000000``...: patients a model fitted on the cohort has never
+        seen, from the same population.
 
     Returns
     -------
@@ -205,8 +213,19 @@ def make_synthetic_cohort(
     y = (rng.random(n_patients) < prevalence).astype(np.int8)
     pathways = _pathway_structure(rng, n_genes, n_pathways, n_disease_pathways, effect_size)
     probes = _methylation_probes(rng, pathways, probes_per_gene)
+    region_base = None
+    if new_patients is not None:  # the cohort's biology, then other patients of it
+        _omics(rng, y, pathways, probes)  # keeps the draws before the regional baselines
+        region_base = _region_base(rng, n_regions)
+        n_patients, new_seed = int(new_patients["n"]), int(new_patients["seed"])
+        params["new_patients"] = {"n": n_patients, "seed": new_seed}
+        rng = np.random.default_rng(new_seed)
+        patients = pd.Index([f"N{new_seed}_{i:06d}" for i in range(n_patients)], name="patient")
+        y = (rng.random(n_patients) < prevalence).astype(np.int8)
     expr, meth, disease_activity = _omics(rng, y, pathways, probes)
-    imaging, region_names, region_effect = _imaging(rng, y, n_regions, effect_size)
+    imaging, region_names, region_effect = _imaging(
+        rng, y, n_regions, effect_size, region_base=region_base
+    )
     clinical, clin_var = _clinical(rng, y, effect_size, clinical_missing)
     has_imaging, has_meth = _availability(rng, n_patients, missing)
 
@@ -425,8 +444,18 @@ def _availability(
     return has_imaging, has_meth
 
 
+def _region_base(rng: np.random.Generator, n_regions: int) -> np.ndarray:
+    """Each region's baseline volume."""
+    return rng.uniform(1_000.0, 20_000.0, n_regions).astype(np.float32)
+
+
 def _imaging(
-    rng: np.random.Generator, y: np.ndarray, n_regions: int, effect_size: float
+    rng: np.random.Generator,
+    y: np.ndarray,
+    n_regions: int,
+    effect_size: float,
+    *,
+    region_base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Regional volumes sharing a head-size factor; AD shrinks the medial temporal regions
     and enlarges the ventricles. Returns the volumes, region names and planted effects."""
@@ -441,7 +470,8 @@ def _imaging(
         )
         if rep == 0:
             region_effect[r] = -0.08 * _ATROPHY.get(name, 0.0) + 0.15 * _ENLARGE.get(name, 0.0)
-    region_base = rng.uniform(1_000.0, 20_000.0, n_regions).astype(np.float32)
+    if region_base is None:
+        region_base = _region_base(rng, n_regions)
     head = rng.normal(0.0, 0.08, (n_patients, 1)).astype(np.float32)
     rel = 1.0 + head + 0.06 * rng.standard_normal((n_patients, n_regions), dtype=np.float32)
     rel += effect_size * y[:, None].astype(np.float32) * region_effect[None, :]

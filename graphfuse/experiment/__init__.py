@@ -3,6 +3,9 @@
 searches hyper-parameters with Optuna; ``benchmark_explainers`` tests explainers against
 gene-set collections.
 
+A fit's :class:`Pipeline` (``result.pipeline()``, or :func:`load_pipeline` of a run)
+scores, explains and embeds new patients; ``predict_run`` is ``graphfuse predict``.
+
 The CLI and notebooks call these same functions::
 
     from graphfuse.config import load_config
@@ -22,6 +25,14 @@ from graphfuse.experiment._benchmark import (
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored, load_pipeline
+from graphfuse.experiment._predict import (
+    OUTPUT_FORMATS,
+    PredictResult,
+    explain_new,
+    predict_run,
+    read_new_data,
+)
 from graphfuse.experiment._prepare import (
     SPLITS,
     Prepared,
@@ -32,6 +43,7 @@ from graphfuse.experiment._prepare import (
     seed_everything,
     split_cohort,
 )
+from graphfuse.experiment._pyfunc import from_wide_table, wide_table
 from graphfuse.experiment._tune import TuneResult, tune
 from graphfuse.experiment._tune_search import (
     JOURNAL_NAME,
@@ -47,12 +59,17 @@ __all__ = [
     "COLLECTIONS",
     "JOURNAL_NAME",
     "METHODS",
+    "OUTPUT_FORMATS",
+    "PIPELINE_FORMAT",
     "SPLITS",
     "BenchmarkResult",
     "CVResult",
     "ExplainResult",
     "FitResult",
+    "Pipeline",
+    "PredictResult",
     "Prepared",
+    "Scored",
     "TuneResult",
     "ad_reference",
     "annotate_graph",
@@ -61,10 +78,15 @@ __all__ = [
     "check_space",
     "cross_validate",
     "default_storage",
+    "explain_new",
     "explain_run",
     "fit",
+    "from_wide_table",
+    "load_pipeline",
     "open_storage",
+    "predict_run",
     "prepare",
+    "read_new_data",
     "read_outcome",
     "redact",
     "seed_everything",
@@ -72,4 +94,5 @@ __all__ = [
     "trial_config",
     "trials_frame",
     "tune",
+    "wide_table",
 ]

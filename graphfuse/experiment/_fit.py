@@ -15,6 +15,7 @@ from torch_geometric.data import HeteroData
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor
+from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._prepare import (
     SPLITS,
     Prepared,
@@ -105,6 +106,30 @@ class FitResult:
     split: str = "stratified"
     task: str = "classification"
     refit_history: TrainHistory | None = None
+    graph_states: dict[str, tuple[dict, dict]] = field(default_factory=dict, repr=False)
+
+    def pipeline(self) -> Pipeline:
+        """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
+        and embeds new patients with this fit's preprocessing, graph and model. A tracked
+        run also saves it as its ``pipeline/`` artifact (:func:`graphfuse.load_pipeline`).
+
+        Raises
+        ------
+        DataError
+            The fit was transductive (new patients cannot be attached).
+        """
+        return pipeline_of(
+            self.config,
+            self.cohort,
+            self.data,
+            self.preprocessor,
+            self.graph_states,
+            self.model,
+            self.fingerprint,
+            self.proba,
+            self.splits,
+            self.run_id,
+        )
 
     @property
     def risk(self) -> np.ndarray | None:
@@ -239,16 +264,31 @@ def fit(
             progress=progress,
         )
         t = _lap(timings, "train", t)
-        pre, data = prepared.preprocessor, prepared.data
+        pre, data, states = prepared.preprocessor, prepared.data, prepared.graph_states
         proba, metrics = _score(model, data, config, prepared)
         refit: _Refit | None = None
         if config.train.refit:  # test patients are scored by the refitted model only
             refit = _refit(config, prepared, history.best_epoch, logger, progress)
             pre, data, model, proba = refit.preprocessor, refit.data, refit.model, refit.proba
+            states = refit.graph_states
             metrics["test"] = refit.metrics["test"]
             t = _lap(timings, "refit", t)
         refit_history = refit.history if refit is not None else None
         if logger is not None:
+            pipeline = None
+            if not config.graph.transductive:
+                pipeline = pipeline_of(
+                    config,
+                    prepared.cohort,
+                    data,
+                    pre,
+                    states,
+                    model,
+                    prepared.fingerprint,
+                    proba,
+                    prepared.splits,
+                    logger.run_id,
+                )
             log_fit(
                 logger,
                 config,
@@ -260,6 +300,7 @@ def fit(
                 pre.summary(),
                 dict(timings),
                 refit_history,
+                pipeline,
             )
             _lap(timings, "tracking", t)
         result = FitResult(
@@ -280,6 +321,7 @@ def fit(
             split=prepared.split,
             task=config.task,
             refit_history=refit_history,
+            graph_states=states,
         )
     result.seconds = time.perf_counter() - started
     return result
@@ -347,6 +389,7 @@ class _Refit:
     history: TrainHistory
     proba: np.ndarray
     metrics: dict[str, dict[str, float]]
+    graph_states: dict[str, tuple[dict, dict]]
 
 
 def _refit(
@@ -381,7 +424,41 @@ def _refit(
     task = task_class(config.task)
     proba = task.predict(model, data)
     metrics = task.score(proba, selection.cohort.y, selection.splits, prepared.outcome)
-    return _Refit(prepared.preprocessor, data, model, history, proba, metrics)
+    return _Refit(
+        prepared.preprocessor, data, model, history, proba, metrics, prepared.graph_states
+    )
+
+
+def pipeline_of(
+    config: ExperimentConfig,
+    cohort: Cohort,
+    data: HeteroData,
+    preprocessor: Preprocessor,
+    states: Mapping[str, tuple[dict, dict]],
+    model: FusionModel,
+    fingerprint: str,
+    proba: np.ndarray,
+    splits: Mapping[str, np.ndarray],
+    run_id: str | None,
+) -> Pipeline:
+    """The :class:`Pipeline` of a fit's final data and model. For survival it keeps the
+    median risk of the (selection fit's) training patients, the split of the run's
+    ``risk_group``."""
+    median = None
+    if task_class(config.task).output == "risk":
+        median = float(np.median(proba[splits["train"], 0]))
+    return Pipeline.from_fit(
+        config,
+        data,
+        preprocessor,
+        states,
+        model,
+        classes=cohort.classes,
+        target=cohort.target,
+        fingerprint=fingerprint,
+        risk_median=median,
+        run_id=run_id,
+    )
 
 
 def _chain(

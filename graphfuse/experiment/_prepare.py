@@ -62,6 +62,9 @@ class Prepared:
         ``(time, event)`` arrays for ``task: survival``, else ``None``.
     timings
         Seconds per stage: ``data``, ``preprocess``, ``graph``.
+    graph_states
+        What the graph builders fitted, to attach new patients later (per modality, and
+        ``"fused"``: :meth:`~graphfuse.graphs.PatientGraphBuilder.state`).
     """
 
     cohort: Cohort
@@ -72,6 +75,7 @@ class Prepared:
     data: HeteroData
     outcome: tuple[np.ndarray, np.ndarray] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    graph_states: dict[str, tuple[dict, dict]] = field(default_factory=dict)
 
 
 def prepare(
@@ -116,11 +120,12 @@ def prepare(
     pre = Preprocessor.from_config(config.data.preprocess)
     matrices = pre.fit(cohort, splits["train"]).transform(cohort)
     t = lap("preprocess", t)
-    data = build_graph(config, cohort, matrices, splits)
+    states: dict[str, tuple[dict, dict]] = {}
+    data = build_graph(config, cohort, matrices, splits, states=states)
     if outcome is not None:  # the outcome rides on the graph, for the trainer's loss
         task.attach_outcome(data, outcome)
     lap("graph", t)
-    return Prepared(cohort, fingerprint, splits, split_kind, pre, data, outcome, timings)
+    return Prepared(cohort, fingerprint, splits, split_kind, pre, data, outcome, timings, states)
 
 
 def build_graph(
@@ -128,10 +133,14 @@ def build_graph(
     cohort: Cohort,
     matrices: Mapping[str, ModalityMatrix],
     splits: Mapping[str, np.ndarray],
+    *,
+    states: dict[str, tuple[dict, dict]] | None = None,
 ) -> HeteroData:
     """The config's graph over preprocessed ``matrices``: patient-similarity graphs (and the
     fused graph), annotated (:func:`annotate_graph`), extended into a knowledge graph when
-    the config has ``graph.knowledge``. Fitted on ``splits["train"]`` unless transductive.
+    the config has ``graph.knowledge``. Fitted on ``splits["train"]`` unless transductive;
+    ``states`` is filled with the builders' fitted states
+    (:func:`~graphfuse.graphs.build_patient_graph`).
 
     :func:`prepare` calls it; so can a caller that changes the cohort after fitting the
     preprocessing (e.g. hiding a modality of test patients, ``benchmarks/missing.py``).
@@ -140,7 +149,13 @@ def build_graph(
     fused_cfg = config.graph.fused
     fused = fused_cfg.component()(**fused_cfg.params) if fused_cfg is not None else None
     data = build_patient_graph(
-        matrices, cohort.y, splits, builder, fused=fused, transductive=config.graph.transductive
+        matrices,
+        cohort.y,
+        splits,
+        builder,
+        fused=fused,
+        transductive=config.graph.transductive,
+        states=states,
     )
     annotate_graph(data, cohort)
     if config.graph.knowledge is not None:  # genes, gene sets, variables beside the patients

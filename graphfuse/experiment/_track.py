@@ -13,11 +13,13 @@ import pandas as pd
 from torch_geometric.data import HeteroData
 
 from graphfuse.config import ExperimentConfig
+from graphfuse.experiment._pyfunc import log_pyfunc
 from graphfuse.models import FusionModel, graph_kind, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, task_class
 
 if TYPE_CHECKING:
+    from graphfuse.experiment._pipeline import Pipeline
     from graphfuse.experiment._prepare import Prepared
 
 __all__ = ["epoch_logger", "log_fit", "start_run"]
@@ -74,8 +76,11 @@ def log_fit(
     preprocess: dict[str, Any],
     timings: Mapping[str, float],
     refit_history: TrainHistory | None = None,
+    pipeline: Pipeline | None = None,
 ) -> None:
-    """Log the end of a fit: stage seconds, the refit's epochs, then :func:`_log_results`."""
+    """Log the end of a fit: stage seconds, the refit's epochs, then :func:`_log_results`
+    (with the fitted ``pipeline``, when new patients can be attached: ``pipeline/`` and the
+    MLflow ``pyfunc`` model over it)."""
     logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
     if refit_history is not None:
         logger.log_metrics(
@@ -84,7 +89,7 @@ def log_fit(
                 "refit_train_seconds": refit_history.seconds,
             }
         )
-    _log_results(logger, config, prepared, model, history, metrics, proba, preprocess)
+    _log_results(logger, config, prepared, model, history, metrics, proba, preprocess, pipeline)
 
 
 def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> dict[str, str]:
@@ -113,6 +118,7 @@ def _log_results(
     metrics: dict[str, dict[str, float]],
     proba: np.ndarray,
     preprocess: dict[str, Any],
+    pipeline: Pipeline | None,
 ) -> None:
     task = task_class(config.task)
     cohort, splits, outcome = prepared.cohort, prepared.splits, prepared.outcome
@@ -146,4 +152,6 @@ def _log_results(
             proba, y, split_of, cohort.classes, cohort.patients, splits, outcome
         )
         pred.to_csv(folder / "predictions.csv")
-    logger.log_torch_model(model)
+        if pipeline is not None:
+            pipeline.save(folder / "pipeline")
+            log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)

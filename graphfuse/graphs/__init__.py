@@ -9,9 +9,15 @@ from graphfuse.graphs._base import (
 )
 from graphfuse.graphs._info import GraphInfo, annotate, graph_info
 from graphfuse.graphs._knn import KNNBuilder
-from graphfuse.graphs._knowledge import GENE, build_knowledge_graph, feature_gene_map
+from graphfuse.graphs._knowledge import (
+    GENE,
+    attach_knowledge,
+    build_knowledge_graph,
+    feature_gene_map,
+)
 from graphfuse.graphs._patient import (
     FUSED_EDGE,
+    FUSED_STATE,
     PATIENT,
     build_patient_graph,
     edge_type,
@@ -19,12 +25,19 @@ from graphfuse.graphs._patient import (
 )
 from graphfuse.graphs._search import NeighbourIndex
 from graphfuse.graphs._snf import SNFBuilder
+from graphfuse.graphs._store import (
+    attach_patients,
+    graph_from_state,
+    graph_state,
+    training_graph,
+)
 from graphfuse.graphs._threshold import ThresholdBuilder
 
 __all__ = [
     "BUILDERS",
     "FUSED_BUILDERS",
     "FUSED_EDGE",
+    "FUSED_STATE",
     "GENE",
     "PATIENT",
     "BuilderParams",
@@ -36,10 +49,15 @@ __all__ = [
     "SNFBuilder",
     "ThresholdBuilder",
     "annotate",
+    "attach_knowledge",
+    "attach_patients",
     "build_knowledge_graph",
     "build_patient_graph",
     "edge_type",
     "feature_gene_map",
     "feature_key",
+    "graph_from_state",
     "graph_info",
+    "graph_state",
+    "training_graph",
 ]

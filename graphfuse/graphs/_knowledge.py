@@ -15,7 +15,7 @@ from graphfuse.data import GeneSets
 from graphfuse.errors import DataError
 from graphfuse.graphs._patient import PATIENT, feature_key
 
-__all__ = ["GENE", "build_knowledge_graph", "feature_gene_map"]
+__all__ = ["GENE", "attach_knowledge", "build_knowledge_graph", "feature_gene_map"]
 
 #: Node type of genes.
 GENE = "gene"
@@ -271,6 +271,65 @@ def _add_variable_nodes(data: HeteroData, kind: str, node_type: str, senders: np
         np.concatenate(val_all).astype(np.float32),
         keep_forward=senders[src],
     )
+
+
+def attach_knowledge(
+    data: HeteroData,
+    rows: np.ndarray,
+    *,
+    top_genes: int | None,
+    z_threshold: float | None,
+) -> dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The knowledge-graph edges held-out patients ``rows`` receive, by the rules of
+    :func:`build_knowledge_graph`: from their most extreme genes (``rev_<m>_gene``) and
+    from the variable nodes of their clinical and imaging values (``rev_has_value``).
+
+    ``data`` is a knowledge graph whose patient nodes ``rows`` have features but no such
+    edges yet (new patients appended to a training graph); ``top_genes`` / ``z_threshold``
+    are the graph's patient-gene rule. Held-out patients send none of these edges.
+
+    Returns
+    -------
+    dict
+        Edge type -> ``(source, target, weight, edge_attr)`` arrays of the edges to add.
+    """
+    store = data[PATIENT]
+    info_modalities = list(data.modalities)
+    available = store.available.cpu().numpy()
+    rows = np.asarray(rows, dtype=np.int64)
+    out: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    feature_genes = getattr(data, "feature_genes", {}) or {}
+    if GENE in data.node_types:
+        gene_index = {g: i for i, g in enumerate(data[GENE].node_names)}
+        for m in info_modalities:
+            if (PATIENT, f"{m}_gene", GENE) not in data.edge_types:
+                continue
+            mapping = feature_genes.get(m, {})
+            genes = np.array([mapping.get(f) or "" for f in data.feature_names[m]], dtype=object)
+            have = rows[available[rows, info_modalities.index(m)]]
+            if len(have) == 0:
+                continue
+            x = store[feature_key(m)].cpu().numpy()
+            src, dst, z = _patient_gene_edges(x, have, genes, gene_index, top_genes, z_threshold)
+            out[(GENE, f"rev_{m}_gene", PATIENT)] = (dst, src, np.abs(z), z)
+    for kind, node_type in _KIND_NODE.items():
+        et = (node_type, "rev_has_value", PATIENT)
+        if et not in data.edge_types:
+            continue
+        mods = [m for m in info_modalities if data.kinds[m] == kind]
+        src_all, dst_all, val_all = [], [], []
+        offset = 0
+        for m in mods:
+            n_features = len(data.feature_names[m])
+            have = rows[available[rows, info_modalities.index(m)]]
+            x = store[feature_key(m)].cpu().numpy()[have]
+            src_all.append(np.tile(np.arange(n_features) + offset, len(have)))
+            dst_all.append(np.repeat(have, n_features))
+            val_all.append(x.ravel())
+            offset += n_features
+        value = np.concatenate(val_all).astype(np.float32)
+        out[et] = (np.concatenate(src_all), np.concatenate(dst_all), np.abs(value), value)
+    return out
 
 
 def _patient_gene_edges(

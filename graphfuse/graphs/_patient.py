@@ -13,13 +13,23 @@ from graphfuse.errors import GraphfuseError
 from graphfuse.graphs._base import FusedGraphBuilder, PatientGraphBuilder
 from graphfuse.graphs._info import annotate
 
-__all__ = ["FUSED_EDGE", "PATIENT", "build_patient_graph", "edge_type", "feature_key"]
+__all__ = [
+    "FUSED_EDGE",
+    "FUSED_STATE",
+    "PATIENT",
+    "build_patient_graph",
+    "edge_type",
+    "feature_key",
+]
 
 #: Node type of patients.
 PATIENT = "patient"
 
 #: Edge type of the graph a fused builder (``graph.fused``, e.g. SNF) makes from all modalities.
 FUSED_EDGE = (PATIENT, "similar_fused", PATIENT)
+
+#: Key of the fused builder's state in :func:`build_patient_graph`'s ``states``.
+FUSED_STATE = "fused"
 
 
 def feature_key(modality: str) -> str:
@@ -40,6 +50,7 @@ def build_patient_graph(
     *,
     fused: FusedGraphBuilder | None = None,
     transductive: bool = False,
+    states: dict[str, tuple[dict, dict]] | None = None,
 ) -> HeteroData:
     """Build one similarity graph per modality over all patients, as a ``HeteroData``.
 
@@ -62,6 +73,10 @@ def build_patient_graph(
         ``False`` (inductive, default): each modality's graph is fitted on training
         patients and every other patient is attached to training neighbours only.
         ``True``: MOGONET's setting — all patients that have the modality are fitted on.
+    states
+        A dict to fill with what the builders fitted, to attach new patients later: per
+        modality (and :data:`FUSED_STATE` for the fused builder) the builder's
+        :meth:`~graphfuse.graphs.PatientGraphBuilder.state`.
 
     Returns
     -------
@@ -94,6 +109,8 @@ def build_patient_graph(
         rows = np.flatnonzero(mat.available)
         fit = np.arange(len(rows)) if transductive else np.flatnonzero(train[rows])
         ei, w = builder.edges(mat.x[rows], fit)
+        if states is not None:
+            states[name] = builder.state()
         data[edge_type(name)].edge_index = torch.from_numpy(rows[ei])
         data[edge_type(name)].edge_weight = torch.from_numpy(w)
     if fused is not None:
@@ -105,6 +122,8 @@ def build_patient_graph(
         fit = np.arange(n) if transductive else np.flatnonzero(train)
         xs = {m: matrices[m].x for m in names}
         ei, w = fused.fuse(xs, store.available.numpy(), fit)
+        if states is not None:
+            states[FUSED_STATE] = fused.state()
         data[FUSED_EDGE].edge_index = torch.from_numpy(ei)
         data[FUSED_EDGE].edge_weight = torch.from_numpy(w)
     annotate(

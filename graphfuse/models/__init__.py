@@ -12,7 +12,7 @@ from graphfuse.models._base import (
     build_model,
     graph_kind,
 )
-from graphfuse.models._checkpoint import load_checkpoint, save_checkpoint
+from graphfuse.models._checkpoint import load_checkpoint, model_from_spec, save_checkpoint
 from graphfuse.models._eval import eval_mode
 from graphfuse.models._gcn_fusion import GCNFusion
 from graphfuse.models._hetero import HeteroGNN
@@ -43,5 +43,6 @@ __all__ = [
     "eval_mode",
     "graph_kind",
     "load_checkpoint",
+    "model_from_spec",
     "save_checkpoint",
 ]

@@ -135,6 +135,11 @@ class FusionModel(nn.Module, ABC):
         Default: 0."""
         return torch.zeros(())
 
+    def patient_embedding(self, data: HeteroData) -> torch.Tensor | None:
+        """Every patient's embedding, ``(n_patients, dim)``: the representation the output
+        layer reads. ``None``: the model has none to give (default)."""
+        return None
+
     # ------------------------------------------------------------ explainer facts
 
     def receptive_field(self) -> int | None:
@@ -221,6 +226,13 @@ class ModalityFusionModel(FusionModel):
 
     def forward(self, data: HeteroData) -> torch.Tensor:
         return self.fuse(*self.encode(data))
+
+    def patient_embedding(self, data: HeteroData) -> torch.Tensor:
+        """The mean of a patient's filled embedding slots (:meth:`encode`), ``(n_patients,
+        hidden)``: its modalities' embeddings and any stand-ins, absent ones left out."""
+        h, mask = self.encode(data)
+        weight = mask.to(h.dtype)[..., None]
+        return (h * weight).sum(dim=1) / weight.sum(dim=1).clamp(min=1)
 
     def propagation(self, data: HeteroData, modality: str) -> list[PropagationLayer] | None:
         """The layers of ``modality``'s encoder on ``data`` as linear propagations

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from graphfuse.models._base import MODELS, FusionModel
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["load_checkpoint", "model_from_spec", "save_checkpoint"]
 
 
 def save_checkpoint(model: FusionModel, folder: str | Path) -> Path:
@@ -29,9 +30,15 @@ def load_checkpoint(folder: str | Path) -> FusionModel:
     """
     folder = Path(folder)
     spec = json.loads((folder / "model.json").read_text())
+    return model_from_spec(spec, torch.load(folder / "state_dict.pt", weights_only=True))
+
+
+def model_from_spec(spec: dict, state: Mapping[str, torch.Tensor]) -> FusionModel:
+    """The model :meth:`FusionModel.spec` describes, with the weights ``state`` (a state
+    dict), in eval mode."""
     graph_args = spec.get("graph_args", {})  # e.g. a knowledge graph's node counts
     model = MODELS.get(spec["name"])(
         spec["in_dims"], spec["n_classes"], **graph_args, **spec["params"]
     )
-    model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
+    model.load_state_dict(dict(state))
     return model.eval()

@@ -188,6 +188,11 @@ class HeteroGNN(FusionModel):
 
     # ------------------------------------------------------------------ forward
     def forward(self, data: HeteroData) -> torch.Tensor:
+        return self.head(self.patient_embedding(data))
+
+    def patient_embedding(self, data: HeteroData) -> torch.Tensor:
+        """The patient nodes' representations after the last message-passing layer (what
+        the output layer reads), ``(n_patients, hidden)``."""
         self._check(data)
         store = data[PATIENT]
         order = list(data.modalities)
@@ -213,7 +218,7 @@ class HeteroGNN(FusionModel):
                 z = torch.relu(z)
                 new[nt] = self.dropout(z + x if self.params.residual and i > 0 else z)
             h = new
-        return self.head(h[PATIENT])
+        return h[PATIENT]
 
     def _check(self, data: HeteroData) -> None:
         for nt, n in self.schema["nodes"].items():

@@ -1,0 +1,613 @@
+"""The fitted pipeline: everything a fit learned, saved without pickle, applied to new patients.
+
+A :class:`Pipeline` holds the resolved config, the fitted preprocessing, the training
+patients' graph (:func:`graphfuse.graphs.training_graph`), each graph builder's fitted
+state and the trained model. :meth:`Pipeline.save` writes it as two files —
+``pipeline.json`` (the config, the model spec, class names, task, data fingerprint, every
+fitted value that is not an array) and ``arrays.npz`` (numeric arrays only, read with
+``allow_pickle=False``) — and :func:`load_pipeline` reads it back from a folder or from the
+``pipeline/`` artifact of an MLflow run. Nothing is unpickled and the training tables are
+not needed.
+
+New patients are preprocessed with the training state, attached to the training patients
+(and only to them) by the fitted builders, and scored by the model; one patient's output
+never depends on which other new patients are scored with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+import graphfuse
+from graphfuse.config import ExperimentConfig, resolve_components
+from graphfuse.data import NewPatients, Preprocessor
+from graphfuse.errors import DataError
+from graphfuse.experiment._pipeline_input import NewMatrices, preprocess_new
+from graphfuse.graphs import (
+    BUILDERS,
+    FUSED_BUILDERS,
+    FUSED_EDGE,
+    FUSED_STATE,
+    PATIENT,
+    FusedGraphBuilder,
+    PatientGraphBuilder,
+    attach_patients,
+    edge_type,
+    feature_key,
+    graph_from_state,
+    graph_info,
+    graph_state,
+    training_graph,
+)
+from graphfuse.models import FusionModel, model_from_spec
+from graphfuse.train import task_class
+
+__all__ = ["PIPELINE_FORMAT", "Pipeline", "Scored", "load_pipeline"]
+
+#: Version of the saved layout (``pipeline.json``'s ``format_version``).
+PIPELINE_FORMAT = 1
+_JSON, _ARRAYS = "pipeline.json", "arrays.npz"
+_KIND = "graphfuse-pipeline"
+
+
+class Scored:
+    """New patients attached to a pipeline's training graph (:meth:`Pipeline.attach`).
+
+    Attributes
+    ----------
+    data
+        The training graph with the new patients appended (positions ``offset`` on).
+    patients
+        The new patients (:class:`~graphfuse.data.NewPatients`).
+    new
+        Their preprocessed features and what was imputed (:class:`NewMatrices`).
+    offset
+        Number of training patients: new patient ``i`` is node ``offset + i``.
+    """
+
+    def __init__(self, data: HeteroData, patients: NewPatients, new: NewMatrices, offset: int):
+        self.data, self.patients, self.new, self.offset = data, patients, new, offset
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Node positions of the new patients."""
+        return np.arange(self.offset, self.offset + self.patients.n_patients)
+
+
+class Pipeline:
+    """A fitted experiment that scores, explains and embeds new patients.
+
+    Build one from a fit (:meth:`graphfuse.experiment.FitResult.pipeline`), or load a
+    saved one (:func:`load_pipeline`). New patients are given as a
+    :class:`~graphfuse.data.Cohort`, a ``MuData`` or ``.h5mu`` path, a mapping of modality
+    -> ``DataFrame`` / ``AnnData`` (patients x features, values as in the training
+    tables), or :class:`~graphfuse.data.NewPatients`; any subset of the trained modalities
+    per patient.
+
+    Attributes
+    ----------
+    config
+        The run's resolved config.
+    preprocessor
+        The preprocessing fitted on the training patients.
+    graph
+        The training patients' graph.
+    builders, fused
+        Per modality the fitted graph builder, and the fitted fused builder (or ``None``).
+    model
+        The trained model (eval mode).
+    info
+        ``task``, ``classes``, ``target``, ``fingerprint``, ``run_id``, ``risk_median``
+        (survival: the training patients' median risk, which splits high from low risk),
+        ``graphfuse`` (the version that saved it), ``created``.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ExperimentConfig,
+        preprocessor: Preprocessor,
+        graph: HeteroData,
+        builder_states: Mapping[str, tuple[dict[str, Any], dict[str, np.ndarray]]],
+        model: FusionModel,
+        info: Mapping[str, Any],
+    ) -> None:
+        if config.graph.transductive:
+            raise DataError(
+                "this run was fitted transductively (graph.transductive: true): its graphs "
+                "were fitted on every patient, test patients included, so new patients cannot "
+                "be attached without refitting; fit with graph.transductive: false to score "
+                "new patients"
+            )
+        self.config = config
+        self.preprocessor = preprocessor
+        self.graph = graph
+        self.model = model.eval()
+        self.info = dict(info)
+        self._states = {k: (dict(v), dict(a)) for k, (v, a) in builder_states.items()}
+        self.builders, self.fused = self._restore_builders()
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def task(self) -> str:
+        return str(self.info["task"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.info["classes"])
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(graph_info(self.graph).modalities)
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        return dict(graph_info(self.graph).kinds)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.info.get("run_id")
+
+    @property
+    def n_train(self) -> int:
+        """Training patients the new patients are attached to."""
+        return int(self.graph[PATIENT].num_nodes)
+
+    def input_features(self) -> dict[str, list[str]]:
+        """Modality -> the features new tables must have (what preprocessing reads)."""
+        return {m: p.needed() for m, p in self.preprocessor.fitted_.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"Pipeline({self.config.model.name} on {', '.join(self.modalities)}; task "
+            f"{self.task}; {self.n_train} training patients; run {self.run_id})"
+        )
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_fit(
+        cls,
+        config: ExperimentConfig,
+        data: HeteroData,
+        preprocessor: Preprocessor,
+        builder_states: Mapping[str, tuple[dict[str, Any], dict[str, np.ndarray]]],
+        model: FusionModel,
+        *,
+        classes: Sequence[Any],
+        target: str,
+        fingerprint: str,
+        risk_median: float | None = None,
+        run_id: str | None = None,
+    ) -> Pipeline:
+        """The pipeline of a fit: its config, the graph it trained on (all patients; only
+        the training patients are kept), preprocessing, builder states and model."""
+        info = {
+            "task": config.task,
+            "classes": [str(c) for c in classes],
+            "target": target,
+            "fingerprint": fingerprint,
+            "run_id": run_id,
+            "risk_median": risk_median,
+            "graphfuse": graphfuse.__version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        model = _cpu_copy(model)
+        return cls(
+            config=config,
+            preprocessor=preprocessor,
+            graph=training_graph(data.cpu() if hasattr(data, "cpu") else data),
+            builder_states=builder_states,
+            model=model,
+            info=info,
+        )
+
+    def _restore_builders(self) -> tuple[dict[str, PatientGraphBuilder], FusedGraphBuilder | None]:
+        graph_cfg = self.config.graph
+        store = self.graph[PATIENT]
+        available = store.available.numpy()
+        builders: dict[str, PatientGraphBuilder] = {}
+        for j, m in enumerate(self.modalities):
+            values, arrays = self._states[m]
+            builder = BUILDERS.get(graph_cfg.name)(**graph_cfg.params)
+            x_ref = store[feature_key(m)].numpy()[available[:, j]]
+            builders[m] = builder.restore(x_ref, values, arrays)
+        fused = None
+        if graph_cfg.fused is not None:
+            values, arrays = self._states[FUSED_STATE]
+            fused = FUSED_BUILDERS.get(graph_cfg.fused.name)(**graph_cfg.fused.params)
+            xs = {m: store[feature_key(m)].numpy() for m in self.modalities}
+            fused = fused.restore(xs, available, values, arrays)
+        return builders, fused
+
+    # ------------------------------------------------------------------ saving
+    def save(self, folder: str | Path) -> Path:
+        """Write ``pipeline.json`` and ``arrays.npz`` into ``folder`` (created)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pre_values, pre_arrays = self.preprocessor.state()
+        graph_values, graph_arrays = graph_state(self.graph)
+        arrays: dict[str, np.ndarray] = {}
+        arrays |= {f"pre/{k}": v for k, v in pre_arrays.items()}
+        arrays |= {f"graph/{k}": v for k, v in graph_arrays.items()}
+        builders = {}
+        for key, (values, state_arrays) in self._states.items():
+            builders[key] = values
+            arrays |= {f"builder/{key}/{k}": np.asarray(v) for k, v in state_arrays.items()}
+        weights = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        arrays |= {f"model/{k}": v for k, v in weights.items()}
+        document = {
+            "format": _KIND,
+            "format_version": PIPELINE_FORMAT,
+            **self.info,
+            "config": self.config.to_dict(),
+            "model": self.model.spec(),
+            "preprocessing": pre_values,
+            "graph": graph_values,
+            "builders": builders,
+        }
+        (folder / _JSON).write_text(json.dumps(document, indent=1, default=_json_default))
+        with open(folder / _ARRAYS, "wb") as fh:
+            np.savez(fh, **arrays)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Pipeline:
+        """Read a pipeline :meth:`save` wrote (no pickle; the training tables are not read).
+
+        Raises
+        ------
+        DataError
+            Not a pipeline folder, or one of another format version.
+        """
+        folder = Path(folder)
+        path = folder / _JSON
+        if not path.is_file() or not (folder / _ARRAYS).is_file():
+            raise DataError(
+                f"{folder}: not a saved graphfuse pipeline (expected {_JSON} and {_ARRAYS})"
+            )
+        document = json.loads(path.read_text())
+        if document.get("format") != _KIND:
+            raise DataError(f"{path}: not a graphfuse pipeline file")
+        if document.get("format_version") != PIPELINE_FORMAT:
+            raise DataError(
+                f"{path}: pipeline format version {document.get('format_version')}; this "
+                f"graphfuse ({graphfuse.__version__}) reads version {PIPELINE_FORMAT}"
+            )
+        with np.load(folder / _ARRAYS, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        config = ExperimentConfig.model_validate(document["config"])
+        config.source = str(folder)
+        resolve_components(config)
+        states = {
+            key: (values, part(f"builder/{key}/")) for key, values in document["builders"].items()
+        }
+        weights = {k: torch.from_numpy(np.array(v)) for k, v in part("model/").items()}
+        info = {
+            k: document.get(k)
+            for k in (
+                "task",
+                "classes",
+                "target",
+                "fingerprint",
+                "run_id",
+                "risk_median",
+                "graphfuse",
+                "created",
+            )
+        }
+        return cls(
+            config=config,
+            preprocessor=Preprocessor.from_state(document["preprocessing"], part("pre/")),
+            graph=graph_from_state(document["graph"], part("graph/")),
+            builder_states=states,
+            model=model_from_spec(document["model"], weights),
+            info=info,
+        )
+
+    # ------------------------------------------------------------------ scoring
+    def attach(self, new: Any, *, allow_missing_features: bool = False) -> Scored:
+        """Preprocess ``new`` patients with the training state and attach them to the
+        training patients' graph (see :class:`Pipeline` for the inputs accepted).
+
+        Raises
+        ------
+        DataError
+            The new data disagrees with what the pipeline was fitted on (see
+            :mod:`graphfuse.experiment._pipeline_input`): a modality the model never saw,
+            a patient with none of the trained modalities, missing features (unless
+            ``allow_missing_features``), a category the training cohort never had, ...
+        """
+        patients = NewPatients.coerce(new)
+        matrices = preprocess_new(
+            self.preprocessor,
+            self.kinds,
+            patients,
+            allow_missing_features=allow_missing_features,
+        )
+        knowledge = None
+        if self.config.graph.knowledge is not None:
+            k = self.config.graph.knowledge
+            knowledge = {"top_genes": k.top_genes, "z_threshold": k.z_threshold}
+        data = attach_patients(
+            self.graph,
+            matrices.matrices,
+            builders=self.builders,
+            fused=self.fused,
+            knowledge=knowledge,
+            patients=[str(p) for p in patients.patients],
+        )
+        return Scored(data, patients, matrices, self.n_train)
+
+    def predict(
+        self,
+        new: Any,
+        *,
+        allow_missing_features: bool = False,
+        write: bool = False,
+    ) -> pd.DataFrame:
+        """Score new patients.
+
+        Parameters
+        ----------
+        new
+            The new patients (see :class:`Pipeline`).
+        allow_missing_features
+            Impute features a table lacks from the training state (counted per patient in
+            the ``imputed_features`` column) instead of refusing the table.
+        write
+            With a ``MuData`` (or ``Cohort``) given, also write the results into it, as
+            scanpy functions write theirs: ``.obs["graphfuse_prediction"]`` (predicted
+            class; ``"graphfuse_risk"`` for survival), ``.obs["graphfuse_p_<class>"]`` (each
+            class probability), ``.obsm["graphfuse_embedding"]`` (patients x embedding, when
+            the model gives one) and ``.uns["graphfuse"]`` (run id, model, parameters,
+            classes).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per new patient (index ``patient``): ``p_<class>`` per class and
+            ``prediction`` (the most probable class) — for survival ``risk`` and
+            ``risk_group`` (``high`` above the training patients' median risk) — then
+            ``label`` where the input gives the run's target, ``modalities`` (those the
+            patient had), ``neighbours_<graph>`` (training neighbours it was attached to in
+            each similarity graph) and, with ``allow_missing_features``, ``imputed_features``.
+        """
+        scored = self.attach(new, allow_missing_features=allow_missing_features)
+        frame = self._frame(scored, task_class(self.task).predict(self.model, scored.data))
+        if allow_missing_features:
+            frame["imputed_features"] = scored.new.imputed.sum(axis=1).to_numpy()
+        if write:
+            self._write(new, frame, scored)
+        return frame
+
+    def embed(self, new: Any, *, allow_missing_features: bool = False) -> pd.DataFrame:
+        """New patients' embeddings (what the model's output layer reads): one row per
+        patient, one column per dimension.
+
+        Raises
+        ------
+        DataError
+            The model gives no patient embedding (e.g. the scikit-learn baselines).
+        """
+        scored = self.attach(new, allow_missing_features=allow_missing_features)
+        return self._embedding(scored)
+
+    def explain(
+        self,
+        new: Any,
+        method: str = "saliency",
+        *,
+        target: int | str | None = None,
+        seed: int = 0,
+        allow_missing_features: bool = False,
+        **params: Any,
+    ) -> Any:
+        """Explain the model's predictions for new patients with one explainer (the same
+        explainers and parameters as ``graphfuse explain``).
+
+        Returns
+        -------
+        graphfuse.explain.Attribution
+            Over the new patients, named by their ids.
+        """
+        from graphfuse.explain import run as run_explainers
+
+        scored = self.attach(new, allow_missing_features=allow_missing_features)
+        out = run_explainers(
+            self.model,
+            scored.data,
+            [method],
+            patients=scored.positions,
+            target=target,
+            seed=seed,
+            params={method: params},
+        )
+        return out[method]
+
+    # ------------------------------------------------------------------ helpers
+    def _frame(self, scored: Scored, pred: np.ndarray) -> pd.DataFrame:
+        rows = scored.positions
+        ids = pd.Index([str(p) for p in scored.patients.patients], name="patient")
+        out = pred[rows]
+        task = task_class(self.task)
+        if task.output == "risk":
+            frame = pd.DataFrame({"risk": out[:, 0]}, index=ids)
+            median = self.info.get("risk_median")
+            if median is not None:
+                frame["risk_group"] = np.where(out[:, 0] > median, "high", "low")
+        else:
+            frame = pd.DataFrame(out, index=ids, columns=[f"p_{c}" for c in self.classes])
+            frame["prediction"] = np.asarray(self.classes, dtype=object)[out.argmax(axis=1)]
+        labels = _labels(scored.patients, str(self.info.get("target")))
+        if labels is not None:
+            frame["label"] = labels.to_numpy()
+        avail = scored.new.matrices
+        frame["modalities"] = [
+            ",".join(m for m in self.modalities if avail[m].available[i]) for i in range(len(ids))
+        ]
+        data = scored.data
+        graphs = [(m, edge_type(m)) for m in self.modalities]
+        if self.fused is not None:
+            graphs.append(("fused", FUSED_EDGE))
+        for name, et in graphs:
+            dst = data[et].edge_index[1].numpy()
+            counts = np.bincount(dst, minlength=data[PATIENT].num_nodes)
+            frame[f"neighbours_{name}"] = counts[rows]
+        return frame
+
+    def _embedding(self, scored: Scored) -> pd.DataFrame:
+        with torch.no_grad():
+            self.model.eval()
+            h = self.model.patient_embedding(scored.data)
+        if h is None:
+            raise DataError(
+                f"model {self.config.model.name!r} gives no patient embedding (its "
+                "patient_embedding returns None)"
+            )
+        ids = pd.Index([str(p) for p in scored.patients.patients], name="patient")
+        values = h[torch.as_tensor(scored.positions)].cpu().numpy()
+        return pd.DataFrame(values, index=ids, columns=[f"dim_{i}" for i in range(h.shape[1])])
+
+    def _write(self, new: Any, frame: pd.DataFrame, scored: Scored) -> None:
+        import mudata as md
+
+        from graphfuse.data import Cohort
+
+        mdata = new.mdata if isinstance(new, Cohort) else new
+        if not isinstance(mdata, md.MuData):
+            raise DataError(
+                "predict(write=True) writes into a MuData (or a Cohort's); the new patients "
+                f"were given as {type(new).__name__}"
+            )
+        at = mdata.obs_names.astype(str)
+        if "risk" in frame.columns:
+            mdata.obs["graphfuse_risk"] = frame["risk"].reindex(at).to_numpy()
+            if "risk_group" in frame.columns:
+                mdata.obs["graphfuse_prediction"] = frame["risk_group"].reindex(at).to_numpy()
+        else:
+            mdata.obs["graphfuse_prediction"] = frame["prediction"].reindex(at).to_numpy()
+            for c in self.classes:
+                mdata.obs[f"graphfuse_p_{c}"] = frame[f"p_{c}"].reindex(at).to_numpy()
+        if _has_embedding(self.model):
+            mdata.obsm["graphfuse_embedding"] = self._embedding(scored).reindex(at).to_numpy()
+        mdata.uns["graphfuse"] = {
+            "run_id": self.run_id or "",
+            "model": self.config.model.name,
+            "params": json.dumps(self.config.model.params, default=str),
+            "classes": self.classes,
+            "task": self.task,
+        }
+
+
+def _has_embedding(model: FusionModel) -> bool:
+    return type(model).patient_embedding is not FusionModel.patient_embedding
+
+
+def _labels(patients: NewPatients, target: str) -> pd.Series | None:
+    """The new patients' labels, where the input has the run's target column."""
+    obs = patients.obs
+    column = obs.attrs.get("target", target)
+    if column not in obs.columns:
+        return None
+    values = obs[column].reindex(patients.patients)
+    if values.isna().all():
+        return None
+    return (
+        values.astype(object)
+        .where(values.notna(), None)
+        .map(lambda v: None if v is None else str(v))
+    )
+
+
+def _cpu_copy(model: FusionModel) -> FusionModel:
+    """``model`` on the CPU (the pipeline scores on the device its caller chooses)."""
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        return model
+    return model if device.type == "cpu" else model.to("cpu")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def load_pipeline(
+    run: str | Path,
+    *,
+    tracking_uri: str | None = None,
+) -> Pipeline:
+    """A saved pipeline: from a folder (``pipeline.json`` + ``arrays.npz``), or from the
+    ``pipeline/`` artifact of the MLflow run with this id.
+
+    Parameters
+    ----------
+    run
+        A folder, or an MLflow run id (``graphfuse fit`` prints it).
+    tracking_uri
+        Where the run is (default: as for ``fit``: ``$MLFLOW_TRACKING_URI``, else
+        ``sqlite:///mlflow.db``).
+
+    Raises
+    ------
+    DataError
+        No such folder or run, or the run has no pipeline (made before pipelines were
+        saved, or fitted transductively).
+
+    Examples
+    --------
+    >>> pipe = load_pipeline("RUN_ID")  # doctest: +SKIP
+    >>> pipe.predict("new_patients.h5mu")  # doctest: +SKIP
+    """
+    path = Path(run)
+    if path.is_dir():
+        return Pipeline.load(path)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.tracking import resolve_tracking_uri
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_run(str(run))
+    except MlflowException:
+        raise DataError(
+            f"{run!r} is neither a pipeline folder nor an MLflow run in the tracking store {uri}"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="graphfuse-pipeline-") as tmp:
+        try:
+            folder = client.download_artifacts(str(run), "pipeline", tmp)
+        except (MlflowException, OSError):
+            raise DataError(
+                f"run {run}: no pipeline/ artifact (runs fitted before pipelines were saved, "
+                "and transductive runs, have none); refit it to score new patients"
+            ) from None
+        started = time.perf_counter()
+        pipeline = Pipeline.load(folder)
+        pipeline.info["load_seconds"] = time.perf_counter() - started
+    pipeline.info["run_id"] = str(run)
+    return pipeline

@@ -1,0 +1,287 @@
+"""``predict_run`` / ``explain_new``: a saved pipeline applied to new patients, tracked.
+
+``graphfuse predict --run RUN --data new.yaml --out predictions.csv`` and ``graphfuse
+explain --run RUN --data new.yaml`` call these.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from graphfuse.data import NewPatients, load_new_patients
+from graphfuse.errors import DataError
+from graphfuse.experiment._pipeline import Pipeline, load_pipeline
+from graphfuse.tracking import RunLogger, resolve_tracking_uri
+from graphfuse.train import classification_metrics
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["OUTPUT_FORMATS", "PredictResult", "explain_new", "predict_run", "read_new_data"]
+
+#: Output file suffixes ``predict_run`` writes.
+OUTPUT_FORMATS = (".csv", ".parquet", ".h5mu")
+
+
+def read_new_data(path: str | Path) -> NewPatients:
+    """The new patients a YAML file's ``data:`` section describes (as in an experiment
+    config; a top-level ``seed`` is the synthetic generator's), or an ``.h5mu`` file."""
+    from graphfuse.config import load_data_section
+
+    path = Path(path)
+    if path.suffix.lower() == ".h5mu":
+        return NewPatients.coerce(path)
+    data, seed = load_data_section(path)
+    return load_new_patients(data, seed=seed)
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict_run` produced.
+
+    Attributes
+    ----------
+    predictions
+        :meth:`Pipeline.predict`'s table.
+    source
+        The run id (or folder) of the pipeline.
+    metrics
+        Where the new patients have labels: accuracy, F1, ROC AUC (classification).
+    out
+        The file written, if any.
+    run_id, tracking_uri
+        The MLflow run of the prediction (``None`` with ``track=False``).
+    seconds
+        ``load`` (the pipeline), ``data`` (reading the new patients), ``predict``.
+    """
+
+    predictions: pd.DataFrame
+    source: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    out: Path | None = None
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Patients per predicted class (or risk group) and modality combination."""
+        pred = self.predictions
+        column = "prediction" if "prediction" in pred.columns else "risk_group"
+        if column not in pred.columns:
+            return pd.DataFrame({"patients": [len(pred)]})
+        return pred.groupby([column, "modalities"]).size().rename("patients").reset_index()
+
+    def print_summary(self, console: Console | None = None) -> None:
+        """Print the predictions' summary, the metrics and where they went."""
+        from rich.console import Console
+        from rich.table import Table
+
+        console = console or Console()
+        table = Table(
+            title=f"graphfuse predict — {len(self.predictions)} patients, run {self.source}",
+            title_justify="left",
+        )
+        summary = self.summary
+        for col in summary.columns:
+            table.add_column(str(col), justify="right" if col == "patients" else "left")
+        for row in summary.itertuples(index=False):
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+        if self.metrics:
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items())
+            console.print(f"against the labels given: {shown}")
+        load, total = self.seconds.get("load", 0.0), sum(self.seconds.values())
+        console.print(f"loaded the pipeline in {load:.2f} s; {total:.2f} s in all")
+        if self.out is not None:
+            console.print(f"written to    {self.out}")
+        if self.run_id is not None:
+            console.print(f"MLflow run    {self.run_id} (tag graphfuse.source_run={self.source})")
+
+
+def predict_run(
+    run: str | Path | Pipeline,
+    data: Any,
+    *,
+    out: str | Path | None = None,
+    allow_missing_features: bool = False,
+    track: bool = True,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+) -> PredictResult:
+    """Score new patients with a saved pipeline, write the predictions, track the run.
+
+    Parameters
+    ----------
+    run
+        An MLflow run id or a pipeline folder (:func:`load_pipeline`), or a pipeline.
+    data
+        A YAML file with a ``data:`` section (:func:`read_new_data`), an ``.h5mu`` path,
+        or anything :meth:`Pipeline.predict` takes.
+    out
+        Write the predictions here: ``.csv``, ``.parquet``, or ``.h5mu`` (the new patients'
+        tables with the predictions in their slots, :meth:`Pipeline.predict` ``write``).
+    allow_missing_features
+        Impute features the tables lack from the training state.
+    track
+        Log an MLflow run (tag ``graphfuse.source_run``; the predictions as an artifact;
+        with labels, the metrics) in the pipeline's experiment (or ``experiment``).
+    tracking_uri
+        Where the source run is and the prediction run goes (default as for ``fit``).
+
+    Raises
+    ------
+    DataError
+        An unknown output suffix, or new data the pipeline refuses.
+    """
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    out_path = Path(out) if out is not None else None
+    if out_path is not None and out_path.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(
+            f"--out {out_path}: unknown format {out_path.suffix!r}; expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    pipeline = run if isinstance(run, Pipeline) else load_pipeline(run, tracking_uri=tracking_uri)
+    source = str(pipeline.run_id or run)
+    seconds["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if isinstance(data, (str, Path)) and Path(data).suffix.lower() in (".yaml", ".yml", ".h5mu"):
+        new = read_new_data(data)
+    else:
+        new = NewPatients.coerce(data)
+    seconds["data"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if out_path is not None and out_path.suffix.lower() == ".h5mu":
+        mdata = _mudata(new)
+        frame = pipeline.predict(mdata, allow_missing_features=allow_missing_features, write=True)
+    else:
+        mdata = None
+        frame = pipeline.predict(new, allow_missing_features=allow_missing_features)
+    seconds["predict"] = time.perf_counter() - t
+    metrics = _metrics(frame, pipeline)
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = out_path.suffix.lower()
+        if suffix == ".csv":
+            frame.to_csv(out_path)
+        elif suffix == ".parquet":
+            frame.to_parquet(out_path)
+        else:
+            assert mdata is not None
+            mdata.write(str(out_path))
+    result = PredictResult(frame, source, metrics, out_path, seconds=seconds)
+    if track:
+        _track(result, pipeline, data, allow_missing_features, tracking_uri, experiment)
+    return result
+
+
+def _mudata(new: NewPatients) -> Any:
+    """The new patients' tables as a ``MuData`` (for an ``.h5mu`` output)."""
+    import mudata as md
+
+    mdata = md.MuData({m: a.copy() for m, a in new.tables.items()})
+    obs = new.obs.reindex(mdata.obs_names) if len(new.obs.columns) else None
+    if obs is not None:
+        for col in obs.columns:
+            mdata.obs[col] = obs[col].to_numpy()
+    for adata in mdata.mod.values():
+        adata.uns.pop("raw_values", None)
+    return mdata
+
+
+def _metrics(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, float]:
+    """Classification metrics against the labels the new patients came with."""
+    if "label" not in frame.columns or pipeline.task != "classification":
+        return {}
+    known = frame["label"].notna().to_numpy()
+    lookup = {c: i for i, c in enumerate(pipeline.classes)}
+    codes = frame["label"][known].map(lookup)
+    if codes.isna().any():
+        unknown = sorted(set(frame["label"][known][codes.isna()]))
+        raise DataError(
+            f"labels {unknown} of the new patients are not classes of the run {pipeline.classes}"
+        )
+    y = codes.to_numpy(dtype=np.int64)
+    if len(np.unique(y)) < 2:
+        return {}
+    proba = frame.loc[known, [f"p_{c}" for c in pipeline.classes]].to_numpy()
+    return {k: float(v) for k, v in classification_metrics(y, proba).items()}
+
+
+def _track(
+    result: PredictResult,
+    pipeline: Pipeline,
+    data: Any,
+    allow_missing: bool,
+    tracking_uri: str | None,
+    experiment: str | None,
+) -> None:
+    uri = resolve_tracking_uri(tracking_uri)
+    logger = RunLogger(uri, experiment or pipeline.config.tracking.experiment)
+    tags = {
+        "graphfuse.kind": "predict",
+        "graphfuse.source_run": result.source,
+        "graphfuse.model": pipeline.config.model.name,
+        "graphfuse.task": pipeline.task,
+    }
+    with logger.start(tags=tags):
+        logger.log_params(
+            {
+                "data": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
+                "patients": len(result.predictions),
+                "allow_missing_features": allow_missing,
+            }
+        )
+        logger.log_metrics({f"seconds_{k}": v for k, v in result.seconds.items()})
+        if result.metrics:
+            logger.log_metrics({f"new_{k}": v for k, v in result.metrics.items()})
+        with logger.staging() as folder:
+            result.predictions.to_csv(folder / "predictions.csv")
+    result.run_id, result.tracking_uri = logger.run_id, uri
+
+
+def explain_new(
+    run: str | Path | Pipeline,
+    data: Any,
+    methods: Sequence[str],
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    target: int | str | None = None,
+    seed: int = 0,
+    allow_missing_features: bool = False,
+    tracking_uri: str | None = None,
+) -> dict[str, Any]:
+    """Explain a saved pipeline's predictions for new patients with several explainers.
+
+    Returns
+    -------
+    dict
+        ``method -> Attribution`` over the new patients.
+    """
+    pipeline = run if isinstance(run, Pipeline) else load_pipeline(run, tracking_uri=tracking_uri)
+    is_file = isinstance(data, (str, Path)) and Path(data).suffix.lower() in (
+        ".yaml",
+        ".yml",
+        ".h5mu",
+    )
+    new = read_new_data(data) if is_file else NewPatients.coerce(data)
+    params = dict(params or {})
+    return {
+        m: pipeline.explain(
+            new,
+            m,
+            target=target,
+            seed=seed,
+            allow_missing_features=allow_missing_features,
+            **dict(params.get(m, {})),
+        )
+        for m in methods
+    }
