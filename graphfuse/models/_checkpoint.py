@@ -26,6 +26,8 @@ def load_checkpoint(folder: str | Path) -> FusionModel:
 
     Fitted baselines (:mod:`graphfuse.models._sklearn`) keep their fit in tensor buffers
     whose shapes are only known after fitting; they resize them as the state dict loads.
+    The model is rebuilt on the CPU whatever device it was saved from (move it with
+    ``model.to(device)``).
     """
     folder = Path(folder)
     spec = json.loads((folder / "model.json").read_text())
@@ -33,5 +35,6 @@ def load_checkpoint(folder: str | Path) -> FusionModel:
     model = MODELS.get(spec["name"])(
         spec["in_dims"], spec["n_classes"], **graph_args, **spec["params"]
     )
-    model.load_state_dict(torch.load(folder / "state_dict.pt", weights_only=True))
+    state = torch.load(folder / "state_dict.pt", weights_only=True, map_location="cpu")
+    model.load_state_dict(state)
     return model.eval()
