@@ -52,7 +52,8 @@ for pid in new.patients[:5]:
     alone = pipe.predict(NewPatients.from_tables(tables))
     one.append(time.perf_counter() - t)
     cols = [c for c in alone.columns if c.startswith("p_")]
-    diff = max(diff, float(np.abs(alone[cols].to_numpy() - batch.loc[[pid], cols].to_numpy()).max()))
+    gap = np.abs(alone[cols].to_numpy() - batch.loc[[pid], cols].to_numpy()).max()
+    diff = max(diff, float(gap))
 print(json.dumps({"import": t_import, "load": t_load, "batch": t_batch,
                   "one": float(np.median(one)), "alone_vs_batch": diff}))
 """

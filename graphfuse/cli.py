@@ -182,6 +182,12 @@ def tune(
 )
 @click.option("--track/--no-track", default=True, help="Log an MLflow run (default: yes).")
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
+@click.option(
+    "--device",
+    default=None,
+    metavar="auto|cpu|cuda|cuda:N",
+    help="Where to compute (default: the run's train.device).",
+)
 def predict(
     run_id: str,
     data_path: str,
@@ -189,6 +195,7 @@ def predict(
     allow_missing_features: bool,
     track: bool,
     tracking_uri: str | None,
+    device: str | None,
 ) -> None:
     """Score new patients with a tracked run's fitted pipeline.
 
@@ -208,6 +215,7 @@ def predict(
         allow_missing_features=allow_missing_features,
         track=track,
         tracking_uri=tracking_uri,
+        device=device,
     )
     result.print_summary()
 
@@ -261,6 +269,12 @@ def predict(
     help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
 )
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
+@click.option(
+    "--device",
+    default=None,
+    metavar="auto|cpu|cuda|cuda:N",
+    help="With --data: where to compute (default: the run's train.device).",
+)
 def explain(
     run_id: str,
     methods: str,
@@ -271,6 +285,7 @@ def explain(
     seed: int,
     param_items: tuple[str, ...],
     tracking_uri: str | None,
+    device: str | None,
 ) -> None:
     """Explain a tracked run's model and log the attributions and plots back into the run.
 
@@ -300,6 +315,7 @@ def explain(
             target=chosen,
             seed=seed,
             tracking_uri=tracking_uri,
+            device=device,
         )
         _print_attributions(attributions, f"new patients of {data_path}, run {run_id}")
         if out is not None:

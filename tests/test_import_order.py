@@ -47,7 +47,7 @@ ROOT = PACKAGE.parent
 ORDER: list[tuple[str, ...]] = [
     ("_params", "_threads"),
     ("errors",),
-    ("registry", "graphfuse"),
+    ("registry", "graphfuse", "_device"),
     ("data",),
     ("graphs",),
     ("models",),

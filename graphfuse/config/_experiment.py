@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from graphfuse._device import DEVICE_PATTERN
 from graphfuse._params import StrictModel
 from graphfuse.config._knowledge import KnowledgeConfig
 from graphfuse.config._tune import TuneConfig
@@ -161,6 +162,11 @@ class TrainConfig(StrictModel):
     """Unused when the cohort has a published split (``obs["split"]``: MOGONET folders,
     ``tables.split_column``): its test patients are the test set and ``val_fraction`` is
     then a fraction of its training patients."""
+    device: str = Field("auto", pattern=DEVICE_PATTERN)
+    """Where the model is trained and scored: ``auto`` (a CUDA GPU when torch sees one,
+    else the CPU), ``cpu``, ``cuda`` or ``cuda:N``. A GPU the machine does not have is an
+    error when the fit starts. Random draws are made on the CPU, so a seed draws the same
+    on every device; the fitted model and graph are handed back on the CPU."""
     threads: int | None = Field(None, ge=1, le=1024)
     """torch intra-op threads during the fit; ``null``: 1 below 2,000 patients (measured
     fastest and steadiest there), else torch's default of one per core."""

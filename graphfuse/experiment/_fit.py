@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor
@@ -56,7 +57,8 @@ class FitResult:
         The resolved config.
     cohort, preprocessor, data, model
         The cohort, the preprocessing fitted on training patients, the patient graph
-        and the trained model (best validation weights, eval mode). With
+        and the trained model (best validation weights, eval mode), both on the CPU
+        whatever ``train.device`` trained and scored on. With
         ``train.refit``: the refit's, fitted on training + validation patients (the
         graph's ``train_mask`` holds both, its ``val_mask`` is empty).
     splits
@@ -199,7 +201,10 @@ def fit(
 
     Everything fitted to data (preprocessing, graph neighbours, early stopping) sees
     training (and, for early stopping, validation) patients only; test patients are
-    scored once at the end. When ``config.tracking.enabled``, the run is logged to MLflow:
+    scored once at the end. Training and scoring run on ``train.device``
+    (:func:`graphfuse._device.resolve_device`; a GPU the machine lacks is a
+    :class:`~graphfuse.errors.ConfigError` before any work); the result's model and graph
+    are on the CPU. When ``config.tracking.enabled``, the run is logged to MLflow:
     the resolved config (params and ``config.yaml``), seed, package versions and data
     fingerprint (tags), per-epoch losses and validation metrics, final metrics per split,
     a ROC plot, what preprocessing did per modality (``preprocess.json``:
@@ -243,6 +248,7 @@ def fit(
     FitResult
     """
     started = time.perf_counter()
+    resolve_device(config.train.device)  # a GPU the machine lacks fails before any work
     seed_everything(config.seed)
     prepared = prepare(config, cohort=cohort, splits=splits)
     timings = dict(prepared.timings)
@@ -273,6 +279,7 @@ def fit(
             states = refit.graph_states
             metrics["test"] = refit.metrics["test"]
             t = _lap(timings, "refit", t)
+        model.to("cpu")  # trained and scored on train.device; logged and returned on the CPU
         refit_history = refit.history if refit is not None else None
         if logger is not None:
             pipeline = None
@@ -366,6 +373,7 @@ def _train(
         task=config.task,
         modality_dropout=config.train.modality_dropout,
         seed=config.seed,
+        device=resolve_device(config.train.device),
     )
 
 

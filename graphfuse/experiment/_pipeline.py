@@ -31,6 +31,8 @@ import torch
 from torch_geometric.data import HeteroData
 
 import graphfuse
+from graphfuse._device import device_of, resolve_device, to_device
+from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import NewPatients, Preprocessor
 from graphfuse.errors import DataError
@@ -340,19 +342,33 @@ class Pipeline:
             patients,
             allow_missing_features=allow_missing_features,
         )
+        n = self.n_train + patients.n_patients
         knowledge = None
         if self.config.graph.knowledge is not None:
             k = self.config.graph.knowledge
             knowledge = {"top_genes": k.top_genes, "z_threshold": k.z_threshold}
-        data = attach_patients(
-            self.graph,
-            matrices.matrices,
-            builders=self.builders,
-            fused=self.fused,
-            knowledge=knowledge,
-            patients=[str(p) for p in patients.patients],
-        )
+        with torch_threads(auto_threads(n, self.config.train.threads)):
+            data = attach_patients(
+                self.graph,
+                matrices.matrices,
+                builders=self.builders,
+                fused=self.fused,
+                knowledge=knowledge,
+                patients=[str(p) for p in patients.patients],
+            )
         return Scored(data, patients, matrices, self.n_train)
+
+    def _threads(self, scored: Scored | None = None) -> Any:
+        """Torch threads for a computation over the training patients and ``scored``'s new
+        ones: the run's ``train.threads``, else graphfuse's policy for a graph that size."""
+        n = self.n_train + (scored.patients.n_patients if scored is not None else 0)
+        return torch_threads(auto_threads(n, self.config.train.threads))
+
+    def _on(self, device: str | None) -> torch.device:
+        """Move the model to ``device`` (``None``: the run's ``train.device``); return it."""
+        dev = resolve_device(device or self.config.train.device, key="device")
+        self.model.to(dev)
+        return dev
 
     def predict(
         self,
@@ -360,6 +376,7 @@ class Pipeline:
         *,
         allow_missing_features: bool = False,
         write: bool = False,
+        device: str | None = None,
     ) -> pd.DataFrame:
         """Score new patients.
 
@@ -377,6 +394,9 @@ class Pipeline:
             class probability), ``.obsm["graphfuse_embedding"]`` (patients x embedding, when
             the model gives one) and ``.uns["graphfuse"]`` (run id, model, parameters,
             classes).
+        device
+            ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``None``: the run's ``train.device``
+            (an error on a machine without that GPU, naming the devices it has).
 
         Returns
         -------
@@ -389,14 +409,19 @@ class Pipeline:
             each similarity graph) and, with ``allow_missing_features``, ``imputed_features``.
         """
         scored = self.attach(new, allow_missing_features=allow_missing_features)
-        frame = self._frame(scored, task_class(self.task).predict(self.model, scored.data))
+        self._on(device)
+        with self._threads(scored):
+            pred = task_class(self.task).predict(self.model, scored.data)
+        frame = self._frame(scored, pred)
         if allow_missing_features:
             frame["imputed_features"] = scored.new.imputed.sum(axis=1).to_numpy()
         if write:
             self._write(new, frame, scored)
         return frame
 
-    def embed(self, new: Any, *, allow_missing_features: bool = False) -> pd.DataFrame:
+    def embed(
+        self, new: Any, *, allow_missing_features: bool = False, device: str | None = None
+    ) -> pd.DataFrame:
         """New patients' embeddings (what the model's output layer reads): one row per
         patient, one column per dimension.
 
@@ -406,6 +431,7 @@ class Pipeline:
             The model gives no patient embedding (e.g. the scikit-learn baselines).
         """
         scored = self.attach(new, allow_missing_features=allow_missing_features)
+        self._on(device)
         return self._embedding(scored)
 
     def explain(
@@ -416,6 +442,7 @@ class Pipeline:
         target: int | str | None = None,
         seed: int = 0,
         allow_missing_features: bool = False,
+        device: str | None = None,
         **params: Any,
     ) -> Any:
         """Explain the model's predictions for new patients with one explainer (the same
@@ -429,14 +456,18 @@ class Pipeline:
         from graphfuse.explain import run as run_explainers
 
         scored = self.attach(new, allow_missing_features=allow_missing_features)
+        dev = self._on(device)
         out = run_explainers(
             self.model,
-            scored.data,
+            to_device(scored.data, dev),
             [method],
             patients=scored.positions,
             target=target,
             seed=seed,
             params={method: params},
+            threads=auto_threads(
+                self.n_train + scored.patients.n_patients, self.config.train.threads
+            ),
         )
         return out[method]
 
@@ -472,9 +503,9 @@ class Pipeline:
         return frame
 
     def _embedding(self, scored: Scored) -> pd.DataFrame:
-        with torch.no_grad():
+        with torch.no_grad(), self._threads(scored):
             self.model.eval()
-            h = self.model.patient_embedding(scored.data)
+            h = self.model.patient_embedding(to_device(scored.data, device_of(self.model)))
         if h is None:
             raise DataError(
                 f"model {self.config.model.name!r} gives no patient embedding (its "

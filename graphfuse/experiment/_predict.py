@@ -115,6 +115,7 @@ def predict_run(
     track: bool = True,
     tracking_uri: str | None = None,
     experiment: str | None = None,
+    device: str | None = None,
 ) -> PredictResult:
     """Score new patients with a saved pipeline, write the predictions, track the run.
 
@@ -135,6 +136,8 @@ def predict_run(
         with labels, the metrics) in the pipeline's experiment (or ``experiment``).
     tracking_uri
         Where the source run is and the prediction run goes (default as for ``fit``).
+    device
+        Where to score (``None``: the run's ``train.device``), see :meth:`Pipeline.predict`.
 
     Raises
     ------
@@ -161,10 +164,12 @@ def predict_run(
     t = time.perf_counter()
     if out_path is not None and out_path.suffix.lower() == ".h5mu":
         mdata = _mudata(new)
-        frame = pipeline.predict(mdata, allow_missing_features=allow_missing_features, write=True)
+        frame = pipeline.predict(
+            mdata, allow_missing_features=allow_missing_features, write=True, device=device
+        )
     else:
         mdata = None
-        frame = pipeline.predict(new, allow_missing_features=allow_missing_features)
+        frame = pipeline.predict(new, allow_missing_features=allow_missing_features, device=device)
     seconds["predict"] = time.perf_counter() - t
     metrics = _metrics(frame, pipeline)
     if out_path is not None:
@@ -176,6 +181,10 @@ def predict_run(
             frame.to_parquet(out_path)
         else:
             assert mdata is not None
+            for adata in mdata.mod.values():
+                raw = adata.uns.pop("raw_values", None)  # a DataFrame table's own values
+                if raw is not None:
+                    adata.obsm["values"] = raw.astype(str)
             mdata.write(str(out_path))
     result = PredictResult(frame, source, metrics, out_path, seconds=seconds)
     if track:
@@ -192,8 +201,6 @@ def _mudata(new: NewPatients) -> Any:
     if obs is not None:
         for col in obs.columns:
             mdata.obs[col] = obs[col].to_numpy()
-    for adata in mdata.mod.values():
-        adata.uns.pop("raw_values", None)
     return mdata
 
 
@@ -258,6 +265,7 @@ def explain_new(
     seed: int = 0,
     allow_missing_features: bool = False,
     tracking_uri: str | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Explain a saved pipeline's predictions for new patients with several explainers.
 
@@ -281,6 +289,7 @@ def explain_new(
             target=target,
             seed=seed,
             allow_missing_features=allow_missing_features,
+            device=device,
             **dict(params.get(m, {})),
         )
         for m in methods

@@ -15,6 +15,7 @@ import torch
 from pydantic import ValidationError
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import DeviceSetting, device_of, on_device
 from graphfuse._params import StrictModel
 from graphfuse.errors import ConfigError, DataError, format_validation_errors
 from graphfuse.explain._attribution import Attribution
@@ -75,7 +76,11 @@ class ExplainContext:
         Whether the caller named the target class (else it is the default: the positive
         class of two, or each patient's predicted class).
     seed, generator
-        Seed of the explanation and a ``torch.Generator`` seeded with it.
+        Seed of the explanation and a ``torch.Generator`` seeded with it (a CPU
+        generator: draws are made on the CPU and moved to :attr:`device`, so a seed
+        draws the same on every device).
+    device
+        Where the model and the graph are; every tensor an explainer makes goes there.
     modalities
         The model's modalities, in order.
     available
@@ -97,6 +102,7 @@ class ExplainContext:
         self.target_given = False
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
+        self.device = device_of(data)
         self.modalities = list(model.modalities)
         order = list(data.modalities)
         store = data[PATIENT]
@@ -114,7 +120,8 @@ class ExplainContext:
         out = {}
         for i, m in enumerate(self.modalities):
             x = store[feature_key(m)]
-            out[m] = torch.where(self.available[:, i, None], x, torch.zeros((), dtype=x.dtype))
+            zero = torch.zeros((), dtype=x.dtype, device=x.device)
+            out[m] = torch.where(self.available[:, i, None], x, zero)
         return out
 
     def train_mean(self) -> dict[str, torch.Tensor]:
@@ -221,6 +228,7 @@ class Explainer(ABC):
         patients: Sequence[int] | np.ndarray | None = None,
         target: int | str | None = None,
         seed: int = 0,
+        device: DeviceSetting | None = None,
     ) -> Attribution:
         """Explain ``model``'s output for ``patients`` (default: all) of ``data``.
 
@@ -237,11 +245,19 @@ class Explainer(ABC):
             (last) class for two classes, each patient's predicted class otherwise.
         seed
             Seed of every random draw the method makes.
+        device
+            Where to compute (``cpu``, ``cuda``, ``cuda:N``, ``auto`` or a
+            :class:`torch.device`): the model is copied there unless it is there already
+            (``model`` itself is not moved) and the graph is moved
+            (:func:`graphfuse._device.on_device`). ``None`` (default): where the model
+            is; the graph must be on the same device. Scores come back as NumPy arrays.
 
         Raises
         ------
         ConfigError
             The explainer does not support the model.
+        DataError
+            ``device`` is ``None`` and the model and graph are on different devices.
         """
         reason = self.unsupported_reason(model)
         if reason is not None:
@@ -249,6 +265,8 @@ class Explainer(ABC):
                 f"explainer {self.registry_name!r} cannot explain model "
                 f"{model_name(model)!r}: {reason}"
             )
+        name = getattr(type(self), "registry_name", type(self).__name__)
+        model, data = on_device(model, data, device, who=f"explainer {name!r}")
         n = int(data[PATIENT].num_nodes)
         positions = _patients(patients, n)
         with eval_mode(model):
@@ -282,17 +300,18 @@ class Explainer(ABC):
                     f"modality {m!r}; expected {expected}"
                 )
             values = values.copy()
-            values[~ctx.available[ctx.patients, i].numpy()] = np.nan
+            values[~ctx.available[ctx.patients, i].cpu().numpy()] = np.nan
             scores[m] = pd.DataFrame(values, index=index, columns=list(data.feature_names[m]))
         classes = class_names(data, logits.shape[1])
         if logits.shape[1] == 1:
-            prediction = pd.DataFrame({"risk": logits[ctx.patients, 0].numpy()}, index=index)
+            risk = logits[ctx.patients, 0].cpu().numpy()
+            prediction = pd.DataFrame({"risk": risk}, index=index)
             output = "risk score"
         else:
-            proba = torch.softmax(logits, dim=1)[ctx.patients].numpy()
+            proba = torch.softmax(logits, dim=1)[ctx.patients].cpu().numpy()
             prediction = pd.DataFrame(proba, index=index, columns=[f"p_{c}" for c in classes])
             prediction["target"] = np.asarray(classes, dtype=object)[
-                ctx.target[ctx.patients].numpy()
+                ctx.target[ctx.patients].cpu().numpy()
             ]
             output = "log-odds of the target class"
         edges = {}
@@ -336,9 +355,11 @@ def explain(
     patients: Sequence[int] | np.ndarray | None = None,
     target: int | str | None = None,
     seed: int = 0,
+    device: DeviceSetting | None = None,
     **params: Any,
 ) -> Attribution:
-    """Explain ``model`` on ``data`` with the registered explainer ``method``.
+    """Explain ``model`` on ``data`` with the registered explainer ``method``
+    (:meth:`Explainer.explain`; ``device``: where to compute, default where the model is).
 
     Examples
     --------
@@ -347,7 +368,7 @@ def explain(
     True
     """
     return build_explainer(method, **params).explain(
-        model, data, patients=patients, target=target, seed=seed
+        model, data, patients=patients, target=target, seed=seed, device=device
     )
 
 
@@ -406,10 +427,10 @@ def _patients(patients: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray
 def _target(target: int | str | None, logits: torch.Tensor, data: HeteroData) -> torch.Tensor:
     n, c = logits.shape
     if c == 1:
-        return torch.zeros(n, dtype=torch.long)
+        return torch.zeros(n, dtype=torch.long, device=logits.device)
     if target is None:
         if c == 2:
-            return torch.ones(n, dtype=torch.long)
+            return torch.ones(n, dtype=torch.long, device=logits.device)
         return logits.argmax(dim=1)
     classes = class_names(data, c)
     if isinstance(target, str):
@@ -420,4 +441,4 @@ def _target(target: int | str | None, logits: torch.Tensor, data: HeteroData) ->
         index = int(target)
         if not 0 <= index < c:
             raise DataError(f"target class {index} out of range 0..{c - 1} (classes {classes})")
-    return torch.full((n,), index, dtype=torch.long)
+    return torch.full((n,), index, dtype=torch.long, device=logits.device)

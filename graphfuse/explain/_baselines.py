@@ -66,7 +66,10 @@ def fixed_baseline(ctx: ExplainContext, kind: FixedBaseline) -> dict[str, torch.
     if kind == "mean":
         return training_mean(ctx)
     if kind == "zeros":
-        return {m: torch.zeros(x.shape[1], dtype=x.dtype) for m, x in ctx.features().items()}
+        return {
+            m: torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)
+            for m, x in ctx.features().items()
+        }
     raise ValueError(f"unknown baseline {kind!r}; expected 'mean' or 'zeros'")
 
 
@@ -94,9 +97,9 @@ def shared_samples(
     feats = ctx.features()
     rows = {}
     for i, m in enumerate(ctx.modalities):
-        pool = sample_pool(ctx, i, who).numpy()
+        pool = sample_pool(ctx, i, who).cpu().numpy()
         pick = rng.choice(pool, size=k, replace=len(pool) < k)
-        rows[m] = feats[m][torch.from_numpy(pick)]
+        rows[m] = feats[m][torch.as_tensor(pick, device=feats[m].device)]
     return rows
 
 
@@ -104,12 +107,13 @@ def patient_samples(
     ctx: ExplainContext, n: int, k: int, generator: torch.Generator, who: str
 ) -> dict[str, torch.Tensor]:
     """Per modality ``(n, k, features)``: for each of ``n`` explained patients ``k`` rows of
-    training patients drawn with replacement by ``generator``, modalities in the order
-    of ``ctx.modalities``."""
+    training patients drawn with replacement by ``generator`` (on its device, then moved
+    to the features'), modalities in the order of ``ctx.modalities``."""
     feats = ctx.features()
     out = {}
     for i, m in enumerate(ctx.modalities):
         pool = sample_pool(ctx, i, who)
-        draws = torch.randint(0, len(pool), (n, k), generator=generator)
+        draws = torch.randint(0, len(pool), (n, k), generator=generator, device=generator.device)
+        draws = draws.to(pool.device)
         out[m] = feats[m][pool[draws]]
     return out

@@ -70,7 +70,7 @@ class Engine(ABC):
         """Outputs with one feature of one modality row replaced per pair."""
         x = self.base[modality]
         rows = x[owners]
-        rows[torch.arange(len(owners)), columns] = values.to(x.dtype)
+        rows[torch.arange(len(owners), device=owners.device), columns] = values.to(x.dtype)
         return self.outputs(owners, {modality: rows})
 
     def gradients(
@@ -149,7 +149,7 @@ class _CopiesEngine(Engine):
             self.copies = 1
 
     def outputs(self, owners: torch.Tensor, rows: Rows) -> torch.Tensor:
-        result = torch.zeros(len(owners), dtype=torch.float64)
+        result = torch.zeros(len(owners), dtype=torch.float64, device=owners.device)
         for pairs, out in self._forwards(owners, rows):
             result = result.index_put((pairs,), out)
         return result
@@ -158,7 +158,7 @@ class _CopiesEngine(Engine):
         self, owners: torch.Tensor, rows: Rows
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         # one backward pass per forward pass, so memory holds one disjoint union only
-        result = torch.zeros(len(owners), dtype=torch.float64)
+        result = torch.zeros(len(owners), dtype=torch.float64, device=owners.device)
         grads = {m: torch.zeros_like(r) for m, r in rows.items()}
         for pairs, leaves, out in self._forwards(owners, rows, differentiate=True):
             gs = torch.autograd.grad(out.sum(), list(leaves.values()), allow_unused=True)
@@ -171,14 +171,15 @@ class _CopiesEngine(Engine):
     def _forwards(self, owners: torch.Tensor, rows: Rows, differentiate: bool = False):
         """Per forward pass: the pairs it evaluated, (their row leaves,) their outputs."""
         n = self.ctx.n_nodes
-        slot = _schedule(owners.numpy(), self.colouring)
+        slot = _schedule(owners.cpu().numpy(), self.colouring)
+        slots = torch.as_tensor(slot, device=owners.device)
         order = np.argsort(slot, kind="stable")
         n_slots = int(slot.max()) + 1 if len(slot) else 0
         bounds = np.searchsorted(slot[order], np.arange(0, n_slots + self.copies, self.copies))
         for i, first in enumerate(range(0, n_slots, self.copies)):
             c = min(self.copies, n_slots - first)
-            pairs = torch.from_numpy(order[bounds[i] : bounds[i + 1]])
-            where = (torch.from_numpy(slot)[pairs] - first) * n + owners[pairs]
+            pairs = torch.as_tensor(order[bounds[i] : bounds[i + 1]], device=owners.device)
+            where = (slots[pairs] - first) * n + owners[pairs]
             leaves = {m: r[pairs].to(self.base[m].dtype) for m, r in rows.items()}
             if differentiate:
                 leaves = {m: r.detach().requires_grad_(True) for m, r in leaves.items()}
@@ -262,7 +263,7 @@ def _replicate(data: HeteroData, c: int) -> HeteroData:
         e = src.edge_index.shape[1]
         for key, value in src.items():
             if key == "edge_index":
-                shift = (torch.arange(c) * n).repeat_interleave(e)
+                shift = (torch.arange(c, device=value.device) * n).repeat_interleave(e)
                 out[et].edge_index = value.repeat(1, c) + shift
             elif torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == e:
                 out[et][key] = value.repeat(c, *([1] * (value.dim() - 1)))

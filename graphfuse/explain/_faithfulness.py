@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import on_device
 from graphfuse.errors import DataError
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._base import ExplainContext, check_model, class_names, patient_ids
@@ -117,7 +118,8 @@ def faithfulness(
     attribution
         Scores of ``model`` on ``data`` (any explainer); its patients are the ones tested.
     model, data
-        The explained model and its patient graph.
+        The explained model and its patient graph, on one device (where everything is
+        computed).
     steps
         Points of the curves. An integer ``n``: the fractions ``0, 1/n, ..., 1`` of each
         patient's features. A sequence of floats: those fractions (in ``[0, 1]``). A
@@ -156,6 +158,7 @@ def faithfulness(
     step_values, by_count, ks = _settings(steps, k, output, n_random)
     positions = _positions(attribution, data)
     check_model(model)
+    model, data = on_device(model, data, who="faithfulness")
     with eval_mode(model), torch.no_grad():
         logits = model(data)
         ctx = ExplainContext(
@@ -249,7 +252,7 @@ def _targets(
 ) -> torch.Tensor:
     n, c = logits.shape
     if c == 1:
-        return torch.zeros(n, dtype=torch.long)
+        return torch.zeros(n, dtype=torch.long, device=logits.device)
     if target == "predicted":
         return logits.argmax(dim=1)
     if target != "explained":
@@ -268,8 +271,8 @@ def _targets(
             f"does not have (classes {classes})"
         )
     out = logits.argmax(dim=1)
-    out[torch.as_tensor(_positions(attribution, data))] = torch.as_tensor(
-        [classes.index(t) for t in explained], dtype=torch.long
+    out[torch.as_tensor(_positions(attribution, data), device=out.device)] = torch.as_tensor(
+        [classes.index(t) for t in explained], dtype=torch.long, device=out.device
     )
     return out
 
@@ -323,18 +326,20 @@ class _Perturbation:
         its first ``n`` features replaced (curve ``c == 0``, deletion) or all but them
         (insertion)."""
         ctx, pos = self.ctx, self.ctx.patients
+        device = self.x.device
         out = np.empty(len(b))
         for s in range(0, len(b), _CHUNK):
             sl = slice(s, s + _CHUNK)
-            bb = torch.as_tensor(b[sl])
-            rank = self.ranks[torch.as_tensor(r[sl]), bb]
-            cut = torch.as_tensor(n[sl])[:, None]
-            keep = torch.where(torch.as_tensor(c[sl] == 0)[:, None], rank >= cut, rank < cut)
+            bb = torch.as_tensor(b[sl], device=device)
+            rank = self.ranks[torch.as_tensor(r[sl], device=device), bb]
+            cut = torch.as_tensor(n[sl], device=device)[:, None]
+            deletion = torch.as_tensor(c[sl] == 0, device=device)[:, None]
+            keep = torch.where(deletion, rank >= cut, rank < cut)
             keep |= ~self.available[bb]
             rows_all = torch.where(keep, self.x[bb], self.baseline)
             rows = dict(zip(ctx.modalities, torch.split(rows_all, self.sizes, dim=1), strict=True))
-            owners = torch.as_tensor(pos[b[sl]])
-            out[sl] = perturbed_outputs(ctx, owners, rows).double().numpy()
+            owners = torch.as_tensor(pos[b[sl]], device=device)
+            out[sl] = perturbed_outputs(ctx, owners, rows).double().cpu().numpy()
         return out
 
 
@@ -346,7 +351,8 @@ def _perturbation(
     feats = ctx.features()
     base = training_mean(ctx)
     sizes = [feats[m].shape[1] for m in ctx.modalities]
-    avail = torch.repeat_interleave(ctx.available[pos], torch.tensor(sizes), dim=1).numpy()
+    repeats = torch.tensor(sizes, device=ctx.device)
+    avail = torch.repeat_interleave(ctx.available[pos], repeats, dim=1).cpu().numpy()
     d = avail.sum(axis=1)
     if (d == 0).any():
         raise DataError("some explained patients have no features to perturb")
@@ -360,8 +366,8 @@ def _perturbation(
         x=torch.cat([feats[m][pos] for m in ctx.modalities], dim=1),
         baseline=torch.cat([base[m] for m in ctx.modalities]),
         sizes=sizes,
-        available=torch.as_tensor(avail),
-        ranks=torch.as_tensor(np.stack(ranks).astype(np.int32)),
+        available=torch.as_tensor(avail, device=ctx.device),
+        ranks=torch.as_tensor(np.stack(ranks).astype(np.int32), device=ctx.device),
     )
     return setup, d
 

@@ -32,10 +32,10 @@ class GradientExplainer(Explainer):
     hetero = True  # reads patient features only; tested on the hetero model
 
     def _explain(self, ctx: ExplainContext) -> Explanation:
-        patients = torch.as_tensor(ctx.patients, dtype=torch.long)
+        patients = torch.as_tensor(ctx.patients, dtype=torch.long, device=ctx.device)
         rows = {m: x[patients] for m, x in ctx.features().items()}
         scores = self.scores(ctx, patients, rows)
-        return Explanation(features={m: s.numpy() for m, s in scores.items()})
+        return Explanation(features={m: s.cpu().numpy() for m, s in scores.items()})
 
     def scores(
         self, ctx: ExplainContext, patients: torch.Tensor, rows: dict[str, torch.Tensor]

@@ -56,11 +56,13 @@ class IntegratedGradients(GradientExplainer):
         p = self.params
         base = fixed_baseline(ctx, p.baseline)
         alphas, weights = integration_points(p.steps, p.integration)
-        a = torch.as_tensor(alphas, dtype=torch.float32)
-        w = torch.as_tensor(weights, dtype=torch.float64)
+        device = patients.device
+        a = torch.as_tensor(alphas, dtype=torch.float32, device=device)
+        w = torch.as_tensor(weights, dtype=torch.float64, device=device)
         s = len(alphas)
         total = {
-            m: torch.zeros(len(patients), x.shape[1], dtype=torch.float64) for m, x in rows.items()
+            m: torch.zeros(len(patients), x.shape[1], dtype=torch.float64, device=device)
+            for m, x in rows.items()
         }
         per_batch = max(1, _PAIRS_PER_BATCH // s)
         for start in range(0, len(patients), per_batch):

@@ -154,7 +154,7 @@ class Masking(Explainer):
         problem = _prepare(ctx, p)
         feats, edges = [], []
         touched = {
-            et: torch.zeros(ctx.data[et].edge_weight.shape[0], dtype=torch.bool)
+            et: torch.zeros(ctx.data[et].edge_weight.shape[0], dtype=torch.bool, device=ctx.device)
             for et in problem.edge_types
         }
         for _ in range(p.restarts):
@@ -165,7 +165,8 @@ class Masking(Explainer):
                 touched[et] |= mask
         _, inverse = np.unique(ctx.patients, return_inverse=True)
         features = {
-            m: torch.stack([f[m] for f in feats]).mean(0)[inverse].numpy() for m in ctx.modalities
+            m: torch.stack([f[m] for f in feats]).mean(0)[inverse].cpu().numpy()
+            for m in ctx.modalities
         }
         edge_frames = {}
         for et in problem.edge_types:
@@ -178,9 +179,9 @@ class Masking(Explainer):
             score = torch.stack([e[et] for e in edges]).mean(0)[keep]
             edge_frames[_edge_name(et)] = pd.DataFrame(
                 {
-                    "source": index[0].numpy(),
-                    "target": index[1].numpy(),
-                    "score": score.numpy().astype(np.float64),
+                    "source": index[0].cpu().numpy(),
+                    "target": index[1].cpu().numpy(),
+                    "score": score.cpu().numpy().astype(np.float64),
                 }
             )
         diagnostics = _diagnostics(problem, feats, edges, touched)
@@ -189,13 +190,15 @@ class Masking(Explainer):
 
 # ---------------------------------------------------------------------------- preparation
 def _prepare(ctx: ExplainContext, p: MaskingParams) -> _Problem:
-    unique = torch.from_numpy(np.unique(ctx.patients))
+    unique = torch.as_tensor(np.unique(ctx.patients), device=ctx.device)
     features = ctx.features()
     baseline = fixed_baseline(ctx, p.baseline)
     available = ctx.available[unique].float()
     # a patient's absent modality keeps its zero row: the mask is neither applied nor penalised
     have = {m: available[:, i, None] for i, m in enumerate(ctx.modalities)}
-    sizes = torch.tensor([features[m].shape[1] for m in ctx.modalities], dtype=torch.float32)
+    sizes = torch.tensor(
+        [features[m].shape[1] for m in ctx.modalities], dtype=torch.float32, device=ctx.device
+    )
     with torch.no_grad():
         logits = ctx.forward(features)
     objective = "output" if logits.shape[1] == 1 else p.objective
@@ -237,7 +240,10 @@ def _used_edge_types(problem: _Problem) -> list[EdgeType]:
     if not candidates:
         return []
     probes = {
-        et: torch.ones(data[et].edge_weight.shape[0], requires_grad=True) for et in candidates
+        et: torch.ones(
+            data[et].edge_weight.shape[0], device=data[et].edge_weight.device, requires_grad=True
+        )
+        for et in candidates
     }
     graph = _masked_graph(data, problem.features, probes)
     # the explained outputs themselves: the loss of objective "output" is flat here
@@ -257,22 +263,23 @@ def _optimise(
     """One restart: ``(feature masks (U, F_m), edge masks (E,), edges that got gradient)``."""
     ctx = problem.ctx
     # starts are drawn for every node and then selected, so a patient's start does not
-    # depend on which other patients are explained
+    # depend on which other patients are explained; drawn on the generator's device (the
+    # CPU) and moved, so a seed starts alike on every device
     feat_logits = {
-        m: (torch.randn(x.shape, generator=generator)[problem.unique] * p.init_std).requires_grad_(
+        m: (_normal(x.shape, generator, ctx.device)[problem.unique] * p.init_std).requires_grad_(
             True
         )
         for m, x in problem.features.items()
     }
     edge_logits = {
         et: (
-            torch.randn(ctx.data[et].edge_weight.shape[0], generator=generator) * p.init_std
+            _normal(ctx.data[et].edge_weight.shape, generator, ctx.device) * p.init_std
         ).requires_grad_(True)
         for et in problem.edge_types
     }
     params = list(feat_logits.values()) + list(edge_logits.values())
     optimiser = torch.optim.Adam(params, lr=p.lr, foreach=True)
-    touched = {et: torch.zeros(len(s), dtype=torch.bool) for et, s in edge_logits.items()}
+    touched = {et: torch.zeros_like(s, dtype=torch.bool) for et, s in edge_logits.items()}
     hooks = {et: _touch(touched[et]) for et in edge_logits}
     for _ in range(p.epochs):
         feat_masks = {m: torch.sigmoid(s) for m, s in feat_logits.items()}
@@ -291,6 +298,11 @@ def _optimise(
         feat_out = {m: torch.sigmoid(s) for m, s in feat_logits.items()}
         edge_out = {et: torch.sigmoid(s) for et, s in edge_logits.items()}
     return feat_out, edge_out, touched
+
+
+def _normal(shape: torch.Size, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Standard normal draws on the generator's device, moved to ``device``."""
+    return torch.randn(shape, generator=generator, device=generator.device).to(device)
 
 
 def _mask_rows(problem: _Problem, modality: str, mask: torch.Tensor) -> torch.Tensor:
@@ -354,7 +366,7 @@ def _penalty(
     """Size and entropy penalties from ``(logits, masks)``; a patient's absent modalities
     do not count."""
     (feat_logits, feat_masks), (edge_logits, edge_masks) = feat, edge
-    size = entropy = torch.zeros(len(problem.unique))
+    size = entropy = torch.zeros(len(problem.unique), device=problem.unique.device)
     for i, m in enumerate(problem.ctx.modalities):
         have = problem.available[:, i]
         size = size + feat_masks[m].sum(dim=1) * have
@@ -402,13 +414,13 @@ def _diagnostics(
     touched: dict[EdgeType, torch.Tensor],
 ) -> dict[str, Any]:
     modalities = problem.ctx.modalities
-    available = problem.available.numpy().astype(bool)
+    available = problem.available.cpu().numpy().astype(bool)
     globals_ = []
     for f in feats:
         parts = []
         for i, m in enumerate(modalities):
             have = available[:, i]
-            values = f[m].numpy()
+            values = f[m].cpu().numpy()
             parts.append(values[have].mean(axis=0) if have.any() else np.zeros(values.shape[1]))
         globals_.append(np.concatenate(parts))
     patient_corr = None
@@ -421,7 +433,9 @@ def _diagnostics(
             mods = [m for m, have in zip(modalities, pattern, strict=True) if have]
             if not mods:
                 continue
-            tables = [np.concatenate([f[m].numpy()[rows] for m in mods], axis=1) for f in feats]
+            tables = [
+                np.concatenate([f[m].cpu().numpy()[rows] for m in mods], axis=1) for f in feats
+            ]
             for a, b in itertools.combinations(tables, 2):
                 r = _spearman_rows(a, b)
                 r = r[np.isfinite(r)]
@@ -429,7 +443,7 @@ def _diagnostics(
                 count += len(r)
         patient_corr = sums / count if count else None
     edge_vectors = [
-        np.concatenate([e[et][touched[et]].numpy() for et in problem.edge_types])
+        np.concatenate([e[et][touched[et]].cpu().numpy() for et in problem.edge_types])
         for e in edges
         if problem.edge_types
     ]

@@ -120,7 +120,7 @@ def perturbed_outputs(
         engine.outputs(owners_t[s], {m: r[s] for m, r in rows_t.items()})
         for s in _slices(len(owners_t), engine.batch)
     ]
-    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=ctx.device)
 
 
 @torch.no_grad()
@@ -144,15 +144,15 @@ def replaced_outputs(
     owners_t, _ = _check(ctx, owners, {})
     if modality not in ctx.modalities:
         raise DataError(f"unknown modality {modality!r}; the model has {', '.join(ctx.modalities)}")
-    columns = torch.as_tensor(columns, dtype=torch.long).reshape(-1)
-    values = torch.as_tensor(values).reshape(-1)
+    columns = torch.as_tensor(columns, dtype=torch.long, device=ctx.device).reshape(-1)
+    values = torch.as_tensor(values, device=ctx.device).reshape(-1)
     if not len(columns) == len(values) == len(owners_t):
         raise DataError("replaced_outputs: owners, columns and values differ in length")
     parts = [
         engine.replaced(owners_t[s], modality, columns[s], values[s])
         for s in _slices(len(owners_t), engine.sparse_batch)
     ]
-    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=ctx.device)
 
 
 def own_row_gradients(
@@ -180,7 +180,7 @@ def own_row_gradients(
         outs.append(out)
         for m, g in gs.items():
             grads[m].append(g)
-    out_all = torch.cat(outs) if outs else torch.zeros(0, dtype=torch.float64)
+    out_all = torch.cat(outs) if outs else torch.zeros(0, dtype=torch.float64, device=ctx.device)
     return out_all, {m: torch.cat(g) for m, g in grads.items()}
 
 
@@ -237,10 +237,14 @@ def _checked(ctx: ExplainContext, name: str, make: Callable[[], Engine]) -> Engi
 def _verify(ctx: ExplainContext, engine: Engine) -> str | None:
     """Why ``engine`` is not exact for ``ctx`` (``None``: it reproduced every check)."""
     n = ctx.n_nodes
-    gen = torch.Generator().manual_seed(20240917)
+    gen = torch.Generator().manual_seed(20240917)  # draws on the CPU, then moved
+
+    def draw(fn, *args, **kwargs) -> torch.Tensor:
+        return fn(*args, generator=gen, device=gen.device, **kwargs).to(ctx.device)
+
     with torch.no_grad():
         base = ctx.output(ctx.forward(engine.base)).double()
-        nodes = torch.randperm(n, generator=gen)[: min(n, 256)]
+        nodes = draw(torch.randperm, n)[: min(n, 256)]
         own = {m: x[nodes] for m, x in engine.base.items()}
         got = engine.outputs(nodes, own)
         err = _relative_error(got, base[nodes])
@@ -248,12 +252,12 @@ def _verify(ctx: ExplainContext, engine: Engine) -> str | None:
             return f"unperturbed outputs differ by {err:.2g}"
         # random pairs, a patient twice, rows taken from other patients plus noise
         k = min(n, 6)
-        owners = torch.randperm(n, generator=gen)[:k]
+        owners = draw(torch.randperm, n)[:k]
         owners = torch.cat([owners, owners[:1]])
         rows = {}
         for m, x in engine.base.items():
-            donors = torch.randint(0, n, (len(owners),), generator=gen)
-            noise = torch.randn(len(owners), x.shape[1], generator=gen, dtype=x.dtype)
+            donors = draw(torch.randint, 0, n, (len(owners),))
+            noise = draw(torch.randn, len(owners), x.shape[1], dtype=x.dtype)
             rows[m] = x[donors] + 0.5 * noise
         got = engine.outputs(owners, rows)
         want = _reference_outputs(ctx, owners, rows)
@@ -266,7 +270,7 @@ def _verify(ctx: ExplainContext, engine: Engine) -> str | None:
 def _check(
     ctx: ExplainContext, owners: torch.Tensor, rows: Rows
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    owners_t = torch.as_tensor(owners, dtype=torch.long).reshape(-1)
+    owners_t = torch.as_tensor(owners, dtype=torch.long, device=ctx.device).reshape(-1)
     n = ctx.n_nodes
     if len(owners_t) and (int(owners_t.min()) < 0 or int(owners_t.max()) >= n):
         raise DataError(f"perturbation owners must be node positions 0..{n - 1}")
@@ -278,7 +282,7 @@ def _check(
                 f"{', '.join(ctx.modalities)}"
             )
         width = int(ctx.data[PATIENT][feature_key(m)].shape[1])
-        r = torch.as_tensor(r)
+        r = torch.as_tensor(r, device=ctx.device)
         if r.shape != (len(owners_t), width):
             raise DataError(
                 f"perturbation rows of modality {m!r} have shape {tuple(r.shape)}; "
@@ -300,8 +304,8 @@ def _reference_outputs(
 ) -> torch.Tensor:
     """The definition :func:`perturbed_outputs` must equal: one full forward per pair."""
     base = ctx.features()
-    out = torch.empty(len(owners), dtype=torch.float64)
-    for b, p in enumerate(torch.as_tensor(owners).tolist()):
+    out = torch.empty(len(owners), dtype=torch.float64, device=ctx.device)
+    for b, p in enumerate(torch.as_tensor(owners, device=ctx.device).tolist()):
         feats = dict(base)
         for m, r in rows.items():
             x = base[m].clone()

@@ -49,15 +49,17 @@ class _Graph:
 
     def __init__(self, edge_index: torch.Tensor, weight: torch.Tensor, n: int) -> None:
         self.n = n
+        self.device = device = edge_index.device
         src, dst = edge_index
         key = dst * n + src  # coalesce duplicated edges (the propagation sums them)
         key, inverse = torch.unique(key, return_inverse=True)
-        w = torch.zeros(len(key), dtype=_DTYPE).index_add_(0, inverse, weight.to(_DTYPE))
+        w = torch.zeros(len(key), dtype=_DTYPE, device=device)
+        w = w.index_add_(0, inverse, weight.to(_DTYPE))
         self.in_key, self.in_weight = key, w  # sorted by (dst, src)
         dst, src = key // n, key % n
         order = torch.argsort(src * n + dst)
         self.out_dst, self.out_weight = dst[order], w[order]  # grouped by src
-        self.out_ptr = torch.zeros(n + 1, dtype=torch.long)
+        self.out_ptr = torch.zeros(n + 1, dtype=torch.long, device=device)
         self.out_ptr[1:] = torch.cumsum(torch.bincount(src, minlength=n), 0)
         self.src, self.dst, self.weight = src, dst, w
         self._reach: dict[int, torch.Tensor] = {}
@@ -85,19 +87,20 @@ class _Graph:
         if useful is not None:
             key = (useful, id(back))
             if key not in self._useful:
-                src = torch.repeat_interleave(torch.arange(self.n), torch.diff(ptr))
+                nodes_all = torch.arange(self.n, device=self.device)
+                src = torch.repeat_interleave(nodes_all, torch.diff(ptr))
                 keep = self.within(useful, src, dst)
                 count = torch.bincount(src[keep], minlength=self.n)
-                cum = torch.zeros(self.n + 1, dtype=torch.long)
+                cum = torch.zeros(self.n + 1, dtype=torch.long, device=self.device)
                 cum[1:] = torch.cumsum(count, 0)
                 kept = None if back is None else back.weight_of(src[keep], dst[keep])
                 self._useful[key] = (cum, dst[keep], weight[keep], kept)
             ptr, dst, weight, ret = self._useful[key]
         start = ptr[nodes]
         count = ptr[nodes + 1] - start
-        entry = torch.repeat_interleave(torch.arange(len(nodes)), count)
+        entry = torch.repeat_interleave(torch.arange(len(nodes), device=self.device), count)
         first = torch.repeat_interleave(start - torch.cumsum(count, 0) + count, count)
-        pos = first + torch.arange(len(entry))
+        pos = first + torch.arange(len(entry), device=self.device)
         return entry, dst[pos], weight[pos], None if ret is None else ret[pos]
 
     def within(self, hops: int, owners: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
@@ -105,7 +108,10 @@ class _Graph:
         if hops not in self._reach:
             n = self.n
             step = sp.csr_matrix(
-                (np.ones(len(self.src), dtype=bool), (self.dst.numpy(), self.src.numpy())),
+                (
+                    np.ones(len(self.src), dtype=bool),
+                    (self.dst.cpu().numpy(), self.src.cpu().numpy()),
+                ),
                 shape=(n, n),
             )
             step = (step + sp.identity(n, dtype=bool, format="csr")).astype(bool)
@@ -114,7 +120,7 @@ class _Graph:
                 reach = (reach @ step).astype(bool).tocsr()
             coo = reach.tocoo()
             keys = np.sort(coo.row.astype(np.int64) * n + coo.col)
-            self._reach[hops] = torch.from_numpy(keys)
+            self._reach[hops] = torch.as_tensor(keys, device=self.device)
         keys = self._reach[hops]
         probe = owners * self.n + nodes
         idx = torch.searchsorted(keys, probe).clamp(max=len(keys) - 1)
@@ -123,9 +129,10 @@ class _Graph:
 
 def _lookup(keys: torch.Tensor, probe: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     if len(keys) == 0:
-        return torch.zeros(len(probe), dtype=values.dtype)
+        return torch.zeros(len(probe), dtype=values.dtype, device=values.device)
     idx = torch.searchsorted(keys, probe).clamp(max=len(keys) - 1)
-    return torch.where(keys[idx] == probe, values[idx], torch.zeros((), dtype=values.dtype))
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    return torch.where(keys[idx] == probe, values[idx], zero)
 
 
 @dataclass
@@ -229,7 +236,7 @@ class GCNFusionEngine(Engine):
         mod = self.modalities[modality]
         diff = values.to(_DTYPE) - mod.x[owners, columns]
         pairs = torch.nonzero((diff != 0) & mod.have[owners]).ravel()
-        entries = (torch.arange(len(pairs)), columns[pairs], diff[pairs])
+        entries = (torch.arange(len(pairs), device=pairs.device), columns[pairs], diff[pairs])
         change = _RowChange(pairs, (len(pairs), mod.x.shape[1]), entries=entries)
         return self._evaluate(owners, {modality: change})
 
@@ -237,7 +244,10 @@ class GCNFusionEngine(Engine):
         slots = self.slots[owners]
         for m, change in changes.items():
             mod = self.modalities[m]
-            pairs = torch.arange(len(owners)) if change.pairs is None else change.pairs
+            if change.pairs is None:
+                pairs = torch.arange(len(owners), device=owners.device)
+            else:
+                pairs = change.pairs
             if len(pairs):
                 delta = self._modality(mod, owners[pairs], change)
                 slots[:, mod.slot].index_add_(0, pairs, delta)
@@ -250,7 +260,7 @@ class GCNFusionEngine(Engine):
         the pair's rows; at the first layer, the owner's own row change.
         """
         n, b, depth = self.n, len(owners), len(mod.layers)
-        pair, node = torch.arange(b), owners
+        pair, node = torch.arange(b, device=owners.device), owners
         dx: torch.Tensor | None = None
         back: torch.Tensor | None = None  # weights of the entries' edges to their owners
         for i, layer in enumerate(mod.layers):
@@ -320,7 +330,8 @@ def _aggregate(
     rows = mapped if mapped is not None else dx
     if source is not None:
         rows = rows[source]
-    out = torch.zeros(size, rows.shape[1], dtype=_DTYPE).index_add(0, into, rows * w[:, None])
+    out = torch.zeros(size, rows.shape[1], dtype=_DTYPE, device=rows.device)
+    out = out.index_add(0, into, rows * w[:, None])
     return out if mapped is not None else out @ weight.T
 
 
@@ -372,7 +383,8 @@ class _RowChange:
     def dense(self) -> torch.Tensor:
         if self.values is None:
             row, col, value = self.entries
-            self.values = torch.zeros(self.size, dtype=_DTYPE).index_put_((row, col), value)
+            zeros = torch.zeros(self.size, dtype=_DTYPE, device=value.device)
+            self.values = zeros.index_put_((row, col), value)
         return self.values
 
     def map(self, weight: torch.Tensor) -> torch.Tensor:
@@ -380,7 +392,7 @@ class _RowChange:
         if self.values is not None:
             return self.values @ weight.T
         row, col, value = self.entries
-        out = torch.zeros(self.size[0], weight.shape[0], dtype=_DTYPE)
+        out = torch.zeros(self.size[0], weight.shape[0], dtype=_DTYPE, device=value.device)
         return out.index_add_(0, row, value[:, None] * weight.T[col])
 
 

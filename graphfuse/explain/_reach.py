@@ -38,13 +38,15 @@ def dependency_radius(ctx: ExplainContext) -> int | None:
     adjacency = _adjacency(data, n)
     senders = np.flatnonzero(np.diff(adjacency.indptr) > 0)
     feats = ctx.features()
-    gen = torch.Generator().manual_seed(7)
+    gen = torch.Generator().manual_seed(7)  # draws on the CPU (moved where they meet tensors)
     scale = {m: x.std(dim=0, keepdim=True).nan_to_num(0.0) + 0.1 for m, x in feats.items()}
     probes = []
     for _ in range(min(4, len(senders))):
-        probes.append(senders[torch.randint(0, len(senders), (1,), generator=gen).numpy()])
+        pick = torch.randint(0, len(senders), (1,), generator=gen, device=gen.device)
+        probes.append(senders[pick.cpu().numpy()])
     for fraction in (0.05, 0.2, 0.5):
-        probes.append(torch.randperm(n, generator=gen)[: max(1, round(fraction * n))].numpy())
+        chosen = torch.randperm(n, generator=gen, device=gen.device)
+        probes.append(chosen[: max(1, round(fraction * n))].cpu().numpy())
     needed = 0
     with torch.no_grad():
         base = ctx.output(ctx.forward(feats))
@@ -52,11 +54,13 @@ def dependency_radius(ctx: ExplainContext) -> int | None:
             noisy = {}
             for m, x in feats.items():
                 x = x.clone()
-                noise = torch.randn(len(chosen), x.shape[1], generator=gen, dtype=x.dtype)
-                x[chosen] += noise * scale[m]
+                noise = torch.randn(
+                    len(chosen), x.shape[1], generator=gen, dtype=x.dtype, device=gen.device
+                )
+                x[chosen] += noise.to(x.device) * scale[m]
                 noisy[m] = x
             out = ctx.output(ctx.forward(noisy))
-            moved = ((out - base).abs() > _MOVED * (1 + base.abs())).numpy()
+            moved = ((out - base).abs() > _MOVED * (1 + base.abs())).cpu().numpy()
             moved[chosen] = False
             if not moved.any():
                 continue
@@ -73,7 +77,7 @@ def _adjacency(data: HeteroData, n: int) -> sp.csr_matrix:
     src, dst = [], []
     for et in data.edge_types:
         if et[0] == PATIENT and et[2] == PATIENT:
-            ei = data[et].edge_index.numpy()
+            ei = data[et].edge_index.cpu().numpy()
             src.append(ei[0])
             dst.append(ei[1])
     s = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
@@ -91,7 +95,7 @@ def _sends(data: HeteroData, n: int) -> np.ndarray:
     out = np.diff(_adjacency(data, n).indptr) > 0
     for et in data.edge_types:
         if et[0] == PATIENT and et[2] != PATIENT:
-            out[np.unique(data[et].edge_index[0].numpy())] = True
+            out[np.unique(data[et].edge_index[0].cpu().numpy())] = True
     return out
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import DeviceSetting, on_device
 from graphfuse._threads import torch_threads
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._base import Explainer, build_explainer
@@ -64,6 +65,7 @@ def run(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     threads: int | None = None,
     callback: Callable[[str, Attribution], None] | None = None,
+    device: DeviceSetting | None = None,
 ) -> dict[str, Attribution]:
     """Explain ``model`` on ``data`` with each of ``methods``, one after the other.
 
@@ -83,6 +85,11 @@ def run(
     callback
         Called with ``(method, attribution)`` after each method, e.g. to log or show
         progress.
+    device
+        Where to explain (``train.device``'s values or a :class:`torch.device`): the
+        model is copied there once for all methods (``model`` itself stays where it is)
+        and the graph moved (:func:`graphfuse._device.on_device`). ``None``: where the
+        model is (the graph must be there too).
 
     Returns
     -------
@@ -99,6 +106,7 @@ def run(
     explainers = (
         dict(methods) if isinstance(methods, Mapping) else build_explainers(methods, params)
     )
+    model, data = on_device(model, data, device, who="explain")
     attributions: dict[str, Attribution] = {}
     with torch_threads(threads):
         for name, explainer in explainers.items():

@@ -99,7 +99,7 @@ class Sensitivity(Explainer):
     def _explain(self, ctx: ExplainContext) -> Explanation:
         p = self.params
         feats = ctx.features()
-        patients = torch.as_tensor(ctx.patients, dtype=torch.long)
+        patients = torch.as_tensor(ctx.patients, dtype=torch.long, device=ctx.device)
         fill = self._fill(ctx, feats, patients)
         own = {m: x[patients] for m, x in feats.items()}
         original = perturbed_outputs(ctx, patients, own)
@@ -112,7 +112,7 @@ class Sensitivity(Explainer):
                 rows = torch.nonzero(have).ravel()
                 if len(rows):
                     drop = _single_features(ctx, patients[rows], x[rows], fill[m][rows], m)
-                    values[rows.numpy()] = (original[rows, None] - drop).numpy()
+                    values[rows.cpu().numpy()] = (original[rows, None] - drop).cpu().numpy()
             scores[m] = values
         tables = {}
         if groups is not None:
@@ -158,13 +158,13 @@ def _single_features(
     """``(patients, features)``: mean output over draws with one feature replaced."""
     k, f = x.shape
     s = fill.shape[1]
-    out = torch.empty(k, f, dtype=torch.float64)
+    out = torch.empty(k, f, dtype=torch.float64, device=x.device)
     per_batch = max(1, _PAIRS_PER_BATCH * 4 // (f * s))
     for start in range(0, k, per_batch):
         sl = slice(start, min(start + per_batch, k))
         c = sl.stop - sl.start
         pairs = owners[sl].repeat_interleave(s * f)  # (patient, draw, feature) order
-        columns = torch.arange(f).repeat(c * s)
+        columns = torch.arange(f, device=x.device).repeat(c * s)
         values = fill[sl].reshape(-1)
         outs = replaced_outputs(ctx, pairs, modality, columns, values)
         out[sl] = outs.reshape(c, s, f).mean(dim=1)
@@ -193,10 +193,10 @@ def _group_table(
             rows = {}
             for m, cols in group.items():
                 r = own[m][sl, None, :].expand(c, s, -1).clone()
-                idx = torch.as_tensor(cols, dtype=torch.long)
+                idx = torch.as_tensor(cols, dtype=torch.long, device=ctx.device)
                 r[:, :, idx] = fill[m][sl][:, :, idx]
                 rows[m] = r.reshape(c * s, -1)
             outs = perturbed_outputs(ctx, patients[sl].repeat_interleave(s), rows)
-            table[sl, j] = (original[sl] - outs.reshape(c, s).mean(dim=1)).numpy()
-        table[~have.numpy(), j] = np.nan
+            table[sl, j] = (original[sl] - outs.reshape(c, s).mean(dim=1)).cpu().numpy()
+        table[~have.cpu().numpy(), j] = np.nan
     return pd.DataFrame(table, columns=list(members))

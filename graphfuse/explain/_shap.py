@@ -30,6 +30,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import on_device
 from graphfuse.errors import ConfigError, DataError
 from graphfuse.explain._base import (
     EXPLAINERS,
@@ -317,7 +318,7 @@ class _Plan:
 
 def _plan(ctx: ExplainContext, layout: _Layout, row: int, n_perm: int, n_background: int) -> _Plan:
     node = int(ctx.patients[row])
-    players = layout.patient_players(ctx.available[node].numpy())
+    players = layout.patient_players(ctx.available[node].cpu().numpy())
     d = players.n
     # one stream per patient: its scores do not depend on which others are explained
     rng = np.random.default_rng(np.random.SeedSequence([ctx.seed % 2**63, node]))
@@ -331,7 +332,7 @@ def _plan(ctx: ExplainContext, layout: _Layout, row: int, n_perm: int, n_backgro
         node=node,
         players=players,
         perms=perms,
-        entry=torch.from_numpy(entry.astype(np.int32)),
+        entry=torch.as_tensor(entry.astype(np.int32), device=ctx.device),
         n_background=n_background,
     )
 
@@ -380,12 +381,13 @@ def _evaluate(
     counts = [len(j) for j in jobs]
     which_np = np.repeat(np.arange(len(block)), counts)
     rank = np.arange(len(which_np)) - np.repeat(np.cumsum([0, *counts[:-1]]), counts)
-    order = torch.from_numpy(np.lexsort((which_np, rank)))
-    which = torch.from_numpy(which_np)
-    flat = torch.from_numpy(np.concatenate(jobs))
+    device = ctx.device
+    order = torch.as_tensor(np.lexsort((which_np, rank)), device=device)
+    which = torch.as_tensor(which_np, device=device)
+    flat = torch.as_tensor(np.concatenate(jobs), device=device)
     entry = torch.stack([plan.entry for plan in block])  # (block, n_perm, features)
-    nodes = torch.tensor([plan.node for plan in block])
-    out = torch.empty(len(flat), dtype=torch.float64)
+    nodes = torch.tensor([plan.node for plan in block], device=device)
+    out = torch.empty(len(flat), dtype=torch.float64, device=device)
     for start in range(0, len(flat), batch_size):
         idx = order[start : start + batch_size]
         w, (j, k, b) = which[idx], flat[idx].T
@@ -396,7 +398,7 @@ def _evaluate(
             for i, m in enumerate(layout.modalities)
         }
         out[idx] = perturbed_outputs(ctx, nodes[w], parts).double()
-    return list(torch.split(out, counts))  # type: ignore[arg-type]
+    return list(torch.split(out.cpu(), counts))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------- one patient's game
@@ -423,7 +425,7 @@ class ShapleyGame:
         self._background = background
         self._batch_size = batch_size
         self.node = int(ctx.patients[0])
-        self._players = layout.patient_players(ctx.available[self.node].numpy())
+        self._players = layout.patient_players(ctx.available[self.node].cpu().numpy())
         self._x = layout.concat(ctx.features())[self.node]
         self.players = [layout.labels[u] for u in self._players.used]
 
@@ -443,24 +445,25 @@ class ShapleyGame:
         present = np.zeros((len(masks), len(self._players.present)), dtype=bool)
         np.logical_or.at(present.T, self._players.feature, masks[:, self._players.player].T)
         present[:, ~self._players.present] = True  # absent modalities: own (zero) rows
-        present_t = torch.from_numpy(present)
+        device = self._ctx.device
+        present_t = torch.as_tensor(present, device=device)
         with eval_mode(self._ctx.model):
-            total = torch.zeros(len(masks), dtype=torch.float64)
+            total = torch.zeros(len(masks), dtype=torch.float64, device=device)
             for bg in self._background:
                 rows = torch.where(present_t, self._x, bg)
                 total += self._outputs(rows)
-        return (total / len(self._background)).numpy()
+        return (total / len(self._background)).cpu().numpy()
 
     def _outputs(self, rows: torch.Tensor) -> torch.Tensor:
         layout = self._layout
-        out = torch.empty(len(rows), dtype=torch.float64)
+        out = torch.empty(len(rows), dtype=torch.float64, device=rows.device)
         for start in range(0, len(rows), self._batch_size):
             chunk = rows[start : start + self._batch_size]
             parts = {
                 m: chunk[:, layout.offsets[i] : layout.offsets[i + 1]].contiguous()
                 for i, m in enumerate(layout.modalities)
             }
-            owners = torch.full((len(chunk),), self.node, dtype=torch.long)
+            owners = torch.full((len(chunk),), self.node, dtype=torch.long, device=rows.device)
             out[start : start + len(chunk)] = perturbed_outputs(self._ctx, owners, parts).double()
         return out
 
@@ -487,7 +490,7 @@ def patient_game(
     Parameters
     ----------
     model, data
-        A trained model and its patient graph.
+        A trained model and its patient graph, on one device (where the game is played).
     patient
         Position of the patient in the graph.
     target, background, groups, gene_sets, seed
@@ -502,6 +505,7 @@ def patient_game(
     """
     positions = _patients([patient], int(data[PATIENT].num_nodes))
     check_model(model)
+    model, data = on_device(model, data, who="patient_game")
     with eval_mode(model), torch.no_grad():
         logits = model(data)
     ctx = ExplainContext(model, data, positions, _target(target, logits, data), seed)

@@ -133,7 +133,7 @@ class FusionModel(nn.Module, ABC):
         """A loss the trainer adds to the task's loss, from the last forward pass in
         training mode (``y``: every patient's class; ``mask``: the training patients).
         Default: 0."""
-        return torch.zeros(())
+        return torch.zeros((), device=y.device)
 
     def patient_embedding(self, data: HeteroData) -> torch.Tensor | None:
         """Every patient's embedding, ``(n_patients, dim)``: the representation the output

@@ -27,10 +27,13 @@ def load_checkpoint(folder: str | Path) -> FusionModel:
 
     Fitted baselines (:mod:`graphfuse.models._sklearn`) keep their fit in tensor buffers
     whose shapes are only known after fitting; they resize them as the state dict loads.
+    The model is rebuilt on the CPU whatever device it was saved from (move it with
+    ``model.to(device)``).
     """
     folder = Path(folder)
     spec = json.loads((folder / "model.json").read_text())
-    return model_from_spec(spec, torch.load(folder / "state_dict.pt", weights_only=True))
+    state = torch.load(folder / "state_dict.pt", weights_only=True, map_location="cpu")
+    return model_from_spec(spec, state)
 
 
 def model_from_spec(spec: dict, state: Mapping[str, torch.Tensor]) -> FusionModel:

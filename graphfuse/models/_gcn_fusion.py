@@ -175,7 +175,11 @@ class GCNFusion(ModalityFusionModel):
                 return None
             key = (conv.normalize, conv.improved, conv.add_self_loops)
             if key not in matrices:
-                ew = torch.ones(edge_index.shape[1]) if edge_weight is None else edge_weight
+                ew = (
+                    torch.ones(edge_index.shape[1], device=edge_index.device)
+                    if edge_weight is None
+                    else edge_weight
+                )
                 ei, ew = edge_index, ew.to(torch.float32)
                 if conv.normalize:
                     ei, ew = gcn_norm(

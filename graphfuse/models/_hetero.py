@@ -259,7 +259,7 @@ class HeteroGNN(FusionModel):
                 # edge_weight (graph masking explainers) scales the message
                 weight = weight * torch.sign(store.edge_attr[:, 0]).float()
             return weight
-        return torch.ones(n)
+        return torch.ones(n, device=store.edge_index.device)
 
     def _keep(
         self, et: tuple[str, str, str], index: torch.Tensor, available: torch.Tensor

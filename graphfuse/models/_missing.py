@@ -111,8 +111,10 @@ class MissingCompleter(nn.Module):
             s, d = src[keep], dst[keep]
             if s.numel() == 0:
                 continue
-            total = torch.zeros(n, h.shape[2], dtype=h.dtype).index_add(0, d, h[s, j])
-            count = torch.zeros(n, dtype=h.dtype).index_add(0, d, torch.ones_like(d, dtype=h.dtype))
+            total = torch.zeros(n, h.shape[2], dtype=h.dtype, device=h.device)
+            total = total.index_add(0, d, h[s, j])
+            count = torch.zeros(n, dtype=h.dtype, device=h.device)
+            count = count.index_add(0, d, torch.ones_like(d, dtype=h.dtype))
             got = count > 0
             mean = total / count.clamp(min=1)[:, None]
             column = torch.where(got[:, None], mean, out[:, j])

@@ -52,14 +52,15 @@ def propagation_matrix(edge_index: torch.Tensor, edge_weight: torch.Tensor, n: i
     >>> a.to_dense().tolist()
     [[1.0, 0.0], [0.75, 0.25]]
     """
-    loops = torch.arange(n)
+    device = edge_index.device
+    loops = torch.arange(n, device=device)
     src = torch.cat([edge_index[0], loops])
     dst = torch.cat([edge_index[1], loops])
-    weight = torch.cat([edge_weight.to(torch.float32), torch.ones(n)])
-    total = torch.zeros(n).index_add(0, dst, weight)
+    weight = torch.cat([edge_weight.to(torch.float32), torch.ones(n, device=device)])
+    total = torch.zeros(n, device=device).index_add(0, dst, weight)
     values = weight / total[dst]
     return torch.sparse_coo_tensor(
-        torch.stack([dst, src]), values, (n, n), check_invariants=False
+        torch.stack([dst, src]), values, (n, n), check_invariants=False, device=device
     ).coalesce()
 
 
@@ -290,7 +291,7 @@ class MOGONET(ModalityFusionModel):
     def _view_losses(
         logits: dict[str, torch.Tensor], have: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        total = torch.zeros(())
+        total = torch.zeros((), device=y.device)
         for j, z in enumerate(logits.values()):
             rows = mask & have[:, j]
             if rows.any():
@@ -319,7 +320,7 @@ class MOGONET(ModalityFusionModel):
             raise RuntimeError("mogonet.auxiliary_loss needs a forward pass in training mode")
         logits, have = self._last
         self._last = None
-        total = torch.zeros(())
+        total = torch.zeros((), device=y.device)
         if self.n_classes == 1 or self.params.aux_weight == 0:
             return total
         return self.params.aux_weight * self._view_losses(logits, have, y, mask)

@@ -105,13 +105,13 @@ class SklearnModel(FusionModel):
         x, have = x[train], have[train]
         counts = have.sum(dim=0)
         self.fill_ = (x * have).sum(dim=0) / counts.clamp(min=1)
-        y = store.y[train].numpy()
+        y = store.y[train].cpu().numpy()
         missing = sorted(set(range(self.n_classes)) - set(np.unique(y).tolist()))
         if missing:
             raise DataError(
                 f"model {self.registry_name!r}: no training patient of class(es) {missing}"
             )
-        design = self.design_matrix(data)[train].numpy()
+        design = self.design_matrix(data)[train].cpu().numpy()
         self._fit_estimator(design, y)
         self.eval()
 
@@ -131,7 +131,7 @@ class SklearnModel(FusionModel):
         """The given seed, else one drawn from torch's global generator (seeded per run)."""
         if seed is not None:
             return seed
-        return int(torch.randint(0, 2**31 - 1, (1,)))
+        return int(torch.randint(0, 2**31 - 1, (1,), device="cpu"))
 
 
 def _resize_buffers(module: torch.nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
@@ -139,7 +139,7 @@ def _resize_buffers(module: torch.nn.Module, state_dict: dict, prefix: str, *arg
     for name, buffer in module.named_buffers(recurse=False):
         stored = state_dict.get(prefix + name)
         if stored is not None and stored.shape != buffer.shape:
-            setattr(module, name, torch.empty_like(stored))
+            setattr(module, name, torch.empty_like(stored, device=buffer.device))
 
 
 class LogisticParams(ModelParams):
@@ -199,9 +199,10 @@ class LogisticBaseline(SklearnModel):
             solver=solver,
             use_legacy_attributes=False,
         ).fit(x, y)
-        self.coef_ = torch.as_tensor(est.coef_, dtype=torch.float64)
-        self.intercept_ = torch.as_tensor(est.intercept_, dtype=torch.float64)
-        self.C_ = torch.as_tensor([float(est.C_)], dtype=torch.float64)
+        device = self.fill_.device  # the training graph's
+        self.coef_ = torch.as_tensor(est.coef_, dtype=torch.float64, device=device)
+        self.intercept_ = torch.as_tensor(est.intercept_, dtype=torch.float64, device=device)
+        self.C_ = torch.as_tensor([float(est.C_)], dtype=torch.float64, device=device)
 
     def _log_proba(self, x: torch.Tensor) -> torch.Tensor:
         z = x @ self.coef_.T + self.intercept_
@@ -270,12 +271,13 @@ class RandomForestBaseline(SklearnModel):
             threshold[i, :k] = t.threshold
             counts = t.value[:, 0, :]
             value[i, :k][:, est.classes_] = counts / counts.sum(axis=1, keepdims=True)
-        self.left_ = torch.from_numpy(left)
-        self.right_ = torch.from_numpy(right)
-        self.feature_ = torch.from_numpy(feature)
-        self.threshold_ = torch.from_numpy(threshold)
-        self.value_ = torch.from_numpy(value)
-        self.seed_ = torch.tensor([seed])
+        device = self.fill_.device  # the training graph's
+        self.left_ = torch.as_tensor(left, device=device)
+        self.right_ = torch.as_tensor(right, device=device)
+        self.feature_ = torch.as_tensor(feature, device=device)
+        self.threshold_ = torch.as_tensor(threshold, device=device)
+        self.value_ = torch.as_tensor(value, device=device)
+        self.seed_ = torch.tensor([seed], device=device)
 
     def _log_proba(self, x: torch.Tensor) -> torch.Tensor:
         # scikit-learn compares float32 features with float64 thresholds
@@ -284,7 +286,7 @@ class RandomForestBaseline(SklearnModel):
 
     def _proba_block(self, x: torch.Tensor) -> torch.Tensor:
         n_trees, n = self.left_.shape[0], x.shape[0]
-        node = torch.zeros(n_trees, n, dtype=torch.long)
+        node = torch.zeros(n_trees, n, dtype=torch.long, device=x.device)
         xt = x.T.contiguous()
         while True:
             f = self.feature_.gather(1, node)

@@ -33,7 +33,8 @@ def drop_modalities(
     p
         Probability of hiding each available modality of each patient in ``mask``.
     generator
-        The draws' source (seed it for reproducible training).
+        The draws' source (seed it for reproducible training); the draws are made on its
+        device and moved to the graph's.
     mask
         Patients that may lose modalities (``None``: ``train_mask``); others keep theirs.
 
@@ -56,15 +57,21 @@ def drop_modalities(
     available = store.available
     if mask is None:
         mask = store.train_mask
-    hide = torch.rand(available.shape, generator=generator) < p
+    hide = _uniform(available, generator) < p
     hide &= available & mask[:, None]
     kept = available & ~hide
     stranded = available.any(dim=1) & ~kept.any(dim=1)
     if stranded.any():  # keep one of the modalities each such patient had, at random
-        scores = torch.rand(available.shape, generator=generator)
+        scores = _uniform(available, generator)
         scores = torch.where(available, scores, -1.0)
         pick = scores[stranded].argmax(dim=1)
         kept[stranded.nonzero()[:, 0], pick] = True
     out = copy.copy(data)
     out[PATIENT].available = kept
     return out
+
+
+def _uniform(like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Uniform draws shaped as ``like`` on its device, drawn on the generator's device (the
+    CPU's for a seeded ``torch.Generator()``: the same draws whatever device ``like`` is on)."""
+    return torch.rand(like.shape, generator=generator, device=generator.device).to(like.device)

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import device_of
 from graphfuse.errors import ConfigError, RegistryError
 from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
@@ -139,7 +140,8 @@ class Objective(ABC):
     @classmethod
     @abstractmethod
     def predict(cls, model: torch.nn.Module, data: HeteroData) -> np.ndarray:
-        """Every patient's prediction (eval mode), ``(n_patients, n_columns)``."""
+        """Every patient's prediction (eval mode), ``(n_patients, n_columns)``, computed on
+        the model's device (``data`` is moved there) and returned as a NumPy array."""
 
     @classmethod
     @abstractmethod
@@ -210,8 +212,8 @@ class ClassificationObjective(Objective):
         return self._ce(out[mask], self.store.y[mask])
 
     def metrics(self, out: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-        proba = torch.softmax(out[mask].detach(), dim=1).numpy()
-        return classification_metrics(self.store.y[mask].numpy(), proba)
+        proba = torch.softmax(out[mask].detach(), dim=1).cpu().numpy()
+        return classification_metrics(self.store.y[mask].cpu().numpy(), proba)
 
     @classmethod
     def predict(cls, model: torch.nn.Module, data: HeteroData) -> np.ndarray:
@@ -295,8 +297,8 @@ class SurvivalObjective(Objective):
         return cox_loss(out[mask, 0], self.store.time[mask], self.store.event[mask])
 
     def metrics(self, out: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
-        risk = out[mask, 0].detach().numpy()
-        t, e = self.store.time[mask].numpy(), self.store.event[mask].numpy()
+        risk = out[mask, 0].detach().cpu().numpy()
+        t, e = self.store.time[mask].cpu().numpy(), self.store.event[mask].cpu().numpy()
         return {"c_index": concordance_index(t, e, risk)}
 
     @classmethod
@@ -308,8 +310,9 @@ class SurvivalObjective(Objective):
     def attach_outcome(cls, data: HeteroData, outcome: Outcome | None) -> None:
         """``data["patient"].time`` (float) and ``.event`` (bool), for the Cox loss."""
         assert outcome is not None  # needs_outcome: the caller reads it
-        data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32)
-        data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool)
+        device = device_of(data)
+        data[PATIENT].time = torch.as_tensor(outcome[0], dtype=torch.float32, device=device)
+        data[PATIENT].event = torch.as_tensor(outcome[1], dtype=torch.bool, device=device)
 
     @classmethod
     def predict(cls, model: torch.nn.Module, data: HeteroData) -> np.ndarray:

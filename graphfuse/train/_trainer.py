@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 from torch_geometric.data import HeteroData
 
+from graphfuse._device import DeviceSetting, as_device, device_of, to_device
 from graphfuse.graphs import PATIENT
 from graphfuse.models import FusionModel
 from graphfuse.train._dropout import drop_modalities
@@ -63,6 +64,7 @@ def train_model(
     task: Literal["classification", "survival"] = "classification",
     modality_dropout: float = 0.0,
     seed: int = 0,
+    device: DeviceSetting | None = None,
 ) -> TrainHistory:
     """Train ``model`` on the training patients of ``data``; keep the best validation weights.
 
@@ -96,13 +98,22 @@ def train_model(
         (never all of them) in the graph the training step sees
         (:func:`graphfuse.train.drop_modalities`); validation sees the true mask.
     seed
-        Seed of the modality dropout draws.
+        Seed of the modality dropout draws (made on the CPU, then moved: the same draws on
+        every device).
+    device
+        Where to train (a :class:`torch.device` or a ``train.device`` string: ``auto``,
+        ``cpu``, ``cuda``, ``cuda:N``; :func:`graphfuse._device.resolve_device`). The
+        model is moved there (in place; it stays there after training) and the graph is
+        moved for training (:func:`graphfuse._device.to_device`; the ``data`` given is
+        left where it is). ``None`` (default): where the model is — the CPU for a model
+        just built. A scikit-learn baseline is fitted by scikit-learn on the CPU and its
+        fitted buffers are put on the device.
 
     Returns
     -------
     TrainHistory
         Per-epoch losses and metrics; ``model`` holds the best weights (without validation
-        patients: the last), in eval mode.
+        patients: the last), in eval mode, on ``device``.
 
     Raises
     ------
@@ -121,6 +132,9 @@ def train_model(
     patients by its ``fit_direct(data)`` instead; its history holds that one fit as
     epoch 1.
     """
+    if device is not None:
+        model.to(as_device(device))
+    data = to_device(data, device_of(model))
     store = data[PATIENT]
     train, val = store.train_mask, store.val_mask
     validate = bool(val.any())
