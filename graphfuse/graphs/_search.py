@@ -7,7 +7,10 @@ with every reference row, in blocks whose score matrix is bounded (:data:`BLOCK_
 so memory stays flat however large the cohort; ``index: approximate`` searches an HNSW
 graph (:mod:`graphfuse.graphs._hnsw`, the optional ``graphfuse[ann]`` extra);
 ``index: auto`` picks exact up to :data:`AUTO_APPROXIMATE_ABOVE` fitted rows and
-approximate above.
+approximate above. Either way a query row's neighbours and scores are the same, bit for
+bit, whichever rows it is queried with (exact search scores rows in products of a fixed
+shape, :func:`scores`; HNSW searches each row on its own), so a new patient attached
+alone gets the edges it gets in a batch.
 """
 
 from __future__ import annotations
@@ -104,6 +107,11 @@ def chunk_rows(n_ref: int, n_features: int) -> int:
     new patient pays in full, while larger products score many rows faster). It depends
     on the reference rows only: every product has this many rows (the last padded), so
     a row's scores never depend on how many rows are scored with it.
+
+    Examples
+    --------
+    >>> chunk_rows(10_000, 200), chunk_rows(100, 20), chunk_rows(1_000_000, 200)
+    (512, 1024, 64)
     """
     rows = CHUNK_MACS // max(n_ref * n_features, 1)
     return int(min(1024, max(64, 1 << max(int(rows).bit_length() - 1, 0))))

@@ -148,8 +148,11 @@ class ThresholdBuilder(PatientGraphBuilder):
         return self
 
     def attach(self, x_new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Edges from every fitted row with similarity ``>= t`` to each new row (its best
-        ``min_neighbours`` where fewer pass), by new row; see the base class."""
+        """Edges into each new row from every fitted row with similarity ``>= t``.
+
+        A new row with fewer than ``min_neighbours`` of them gets its best
+        ``min_neighbours`` instead. Grouped by new row; see the base class.
+        """
         self._check_fitted("attach")
         x_new = check_rows(x_new, self._n_features, "the new rows of threshold")
         if self._index is None or len(x_new) == 0:
