@@ -64,6 +64,12 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=10_000, help="training cohort size")
     parser.add_argument("--new", type=int, default=10_000, help="new patients scored at once")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument(
+        "--index",
+        default="exact",
+        choices=["exact", "approximate"],
+        help="graph.index of the fit (approximate: HNSW, the graphfuse[ann] extra)",
+    )
     args = parser.parse_args()
 
     from graphfuse.config import load_config
@@ -78,6 +84,7 @@ def main() -> None:
             "tracking.enabled=false",
             "train.val_fraction=0.1",
             "train.test_fraction=0.1",
+            f"graph.index={args.index}",
         ],
     )
     t = time.perf_counter()
@@ -97,6 +104,7 @@ def main() -> None:
         ).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     n_train = len(result.splits["train"])
+    print(f"graph.index: {args.index}")
     print(f"fit on {args.train:,} patients ({n_train:,} training): {fit_seconds:.1f} s")
     print(f"pipeline saved: {save_seconds:.2f} s, {size:.1f} MB")
     print(f"fresh process: imports {figures['import']:.2f} s")

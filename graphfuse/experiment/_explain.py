@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads
 from graphfuse.errors import DataError
 from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
@@ -194,7 +195,14 @@ def explain_run(
     who = None if patients == "all" else prepared.splits[patients]
     threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
     attributions = run_explainers(
-        model, data, explainers, patients=who, target=target, seed=seed, threads=threads
+        model,
+        data,
+        explainers,
+        patients=who,
+        target=target,
+        seed=seed,
+        threads=threads,
+        device=resolve_device(config.train.device),
     )
     truth = _truth(attributions, prepared) if prepared.cohort.truth else None
     table = agreement(attributions) if len(attributions) > 1 else None

@@ -488,12 +488,18 @@ class Pipeline:
         labels = _labels(scored.patients, str(self.info.get("target")))
         if labels is not None:
             frame["label"] = labels.to_numpy()
-        avail = scored.new.matrices
-        frame["modalities"] = [
-            ",".join(m for m in self.modalities if avail[m].available[i]) for i in range(len(ids))
-        ]
+        mods = self.modalities
+        has = np.stack([scored.new.matrices[m].available for m in mods], axis=1)
+        combos: dict[bytes, str] = {}
+        names = []
+        for row in has:
+            key = row.tobytes()
+            if key not in combos:
+                combos[key] = ",".join(m for m, h in zip(mods, row, strict=True) if h)
+            names.append(combos[key])
+        frame["modalities"] = names
         data = scored.data
-        graphs = [(m, edge_type(m)) for m in self.modalities]
+        graphs = [(m, edge_type(m)) for m in mods]
         if self.fused is not None:
             graphs.append(("fused", FUSED_EDGE))
         for name, et in graphs:
