@@ -278,3 +278,24 @@ def test_saved_json_holds_the_fitted_state(quick_fit, tmp_path):
     with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
         assert any(k.startswith("model/") for k in npz.files)
         assert any(k.startswith("pre/expression/") for k in npz.files)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["model.missing=neighbors"], ["model.name=attention"]],
+    ids=["gcn_fusion", "neighbors", "attention"],
+)
+def test_cached_training_encoders_score_as_the_full_forward_pass(overrides):
+    from graphfuse.train import task_class
+
+    result = fit(load_config(QUICK, [*OFF, *overrides]))
+    pipe = result.pipeline()
+    new = make_synthetic_cohort(
+        80, n_genes=200, n_pathways=20, n_regions=20, effect_size=1.5, seed=0,
+        new_patients={"n": 10, "seed": 4},
+    )  # fmt: skip
+    fast = pipe.predict(new)[["p_CN", "p_AD"]].to_numpy()
+    assert pipe._cache, "the propagation model should be scored from cached encoder states"
+    scored = pipe.attach(new)
+    full = task_class("classification").predict(pipe.model, scored.data)[pipe.n_train :]
+    np.testing.assert_allclose(fast, full, rtol=0, atol=1e-6)

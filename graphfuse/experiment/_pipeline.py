@@ -36,6 +36,7 @@ from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig, resolve_components
 from graphfuse.data import NewPatients, Preprocessor
 from graphfuse.errors import DataError
+from graphfuse.experiment._pipeline_fast import CachedEncoders
 from graphfuse.experiment._pipeline_input import NewMatrices, preprocess_new
 from graphfuse.graphs import (
     BUILDERS,
@@ -140,6 +141,7 @@ class Pipeline:
         self.info = dict(info)
         self._states = {k: (dict(v), dict(a)) for k, (v, a) in builder_states.items()}
         self.builders, self.fused = self._restore_builders()
+        self._cache: CachedEncoders | bool | None = False  # False: not built yet
 
     # ------------------------------------------------------------------ facts
     @property
@@ -358,6 +360,14 @@ class Pipeline:
             )
         return Scored(data, patients, matrices, self.n_train)
 
+    def _scorer(self) -> torch.nn.Module | None:
+        """The model scoring new patients' rows only (:class:`CachedEncoders`), built on
+        first use; ``None`` for a model that cannot be scored so."""
+        if self._cache is False:
+            with self._threads():
+                self._cache = CachedEncoders.build(self.model, self.graph)
+        return self._cache.module() if self._cache else None
+
     def _threads(self, scored: Scored | None = None) -> Any:
         """Torch threads for a computation over the training patients and ``scored``'s new
         ones: the run's ``train.threads``, else graphfuse's policy for a graph that size."""
@@ -409,9 +419,10 @@ class Pipeline:
             each similarity graph) and, with ``allow_missing_features``, ``imputed_features``.
         """
         scored = self.attach(new, allow_missing_features=allow_missing_features)
-        self._on(device)
+        dev = self._on(device)
         with self._threads(scored):
-            pred = task_class(self.task).predict(self.model, scored.data)
+            scorer = self._scorer() if dev.type == "cpu" else None
+            pred = task_class(self.task).predict(scorer or self.model, scored.data)
         frame = self._frame(scored, pred)
         if allow_missing_features:
             frame["imputed_features"] = scored.new.imputed.sum(axis=1).to_numpy()
