@@ -338,13 +338,7 @@ def load_config(
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{source}: config file not found")
-        try:
-            raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        raw = _read_yaml(path, "config file")
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -364,6 +358,17 @@ def load_config(
     return resolve_components(cfg, overrides)
 
 
+def _read_yaml(path: str | Path, what: str) -> Any:
+    """The YAML document of ``path``; a missing file or invalid YAML is a ``ConfigError``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_data_section(path: str | Path) -> tuple[DataConfig, int]:
     """The ``data:`` section (and the top-level ``seed``, default 0) of a YAML file, e.g.
     the new patients of ``graphfuse predict --data new.yaml``; other sections are ignored,
@@ -376,13 +381,7 @@ def load_data_section(path: str | Path) -> tuple[DataConfig, int]:
         file and the key).
     """
     source = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{source}: file not found")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    raw = _read_yaml(path, "file")
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
         raise ConfigError(
             f"{source}: expected a data: section describing the new patients' tables (as in "

@@ -95,6 +95,24 @@ class ModalityPipeline(ABC):
     def from_state(cls, values: dict[str, Any], arrays: dict[str, np.ndarray]) -> ModalityPipeline:
         """The fitted pipeline :meth:`state` describes."""
 
+    def _fitted_values(self) -> dict[str, Any]:
+        """The fitted attributes every pipeline has, JSON-ready (part of :meth:`state`)."""
+        return {
+            "features_in": list(self.features_in_),
+            "features_out": list(self.features_out_),
+            "dropped": {k: list(v) for k, v in self.dropped_.items()},
+            "steps": [dict(step) for step in self.steps_],
+            "n_fit": int(self.n_fit_),
+        }
+
+    def _restore_fitted(self, values: dict[str, Any]) -> None:
+        """Set the attributes :meth:`_fitted_values` gave."""
+        self.features_in_ = list(values["features_in"])
+        self.features_out_ = list(values["features_out"])
+        self.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
+        self.steps_ = [dict(step) for step in values["steps"]]
+        self.n_fit_ = int(values["n_fit"])
+
     def summary(self) -> dict[str, Any]:
         """What was done: kind, steps, feature counts in and out, dropped features.
 

@@ -269,11 +269,7 @@ class ClinicalPipeline(ModalityPipeline):
             "impute": self.impute,
             "scale": self.scale,
             "unseen": self.unseen,
-            "features_in": list(self.features_in_),
-            "features_out": list(self.features_out_),
-            "dropped": {k: list(v) for k, v in self.dropped_.items()},
-            "steps": [dict(step) for step in self.steps_],
-            "n_fit": int(self.n_fit_),
+            **self._fitted_values(),
             "types": {str(k): str(v) for k, v in self.types_.items()},
             "labels": {k: list(v) for k, v in self._labels.items()},
             "levels": {k: list(v) for k, v in self.levels_.items()},
@@ -292,12 +288,8 @@ class ClinicalPipeline(ModalityPipeline):
         pipe = cls(
             values["name"], impute=values["impute"], scale=values["scale"], unseen=values["unseen"]
         )
-        pipe.features_in_ = list(values["features_in"])
+        pipe._restore_fitted(values)
         pipe._pos = {n: j for j, n in enumerate(pipe.features_in_)}
-        pipe.features_out_ = list(values["features_out"])
-        pipe.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
-        pipe.steps_ = [dict(step) for step in values["steps"]]
-        pipe.n_fit_ = int(values["n_fit"])
         pipe.types_ = pd.Series(values["types"], dtype=object)
         pipe._labels = {k: list(v) for k, v in values["labels"].items()}
         pipe.levels_ = {k: list(v) for k, v in values["levels"].items()}

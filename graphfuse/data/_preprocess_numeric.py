@@ -269,11 +269,7 @@ class NumericPipeline(ModalityPipeline):
             "log1p": self.log1p,
             "select": self.select,
             "clip": self.clip,
-            "features_in": list(self.features_in_),
-            "features_out": list(self.features_out_),
-            "dropped": {k: list(v) for k, v in self.dropped_.items()},
-            "steps": [dict(step) for step in self.steps_],
-            "n_fit": int(self.n_fit_),
+            **self._fitted_values(),
             "target_sum": self.target_sum_,
             "scores_features": [str(f) for f in self.scores_.index],
             "scores_name": self.scores_.name,
@@ -304,11 +300,7 @@ class NumericPipeline(ModalityPipeline):
             select=values["select"],
             clip=values["clip"],
         )
-        pipe.features_in_ = list(values["features_in"])
-        pipe.features_out_ = list(values["features_out"])
-        pipe.dropped_ = {k: list(v) for k, v in values["dropped"].items()}
-        pipe.steps_ = [dict(step) for step in values["steps"]]
-        pipe.n_fit_ = int(values["n_fit"])
+        pipe._restore_fitted(values)
         pipe.target_sum_ = values["target_sum"]
         pipe.scores_ = pd.Series(
             arrays["scores"], index=values["scores_features"], name=values["scores_name"]

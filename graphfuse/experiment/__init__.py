@@ -25,11 +25,12 @@ from graphfuse.experiment._benchmark import (
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
-from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored, load_pipeline
+from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored
 from graphfuse.experiment._predict import (
     OUTPUT_FORMATS,
     PredictResult,
     explain_new,
+    load_pipeline,
     predict_run,
     read_new_data,
 )

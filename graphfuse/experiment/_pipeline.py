@@ -17,9 +17,6 @@ never depends on which other new patients are scored with it.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,7 +54,7 @@ from graphfuse.graphs import (
 from graphfuse.models import FusionModel, model_from_spec
 from graphfuse.train import task_class
 
-__all__ = ["PIPELINE_FORMAT", "Pipeline", "Scored", "load_pipeline"]
+__all__ = ["PIPELINE_FORMAT", "Pipeline", "Scored"]
 
 #: Version of the saved layout (``pipeline.json``'s ``format_version``).
 PIPELINE_FORMAT = 1
@@ -600,62 +597,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
-def load_pipeline(
-    run: str | Path,
-    *,
-    tracking_uri: str | None = None,
-) -> Pipeline:
-    """A saved pipeline: from a folder (``pipeline.json`` + ``arrays.npz``), or from the
-    ``pipeline/`` artifact of the MLflow run with this id.
-
-    Parameters
-    ----------
-    run
-        A folder, or an MLflow run id (``graphfuse fit`` prints it).
-    tracking_uri
-        Where the run is (default: as for ``fit``: ``$MLFLOW_TRACKING_URI``, else
-        ``sqlite:///mlflow.db``).
-
-    Raises
-    ------
-    DataError
-        No such folder or run, or the run has no pipeline (made before pipelines were
-        saved, or fitted transductively).
-
-    Examples
-    --------
-    >>> pipe = load_pipeline("RUN_ID")  # doctest: +SKIP
-    >>> pipe.predict("new_patients.h5mu")  # doctest: +SKIP
-    """
-    path = Path(run)
-    if path.is_dir():
-        return Pipeline.load(path)
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    from graphfuse.tracking import resolve_tracking_uri
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    uri = resolve_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri=uri)
-    try:
-        client.get_run(str(run))
-    except MlflowException:
-        raise DataError(
-            f"{run!r} is neither a pipeline folder nor an MLflow run in the tracking store {uri}"
-        ) from None
-    with tempfile.TemporaryDirectory(prefix="graphfuse-pipeline-") as tmp:
-        try:
-            folder = client.download_artifacts(str(run), "pipeline", tmp)
-        except (MlflowException, OSError):
-            raise DataError(
-                f"run {run}: no pipeline/ artifact (runs fitted before pipelines were saved, "
-                "and transductive runs, have none); refit it to score new patients"
-            ) from None
-        started = time.perf_counter()
-        pipeline = Pipeline.load(folder)
-        pipeline.info["load_seconds"] = time.perf_counter() - started
-    pipeline.info["run_id"] = str(run)
-    return pipeline

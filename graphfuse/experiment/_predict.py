@@ -1,4 +1,5 @@
-"""``predict_run`` / ``explain_new``: a saved pipeline applied to new patients, tracked.
+"""``load_pipeline``, ``predict_run``, ``explain_new``: a saved pipeline, loaded from a
+folder or a run, applied to new patients (tracked).
 
 ``graphfuse predict --run RUN --data new.yaml --out predictions.csv`` and ``graphfuse
 explain --run RUN --data new.yaml`` call these.
@@ -6,6 +7,8 @@ explain --run RUN --data new.yaml`` call these.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,17 +20,81 @@ import pandas as pd
 
 from graphfuse.data import NewPatients, load_new_patients
 from graphfuse.errors import DataError
-from graphfuse.experiment._pipeline import Pipeline, load_pipeline
+from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 from graphfuse.train import classification_metrics
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["OUTPUT_FORMATS", "PredictResult", "explain_new", "predict_run", "read_new_data"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "PredictResult",
+    "explain_new",
+    "load_pipeline",
+    "predict_run",
+    "read_new_data",
+]
 
 #: Output file suffixes ``predict_run`` writes.
 OUTPUT_FORMATS = (".csv", ".parquet", ".h5mu")
+
+
+def load_pipeline(
+    run: str | Path,
+    *,
+    tracking_uri: str | None = None,
+) -> Pipeline:
+    """A saved pipeline: from a folder (``pipeline.json`` + ``arrays.npz``), or from the
+    ``pipeline/`` artifact of the MLflow run with this id.
+
+    Parameters
+    ----------
+    run
+        A folder, or an MLflow run id (``graphfuse fit`` prints it).
+    tracking_uri
+        Where the run is (default: as for ``fit``: ``$MLFLOW_TRACKING_URI``, else
+        ``sqlite:///mlflow.db``).
+
+    Raises
+    ------
+    DataError
+        No such folder or run, or the run has no pipeline (made before pipelines were
+        saved, or fitted transductively).
+
+    Examples
+    --------
+    >>> pipe = load_pipeline("RUN_ID")  # doctest: +SKIP
+    >>> pipe.predict("new_patients.h5mu")  # doctest: +SKIP
+    """
+    path = Path(run)
+    if path.is_dir():
+        return Pipeline.load(path)
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    uri = resolve_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.get_run(str(run))
+    except MlflowException:
+        raise DataError(
+            f"{run!r} is neither a pipeline folder nor an MLflow run in the tracking store {uri}"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="graphfuse-pipeline-") as tmp:
+        try:
+            folder = client.download_artifacts(str(run), "pipeline", tmp)
+        except (MlflowException, OSError):
+            raise DataError(
+                f"run {run}: no pipeline/ artifact (runs fitted before pipelines were saved, "
+                "and transductive runs, have none); refit it to score new patients"
+            ) from None
+        started = time.perf_counter()
+        pipeline = Pipeline.load(folder)
+        pipeline.info["load_seconds"] = time.perf_counter() - started
+    pipeline.info["run_id"] = str(run)
+    return pipeline
 
 
 def read_new_data(path: str | Path) -> NewPatients:
