@@ -112,3 +112,16 @@ def test_configs_built_in_python_are_resolved_too():
     bad = ExperimentConfig(graph=GraphConfig(name="knn", k=-1))
     with pytest.raises(ConfigError, match=r"<config>: graph\.k"):
         resolve_components(bad)
+
+
+def test_a_key_given_twice_is_refused_not_silently_overridden(tmp_path):
+    from graphfuse.config import load_data_section
+
+    path = tmp_path / "dup.yaml"
+    path.write_text("seed: 0\ntrain:\n  epochs: 5\n  lr: 0.01\n  epochs: 50\n")
+    with pytest.raises(ConfigError, match=r"key 'epochs' appears twice .*lines 3 and 5"):
+        load_config(path)
+    data = tmp_path / "new.yaml"
+    data.write_text("data:\n  source: synthetic\n  source: tables\n")
+    with pytest.raises(ConfigError, match=r"key 'source' appears twice"):
+        load_data_section(data)

@@ -358,15 +358,45 @@ def load_config(
     return resolve_components(cfg, overrides)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (where YAML itself
+    would keep the last one without a word)."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeys, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise ConfigError(
+                f"{loader.name}: key {key!r} appears twice in one section (lines {seen[key]} and "
+                f"{line}); YAML would silently keep the last one: give it once"
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeys.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates
+)
+
+
 def _read_yaml(path: str | Path, what: str) -> Any:
-    """The YAML document of ``path``; a missing file or invalid YAML is a ``ConfigError``."""
+    """The YAML document of ``path``; a missing file, invalid YAML or a key given twice in
+    one mapping is a ``ConfigError``."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{path}: {what} not found")
+    text = p.read_text(encoding="utf-8")
+    loader = _UniqueKeys(text)
+    loader.name = str(path)
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
 
 
 def load_data_section(path: str | Path) -> tuple[DataConfig, int]:

@@ -38,7 +38,7 @@ from graphfuse.data._load import SOURCES, load_cohort
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._new import NewPatients, load_new_patients
 from graphfuse.data._paths import data_path, data_root
-from graphfuse.data._preprocess import ModalityMatrix, Preprocessor
+from graphfuse.data._preprocess import ModalityMatrix, Preprocessor, check_transformed
 from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._synthetic import make_synthetic_cohort
 from graphfuse.data._tables import read_labels, read_table
@@ -72,6 +72,7 @@ __all__ = [
     "SyntheticConfig",
     "TableModalityConfig",
     "TablesConfig",
+    "check_transformed",
     "cohort_from_modalities",
     "data_path",
     "data_root",

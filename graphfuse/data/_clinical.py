@@ -16,6 +16,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from graphfuse.data._values import as_float32
 from graphfuse.errors import DataError
 
 __all__ = ["CLINICAL_TYPES", "encode_clinical"]
@@ -95,7 +96,11 @@ def encode_clinical(
         columns.append(values)
         kinds.append(kind)
         labels.append("|".join(levels))
-    x = np.column_stack(columns).astype(np.float32) if columns else np.zeros((len(table), 0))
+    x = (
+        as_float32(np.column_stack(columns), table.index, table.columns, where)
+        if columns
+        else np.zeros((len(table), 0))
+    )
     var = pd.DataFrame(
         {"type": kinds, "categories": labels}, index=pd.Index([str(c) for c in table.columns])
     )

@@ -31,7 +31,7 @@ from graphfuse.data._preprocess_clinical import ClinicalPipeline
 from graphfuse.data._preprocess_numeric import NumericPipeline
 from graphfuse.errors import ConfigError, DataError, format_validation_errors
 
-__all__ = ["ModalityMatrix", "Preprocessor"]
+__all__ = ["ModalityMatrix", "Preprocessor", "check_transformed"]
 
 
 @dataclass
@@ -244,7 +244,7 @@ class Preprocessor:
             self._check_values(cohort, name, x, features)
             has = avail[name].to_numpy()
             full = np.full((cohort.n_patients, len(pipe.features_out_)), np.nan, np.float32)
-            full[has] = pipe.transform(x[has])
+            full[has] = check_transformed(pipe, pipe.transform(x[has]), cohort.patients[has])
             out[name] = ModalityMatrix(
                 name, cohort.kinds[name], full, list(pipe.features_out_), has
             )
@@ -335,6 +335,23 @@ class Preprocessor:
     def __repr__(self) -> str:
         state = f"fitted on {list(self.fitted_)}" if self.fitted_ else "not fitted"
         return f"Preprocessor({state})"
+
+
+def check_transformed(pipe: ModalityPipeline, out: np.ndarray, patients: Any) -> np.ndarray:
+    """``out`` (a pipeline's transform of ``patients``' rows) when every value is finite;
+    else an error naming the modality, the output feature and the patient: a finite input
+    can overflow float32 in a step (a value of 1e38 scaled by a deviation below 1)."""
+    bad = ~np.isfinite(out)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"modality {pipe.name!r}, feature {pipe.features_out_[c]!r}, patient "
+            f"{patients[r]!r}: preprocessing made the value {out[r, c]} (its input is finite "
+            f"but too large for float32 arithmetic after "
+            f"{', '.join(s['step'] for s in pipe.steps_) or 'its steps'}); no non-finite value "
+            f"reaches a model ({int(bad.sum())} such value(s)); rescale the feature"
+        )
+    return out
 
 
 def _plain(value: Any) -> Any:

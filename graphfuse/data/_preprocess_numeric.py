@@ -228,7 +228,8 @@ class NumericPipeline(ModalityPipeline):
             )
         missing = np.isnan(x)
         xs = self._per_patient(x)[:, self._post]
-        xs = (xs - self.mean_) / self.scale_
+        with np.errstate(over="ignore", invalid="ignore"):  # refused by check_transformed
+            xs = (xs - self.mean_) / self.scale_
         if self.clip is not None:
             np.clip(xs, -self.clip, self.clip, out=xs)
         parts = [xs, missing[:, self.indicator_].astype(np.float32)]

@@ -34,6 +34,7 @@ from graphfuse.data._tables import (
     _suffix,
     read_table,
 )
+from graphfuse.data._values import as_float32
 from graphfuse.errors import DataError
 
 __all__ = ["cohort_from_modalities", "read_modality"]
@@ -213,7 +214,7 @@ def _numeric(table: pd.DataFrame, where: str) -> np.ndarray:
                 "column)"
             )
         table = table.assign(**{col: parsed})
-    return table.to_numpy(dtype=np.float32)
+    return as_float32(table.to_numpy(dtype=np.float64), table.index, table.columns, where)
 
 
 def _check_values(x: Any, patients: pd.Index, features: pd.Index, kind: str, where: str) -> None:
@@ -284,7 +285,7 @@ def _from_anndata(
         x = np.asarray(x)
         if not np.issubdtype(x.dtype, np.number):
             raise DataError(f"{where}: X holds {x.dtype} values; expected numbers")
-        x = x.astype(np.float32)
+        x = as_float32(x, adata.obs_names, adata.var_names, where)
         present = ~np.isnan(x).all(axis=1) if x.shape[1] else np.zeros(len(x), dtype=bool)
         adata = ad.AnnData(X=x[present], obs=adata.obs.iloc[present], var=adata.var)
     out = ad.AnnData(X=adata.X, obs=pd.DataFrame(index=adata.obs_names), var=adata.var.copy())
@@ -344,7 +345,7 @@ def _read_npy(path: Path, ids: str | Path | None, id_column: str | None, where: 
         )
     stem = path.name.split(".")[0]
     var = pd.DataFrame(index=[f"{stem}_{i:04d}" for i in range(x.shape[1])])
-    x = x.astype(np.float32)
+    x = as_float32(x, names, var.index, where)
     present = ~np.isnan(x).all(axis=1)
     return ad.AnnData(X=x[present], obs=pd.DataFrame(index=names[present].astype(str)), var=var)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from graphfuse.data import ModalityMatrix, NewPatients, Preprocessor
+from graphfuse.data import ModalityMatrix, NewPatients, Preprocessor, check_transformed
 from graphfuse.errors import DataError
 
 __all__ = ["UNLIKE_TRAINING", "NewMatrices", "preprocess_new"]
@@ -110,7 +110,7 @@ def preprocess_new(
             _check_values(pipe, x, table.obs_names, where, set(table.var_names.astype(str)))
             if kinds[name] != "clinical":
                 _check_scale(pipe, x, where)
-            full[rows] = pipe.transform(x)
+            full[rows] = check_transformed(pipe, pipe.transform(x), table.obs_names)
         matrices[name] = ModalityMatrix(name, kinds[name], full, list(pipe.features_out_), has)
     return NewMatrices(matrices, imputed)
 

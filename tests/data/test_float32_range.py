@@ -1,0 +1,36 @@
+"""Finite numbers that float32 cannot hold, or that preprocessing would overflow, are refused
+naming the patient and the feature; no non-finite value reaches a model (issue 14, class 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphfuse.data import Preprocessor, encode_clinical, make_synthetic_cohort, read_modality
+from graphfuse.errors import DataError
+
+
+def test_a_value_beyond_float32_in_a_table_is_refused_not_called_infinite(tmp_path):
+    table = pd.DataFrame({"id": ["p1", "p2", "p3"], "g1": [1.0, 1e308, 2.0], "g2": [0.1, 0.2, 0.3]})
+    path = tmp_path / "rna.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"feature 'g1', patient 'p2': value 1e\+308 is finite"):
+        read_modality(path, name="rna", kind="omics", id_column="id")
+    with pytest.raises(DataError, match=r"column|feature 'age', patient 'p2'"):
+        encode_clinical(
+            pd.DataFrame({"age": [70.0, 1e300]}, index=["p1", "p2"]), where="clinical table"
+        )
+
+
+def test_a_finite_value_that_scaling_overflows_is_refused_naming_the_patient():
+    cohort = make_synthetic_cohort(60, n_genes=60, n_pathways=10, n_regions=10, seed=0)
+    adata = cohort.modality("methylation")  # beta values: deviations well below 1
+    adata.X[-1, 0] = 1e38  # finite in float32; divided by such a deviation it is not
+    feature, patient = adata.var_names[0], adata.obs_names[-1]
+    assert cohort.patients.get_loc(patient) >= 40  # a held-out patient, only transformed
+    pre = Preprocessor(scale=True).fit(cohort, np.arange(40))
+    with pytest.raises(
+        DataError, match=rf"modality 'methylation', feature '{feature}', patient '{patient}'"
+    ):
+        pre.transform(cohort)
