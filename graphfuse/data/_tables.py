@@ -173,6 +173,13 @@ def _index_by_id(df: pd.DataFrame, id_column: str, where: str) -> pd.DataFrame:
         )
     ids = ids.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     ids = ids.str.strip()
+    blank = (ids == "").to_numpy()
+    if blank.any():
+        row = int(np.flatnonzero(blank)[0])
+        raise DataError(
+            f"{where}, column {id_column!r}: {int(blank.sum())} row(s) have a blank patient ID "
+            f"(empty or only spaces), first at data row {row + 1}; expected an ID on every row"
+        )
     dup = ids[ids.duplicated()].unique()
     if len(dup):
         raise DataError(

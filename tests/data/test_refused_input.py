@@ -1,5 +1,6 @@
-"""Finite numbers that float32 cannot hold, or that preprocessing would overflow, are refused
-naming the patient and the feature; no non-finite value reaches a model (issue 14, class 1)."""
+"""Input refused, not absorbed: finite numbers that float32 cannot hold, or that preprocessing
+would overflow (no non-finite value reaches a model), and blank patient ids — each error names
+the patient and the feature or row."""
 
 from __future__ import annotations
 
@@ -34,3 +35,12 @@ def test_a_finite_value_that_scaling_overflows_is_refused_naming_the_patient():
         DataError, match=rf"modality 'methylation', feature '{feature}', patient '{patient}'"
     ):
         pre.transform(cohort)
+
+
+def test_a_blank_patient_id_is_refused_naming_the_row(tmp_path):
+    from graphfuse.data import read_table
+
+    path = tmp_path / "labels.csv"
+    path.write_text('pid,dx\nA,AD\n"   ",CN\nC,CN\n')
+    with pytest.raises(DataError, match=r"1 row\(s\) have a blank patient ID .*data row 2"):
+        read_table(path, id_column="pid")
