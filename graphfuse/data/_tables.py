@@ -276,6 +276,13 @@ def read_labels(
                 f"of the classes {names}"
             )
         labels = pd.Series(pd.Categorical(text, categories=names), index=labels.index)
+        empty = [c for c in names if not (text == c).any()]
+        if empty:
+            raise DataError(
+                f"{where}, column {target!r}: class(es) {empty} of the declared classes {names} "
+                f"have no patient (the labels present: {sorted(set(text))}); a declared class "
+                "must have patients — remove it from classes"
+            )
     out = pd.DataFrame({target: labels}, index=table.index)
     if labels.nunique() < 2:
         raise DataError(

@@ -44,3 +44,17 @@ def test_a_blank_patient_id_is_refused_naming_the_row(tmp_path):
     path.write_text('pid,dx\nA,AD\n"   ",CN\nC,CN\n')
     with pytest.raises(DataError, match=r"1 row\(s\) have a blank patient ID .*data row 2"):
         read_table(path, id_column="pid")
+
+
+def test_a_declared_class_without_patients_is_refused_not_dropped(tmp_path):
+    from graphfuse.data import read_labels
+
+    path = tmp_path / "labels.csv"
+    path.write_text("pid,dx\nA,AD\nB,CN\nC,CN\n")
+    with pytest.raises(DataError, match=r"class\(es\) \['MCI'\] of the declared classes"):
+        read_labels(path, id_column="pid", target="dx", classes=["CN", "MCI", "AD"])
+    assert list(read_labels(path, id_column="pid", target="dx", classes=["CN", "AD"])["dx"]) == [
+        "AD",
+        "CN",
+        "CN",
+    ]
