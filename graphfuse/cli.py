@@ -41,6 +41,11 @@ def _config_option(text: str, *, required: bool = True):
     )
 
 
+def _device_option(text: str):
+    """``--device auto|cpu|cuda|cuda:N``: where a saved pipeline computes."""
+    return click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N", help=text)
+
+
 #: ``--set/-s KEY.SUB=VALUE`` (repeatable): config overrides, as ``load_config`` takes them.
 _overrides_option = click.option(
     "--set",
@@ -182,12 +187,7 @@ def tune(
 )
 @click.option("--track/--no-track", default=True, help="Log an MLflow run (default: yes).")
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
-@click.option(
-    "--device",
-    default=None,
-    metavar="auto|cpu|cuda|cuda:N",
-    help="Where to compute (default: the run's train.device).",
-)
+@_device_option("Where to compute (default: the run's train.device).")
 def predict(
     run_id: str,
     data_path: str,
@@ -269,12 +269,7 @@ def predict(
     help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
 )
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
-@click.option(
-    "--device",
-    default=None,
-    metavar="auto|cpu|cuda|cuda:N",
-    help="With --data: where to compute (default: the run's train.device).",
-)
+@_device_option("With --data: where to compute (default: the run's train.device).")
 def explain(
     run_id: str,
     methods: str,

@@ -67,11 +67,6 @@ ALIASES = {
 }
 
 
-#: The package's lazy entry points: ``graphfuse.__getattr__`` imports ``load_pipeline`` from
-#: the orchestrator on first use (``import graphfuse`` itself loads no stage).
-LAZY_EXPORTS = {("graphfuse", "graphfuse.experiment")}
-
-
 def stage_of(dotted: str) -> str:
     """The stage of the module ``graphfuse.<part>...`` (``"graphfuse"`` for the package)."""
     parts = dotted.split(".")
@@ -137,8 +132,6 @@ def test_imports_run_one_way():
             for target in targets(module, names):
                 stage = stage_of(target)
                 tier = TIER.get(stage, len(ORDER))
-                if (module_name(path), target) in LAZY_EXPORTS:
-                    continue
                 if stage != own and tier >= TIER[own]:
                     where = "a sibling" if tier == TIER[own] else "a later"
                     where = where if stage in TIER else "an unplaced"

@@ -1,6 +1,6 @@
 """New patients to score with a fitted pipeline: tables with or without labels.
 
-A fitted pipeline (:func:`graphfuse.load_pipeline`) scores patients it never saw. They
+A fitted pipeline (:func:`graphfuse.experiment.load_pipeline`) scores patients it never saw. They
 come as a :class:`~graphfuse.data.Cohort`, a ``MuData`` (or its ``.h5mu`` path), a mapping
 of modality name -> ``AnnData`` or ``DataFrame`` (patients x features, raw values as in
 the training tables), or a config's ``data:`` section (:func:`load_new_patients`), and

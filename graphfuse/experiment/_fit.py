@@ -113,7 +113,8 @@ class FitResult:
     def pipeline(self) -> Pipeline:
         """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
         and embeds new patients with this fit's preprocessing, graph and model. A tracked
-        run also saves it as its ``pipeline/`` artifact (:func:`graphfuse.load_pipeline`).
+        run also saves it as its ``pipeline/`` artifact
+        (:func:`~graphfuse.experiment.load_pipeline`).
 
         Raises
         ------
