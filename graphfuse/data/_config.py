@@ -199,7 +199,7 @@ def _check_genes(kind: str, genes: GeneMapConfig | None, name: str) -> None:
     if kind == "omics" and genes is None:
         raise ValueError(
             f"omics modality {name!r}: say how its features map to genes: genes: {{ids: "
-            "features}} (names are symbols), a mapping table, or genes: none"
+            "features} (names are symbols), a mapping table, or genes: none"
         )
     if kind != "omics" and genes is not None:
         raise ValueError(f"{kind} modality {name!r}: genes: is for omics modalities only")
@@ -368,6 +368,9 @@ class DataConfig(StrictModel):
     os_event}``."""
     modalities: list[str] | None = None
     """Modalities to use, by name; ``null`` uses every modality of the cohort."""
+    allow_target_in_features: bool = False
+    """Accept a feature named like the target (or an outcome column) or an exact copy of
+    the target; by default such a cohort is refused (its test metrics would mean nothing)."""
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
 
     @model_validator(mode="before")

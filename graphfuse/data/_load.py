@@ -7,11 +7,13 @@ the data root (:func:`graphfuse.data.data_root`); absolute paths are used as the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._config import DataConfig, GeneMapConfig
 from graphfuse.data._genes import GeneMapping
+from graphfuse.data._leakage import check_target_leakage
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._paths import data_path
 from graphfuse.data._readers import cohort_from_modalities, read_modality
@@ -65,7 +67,34 @@ def load_cohort(config: DataConfig, *, seed: int) -> Cohort:
             )
         if list(config.modalities) != cohort.modalities:
             cohort = cohort.select(config.modalities)
+    if not config.allow_target_in_features:
+        check_target_leakage(
+            cohort, outcome_columns=_outcome_columns(config), where=_described(config)
+        )
     return cohort
+
+
+def _outcome_columns(config: DataConfig) -> list[str]:
+    """Patient-table columns besides the target that must not be features."""
+    columns = []
+    if config.survival is not None:
+        columns += [config.survival.time, config.survival.event]
+    if config.tables is not None:
+        columns += [config.tables.target]
+        if config.tables.split_column:
+            columns.append(config.tables.split_column)
+    return columns
+
+
+def _described(config: DataConfig) -> str:
+    """The cohort's source, as an error message names it."""
+    if config.tables is not None:
+        return f"data.tables (labels {config.tables.labels})"
+    if config.mogonet is not None:
+        return f"data.mogonet (folder {config.mogonet.folder})"
+    if config.survset is not None:
+        return f"data.survset (data set {config.survset.dataset!r})"
+    return f"data.source {config.source!r}"
 
 
 def _chosen(config: DataConfig, names: list[str]) -> list[str]:
@@ -166,12 +195,14 @@ def _table_modalities(config: DataConfig) -> dict[str, Any]:
     assert cfg is not None  # the config requires the section
     keep = _chosen(config, [m.name for m in cfg.modalities])
     modalities = {}
+    read_from: dict[tuple[Path, str | None], list[str]] = {}
     for i, mod in enumerate(cfg.modalities):
         if mod.name not in keep:
             continue
         key = f"data.tables.modalities.{i}"
         id_column = mod.id_column if mod.id_column is not None else cfg.id_column
         path = data_path(mod.path, key=f"{key}.path")
+        source = (path.resolve(), mod.key)
         if path.suffix.lower() in (".h5ad", ".h5mu") and mod.id_column is None:
             id_column = None  # AnnData / MuData: obs_names are the patient IDs
         modalities[mod.name] = read_modality(
@@ -188,7 +219,30 @@ def _table_modalities(config: DataConfig) -> dict[str, Any]:
             categories=mod.categories,
             na_values=cfg.na_values,
         )
+        _check_read_once(modalities, read_from, source, mod.name, f"{key}.path", path)
     return modalities
+
+
+def _check_read_once(
+    modalities: dict[str, Any],
+    read_from: dict[tuple[Path, str | None], list[str]],
+    source: tuple[Path, str | None],
+    name: str,
+    key: str,
+    path: Path,
+) -> None:
+    """Refuse two modalities that read the same features of one file (one counted twice)."""
+    for other in read_from.setdefault(source, []):
+        shared = modalities[name].var_names.intersection(modalities[other].var_names)
+        if len(shared):
+            inside = f" (key {source[1]!r})" if source[1] else ""
+            raise ConfigError(
+                f"{key}: modality {name!r} reads {path}{inside}, as modality {other!r} does, "
+                f"and both take {len(shared)} of its columns (e.g. {list(shared[:5])}); a "
+                "feature belongs to one modality. Give each modality its own file, or its own "
+                "columns (columns: / drop:)"
+            )
+    read_from[source].append(name)
 
 
 @SOURCES.register("survset")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -193,6 +194,7 @@ def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np
     """
     if "split" in cohort.obs.columns:
         split = cohort.obs["split"].astype(str).to_numpy()
+        _check_published_classes(cohort, split)
         splits = published_split(
             split, cohort.y, val_fraction=config.train.val_fraction, seed=config.seed
         )
@@ -204,6 +206,39 @@ def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np
         seed=config.seed,
     )
     return splits, "stratified"
+
+
+def _check_published_classes(cohort: Cohort, split: np.ndarray) -> None:
+    """Every class must have training patients (error); a test split without some class
+    gets a warning (its ROC AUC is undefined or leaves the class out)."""
+    y, classes = cohort.y, cohort.classes
+    counts = {
+        name: np.bincount(y[split == name], minlength=len(classes)) for name in ("train", "test")
+    }
+    table = ", ".join(
+        f"{c!r}: {int(counts['train'][i])} train / {int(counts['test'][i])} test"
+        for i, c in enumerate(classes)
+    )
+    absent = [classes[i] for i in np.flatnonzero(counts["train"] == 0)]
+    if absent:
+        raise DataError(
+            f"published split: class(es) {absent} have no training patient ({table}); a model "
+            "cannot learn a class it never sees. Move some of their patients into the "
+            "training split, or leave the class out (data.tables.classes)"
+        )
+    absent = [classes[i] for i in np.flatnonzero(counts["test"] == 0)]
+    if absent:
+        what = (
+            "ROC AUC is undefined (reported as NaN)"
+            if len(classes) - len(absent) < 2
+            else "the macro ROC AUC averages over the classes present only"
+        )
+        warnings.warn(
+            f"published split: class(es) {absent} have no test patient ({table}): {what}, and "
+            "accuracy and F1 say nothing about them",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_splits(splits: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:

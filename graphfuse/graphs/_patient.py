@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch_geometric.data import HeteroData
 
 from graphfuse.data import ModalityMatrix
-from graphfuse.errors import GraphfuseError
+from graphfuse.errors import DataError, GraphfuseError
 from graphfuse.graphs._base import FusedGraphBuilder, PatientGraphBuilder
 from graphfuse.graphs._info import annotate
 
@@ -108,6 +109,7 @@ def build_patient_graph(
         store[feature_key(name)] = torch.from_numpy(mat.x)
         rows = np.flatnonzero(mat.available)
         fit = np.arange(len(rows)) if transductive else np.flatnonzero(train[rows])
+        _check_neighbours(builder, len(fit), f"modality {name!r}", "graph.k")
         ei, w = builder.edges(mat.x[rows], fit)
         if states is not None:
             states[name] = builder.state()
@@ -120,6 +122,7 @@ def build_patient_graph(
                 "rename the modality"
             )
         fit = np.arange(n) if transductive else np.flatnonzero(train)
+        _check_neighbours(fused, len(fit), "the fused graph", "graph.fused.k")
         xs = {m: matrices[m].x for m in names}
         ei, w = fused.fuse(xs, store.available.numpy(), fit)
         if states is not None:
@@ -137,3 +140,20 @@ def build_patient_graph(
         annotate(data, fused_builder=fused.registry_name)
     annotate(data, transductive=transductive)
     return data
+
+
+def _check_neighbours(builder: Any, n_fit: int, what: str, key: str) -> None:
+    """Refuse a builder whose ``k`` asks for more neighbours than there are fitted patients.
+
+    The builders themselves connect each patient to every fitted patient then (fewer than
+    ``k`` exist); from a config that is a complete graph the user did not ask for.
+    """
+    k = getattr(builder.params, "k", None)
+    if k is None or n_fit == 0 or k < n_fit:
+        return
+    raise DataError(
+        f"{what}: the graph is fitted on {n_fit} patient(s), so a patient has at most "
+        f"{n_fit - 1} fitted neighbour(s), but {key} is {k}: the graph would connect every "
+        f"patient to every fitted one. Set {key} below {n_fit} (a few percent of the "
+        "training patients is usual)"
+    )

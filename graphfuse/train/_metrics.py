@@ -23,7 +23,8 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     dict
         ``accuracy``, ``f1`` (binary: of class 1; multiclass: macro), ``f1_macro``,
         ``f1_weighted`` and ``roc_auc`` (binary: of class 1's probability; multiclass:
-        one-vs-rest macro). ``roc_auc`` is NaN when ``y_true`` holds a single class.
+        one-vs-rest macro, over the classes ``y_true`` holds). ``roc_auc`` is NaN when
+        ``y_true`` holds a single class.
 
     Examples
     --------
@@ -49,10 +50,14 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
         if binary
         else out["f1_macro"]
     )
-    if len(np.unique(y_true)) < 2:
+    present = np.unique(y_true)
+    if len(present) < 2:
         out["roc_auc"] = float("nan")
     elif binary:
         out["roc_auc"] = float(roc_auc_score(y_true, proba[:, 1]))
+    elif len(present) < n_classes:  # one-vs-rest of the classes present, averaged
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        out["roc_auc"] = float(np.mean([roc_auc_score(y_true == c, proba[:, c]) for c in present]))
     else:
         proba = proba / proba.sum(axis=1, keepdims=True)
         out["roc_auc"] = float(
