@@ -552,6 +552,13 @@ def load_gene_sets(
     ['go_bp', 'hallmark', 'kegg', 'reactome', 'synthetic']
     """
     source = GENE_SET_SOURCES.get(name)()
+    given = {  # passed only where set, so a source written for fewer options still loads
+        "allow_insecure": allow_insecure or None,
+        "max_download_bytes": None
+        if max_download_bytes == MAX_DOWNLOAD_BYTES
+        else max_download_bytes,
+        "max_gmt_bytes": None if max_gmt_bytes == MAX_GMT_BYTES else max_gmt_bytes,
+    }
     return source.load(
         version=version,
         cache_dir=cache_dir,
@@ -559,9 +566,7 @@ def load_gene_sets(
         url=url,
         timeout=timeout,
         cohort=cohort,
-        allow_insecure=allow_insecure,
-        max_download_bytes=max_download_bytes,
-        max_gmt_bytes=max_gmt_bytes,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 

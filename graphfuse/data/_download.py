@@ -103,9 +103,12 @@ def _refusal(url: str, allow_insecure: bool) -> str | None:
         return "plain http:// can be read and changed in transit" + allow
     if scheme == "file":
         return "a file:// URL reads whatever file it names on this machine" + allow
-    return (
-        f"graphfuse downloads over https:// only, not {scheme + '://' if scheme else 'a bare path'}"
-    )
+    if not scheme:
+        return (
+            "graphfuse downloads over https:// only, not from a bare path (a file on this "
+            "machine is a file:// URL, allowed with allow_insecure=True)"
+        )
+    return f"graphfuse downloads over https:// only, not {scheme}://"
 
 
 def digest_file(path: Path) -> str:
