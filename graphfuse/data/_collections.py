@@ -8,10 +8,16 @@ collection's GMT file in this order:
    (``genesets/reactome_90.gmt``);
 2. **the cache** (:func:`gene_set_cache_dir`: ``$GRAPHFUSE_CACHE/genesets``, else the
    platform's user cache folder, e.g. ``~/.cache/graphfuse/genesets``);
-3. **a download** from the source's public URL, streamed to a temporary file in the cache
-   folder, checked (bytes received against ``Content-Length``, gzip / zip integrity, a pinned
-   SHA-256 where graphfuse has one, parsed as GMT) and only then renamed into place, so a
-   truncated or corrupt download never leaves a file behind.
+3. **a download** from the source's public URL (``https://`` only, unless
+   ``allow_insecure=True``), streamed to a temporary file in the cache folder, checked (bytes
+   received against ``Content-Length``, size caps, gzip / zip integrity, a pinned SHA-256
+   where graphfuse has one, parsed as GMT) and only then renamed into place, so a truncated
+   or corrupt download never leaves a file behind.
+
+Every read checks the file first: a version with a pinned SHA-256 (:attr:`GmtDownloadSource.sha256`)
+must match it wherever the file is; a cached file of a version without a pin must match the
+SHA-256 recorded beside it (``<file>.sha256``) when it was downloaded or first read (trust on
+first use). A file that fails is refused, naming the file and how to download it again.
 
 A source is one class registered in :data:`GENE_SET_SOURCES`: a download source sets a URL
 template, a default version and its license (:class:`GmtDownloadSource`). graphfuse downloads
@@ -31,7 +37,13 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from graphfuse.data._download import download_gmt
+from graphfuse.data._download import (
+    MAX_DOWNLOAD_BYTES,
+    MAX_GMT_BYTES,
+    check_url,
+    download_gmt,
+    verify_cached,
+)
 from graphfuse.data._genesets import GeneSets
 from graphfuse.data._paths import data_root
 from graphfuse.errors import ConfigError, DataError
@@ -110,6 +122,9 @@ class GeneSetSource(ABC):
         url: str | None = None,
         timeout: float = 60.0,
         cohort: Any = None,
+        allow_insecure: bool = False,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_gmt_bytes: int = MAX_GMT_BYTES,
     ) -> GeneSets:
         """The collection; see :func:`load_gene_sets` for the parameters."""
 
@@ -122,6 +137,7 @@ class GeneSetSource(ABC):
             "url": "",
             "format": "",
             "license": self.license,
+            "checksum": "",
             "found": "",
         }
 
@@ -143,7 +159,9 @@ class GmtDownloadSource(GeneSetSource):
     #: What the download is: ``"gzip"``, ``"zip"`` (holding one ``.gmt`` file) or ``None``
     #: (plain GMT; a gzip or zip download is still recognised by its first bytes).
     compression: ClassVar[str | None] = None
-    #: Version -> SHA-256 of the (decompressed) GMT file, checked after a download.
+    #: Version -> SHA-256 of the (decompressed) GMT file: a download and every read of the
+    #: file, in the data root or the cache, must match it. A version without one is trusted
+    #: on first use: its SHA-256 is recorded beside the cached file and checked from then on.
     sha256: ClassVar[Mapping[str, str]] = {}
     #: Version -> path, relative to the data root, of the file under its published name.
     local_files: ClassVar[Mapping[str, str]] = {}
@@ -181,21 +199,40 @@ class GmtDownloadSource(GeneSetSource):
         refresh: bool = False,
         url: str | None = None,
         timeout: float = 60.0,
+        allow_insecure: bool = False,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_gmt_bytes: int = MAX_GMT_BYTES,
     ) -> Path:
         """The path of the collection's GMT file: in the data root, the cache or downloaded.
 
         Parameters are those of :func:`load_gene_sets`. With ``refresh`` the data root and
-        the cache are not looked at and the file is downloaded again into the cache.
+        the cache are not looked at and the file is downloaded again into the cache. A
+        ``url`` is checked (:func:`check_url`) whether or not a download is needed, and the
+        file found is checked against its pinned or recorded SHA-256 before it is returned.
         """
         version = self.resolve_version(version)
+        label = f"gene-set collection {self.registry_name!r} (version {version})"
+        source_url = url or self.url_for(version)
+        check_url(source_url, label=label, allow_insecure=allow_insecure)
         folder = Path(cache_dir).expanduser() if cache_dir is not None else gene_set_cache_dir()
         target = folder / self.file_name(version)
+        pinned = self.sha256.get(version)
         if not refresh:
-            for path in (*self.local_candidates(version), target):
+            for path in self.local_candidates(version):
                 if path.is_file():
                     log.debug("gene sets %s %s: %s", self.registry_name, version, path)
+                    verify_cached(
+                        path,
+                        label=label,
+                        sha256=pinned,
+                        again=self.replace_hint(path),
+                        record=False,
+                    )
                     return path
-        source_url = url or self.url_for(version)
+            if target.is_file():
+                log.debug("gene sets %s %s: %s", self.registry_name, version, target)
+                verify_cached(target, label=label, sha256=pinned, again=self.again_hint(target))
+                return target
         log.info("downloading gene sets %s %s from %s", self.registry_name, version, source_url)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -213,13 +250,30 @@ class GmtDownloadSource(GeneSetSource):
         download_gmt(
             source_url,
             target,
-            label=f"gene-set collection {self.registry_name!r} (version {version})",
+            label=label,
             compression=self.compression,
-            sha256=self.sha256.get(version),
+            sha256=pinned,
             by_hand=by_hand,
             timeout=timeout,
+            allow_insecure=allow_insecure,
+            max_download_bytes=max_download_bytes,
+            max_gmt_bytes=max_gmt_bytes,
         )
         return target
+
+    def again_hint(self, target: Path) -> str:
+        """How to replace a cached file that failed its check."""
+        return (
+            f"Delete {target} (and {target.name}.sha256 beside it) or call "
+            f"load_gene_sets({self.registry_name!r}, refresh=True) to download it again."
+        )
+
+    def replace_hint(self, path: Path) -> str:
+        """How to replace a data-root file that failed its pin."""
+        return (
+            f"Replace {path} with the published file, or remove it so that graphfuse "
+            "downloads it; to use this file as it is, read it with GeneSets.read_gmt(path)."
+        )
 
     def load(
         self,
@@ -230,6 +284,9 @@ class GmtDownloadSource(GeneSetSource):
         url: str | None = None,
         timeout: float = 60.0,
         cohort: Any = None,
+        allow_insecure: bool = False,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_gmt_bytes: int = MAX_GMT_BYTES,
     ) -> GeneSets:
         if cohort is not None:
             raise ConfigError(
@@ -238,7 +295,14 @@ class GmtDownloadSource(GeneSetSource):
             )
         version = self.resolve_version(version)
         path = self.fetch(
-            version=version, cache_dir=cache_dir, refresh=refresh, url=url, timeout=timeout
+            version=version,
+            cache_dir=cache_dir,
+            refresh=refresh,
+            url=url,
+            timeout=timeout,
+            allow_insecure=allow_insecure,
+            max_download_bytes=max_download_bytes,
+            max_gmt_bytes=max_gmt_bytes,
         )
         return GeneSets.read_gmt(path, name=f"{self.registry_name}_{version}")
 
@@ -249,6 +313,7 @@ class GmtDownloadSource(GeneSetSource):
         row |= {
             "url": self.url_for(version),
             "format": f"GMT ({self.compression})" if self.compression else "GMT",
+            "checksum": "pinned" if version in self.sha256 else "trust on first use",
             "found": str(found[0]) if found else "",
         }
         return row
@@ -280,7 +345,9 @@ class Reactome(GmtDownloadSource):
     which changes with every quarterly release: ``refresh=True`` fetches the newest. The
     default, release 90 (September 2024), is the file of the shared data folder
     (``genesets/ReactomePathways_2024-09-18.gmt``). Sets include a few viral gene tokens and
-    sets of size 1: filter by size.
+    sets of size 1: filter by size. No SHA-256 is pinned: the shared copy could not be
+    checked against the archive's file, and ``current`` changes with each release; the
+    SHA-256 of a download is recorded beside the cached file and checked on every read.
 
     License: CC0 1.0 (Reactome puts its data in the public domain). Cite Milacic M. et al.,
     Nucleic Acids Res 2024;52:D672.
@@ -309,7 +376,8 @@ class GOBiologicalProcess(GmtDownloadSource):
     description column is empty. The default, 2023, is the file of the shared data folder
     (``genesets/Enrichr_GO_Biological_Process_2023.gmt``). Enrichr serves the file
     dynamically, so no checksum is pinned; its completeness is checked by its length and by
-    parsing it.
+    parsing it, and its SHA-256 is recorded beside the cached file at the first download and
+    checked on every later read.
 
     License: GO data CC BY 4.0 (Gene Ontology Consortium; show the version with results);
     library compiled by the Ma'ayan lab (Enrichr). Cite Ashburner M. et al., Nat Genet
@@ -359,7 +427,9 @@ class KEGGLegacy(GmtDownloadSource):
 
     Downloaded from the MSigDB release folder,
     ``https://data.broadinstitute.org/gsea-msigdb/msigdb/release/<v>.Hs/c2.cp.kegg_legacy.v<v>.Hs.symbols.gmt``
-    (releases 2023.1 and later; the 186 classic KEGG pathways).
+    (releases 2023.1 and later; the 186 classic KEGG pathways). No SHA-256 is pinned (no
+    copy has been checked); the SHA-256 of a download is recorded beside the cached file and
+    checked on every read.
 
     License: **KEGG's terms restrict redistribution** (free for academic use; other use needs
     a license from Pathway Solutions). graphfuse downloads the file on the user's machine and
@@ -393,6 +463,9 @@ class SyntheticPathways(GeneSetSource):
         url: str | None = None,
         timeout: float = 60.0,
         cohort: Any = None,
+        allow_insecure: bool = False,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        max_gmt_bytes: int = MAX_GMT_BYTES,
     ) -> GeneSets:
         if cohort is None:
             raise DataError(
@@ -416,6 +489,9 @@ def load_gene_sets(
     url: str | None = None,
     timeout: float = 60.0,
     cohort: Any = None,
+    allow_insecure: bool = False,
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    max_gmt_bytes: int = MAX_GMT_BYTES,
 ) -> GeneSets:
     """A named gene-set collection: from the data root, the cache, or downloaded once.
 
@@ -433,12 +509,20 @@ def load_gene_sets(
         Download again even where the file is already in the data root or the cache; the
         new copy replaces the cached one.
     url
-        Download from here instead of the source's URL (a mirror, or a ``file://`` URL);
-        the file is cached under the collection's name and version all the same.
+        Download from here instead of the source's URL (a mirror); the file is cached
+        under the collection's name and version all the same. ``https://`` only, unless
+        ``allow_insecure``.
     timeout
         Seconds to wait for the server at each step of the download.
     cohort
         For ``synthetic`` only: the cohort whose pathway collection to return.
+    allow_insecure
+        Allow ``http://`` and ``file://`` URLs (a local mirror, a test server) and
+        redirects to ``http://``; refused otherwise.
+    max_download_bytes
+        The most bytes a download may send (default 500 MB).
+    max_gmt_bytes
+        The most bytes the downloaded GMT file may unpack to (default 2 GB).
 
     Returns
     -------
@@ -449,10 +533,14 @@ def load_gene_sets(
     ------
     RegistryError
         ``name`` is not registered; the message lists the registered names.
+    ConfigError
+        ``url`` is ``http://`` or ``file://`` without ``allow_insecure``, or of another scheme.
     DataError
-        The file is nowhere on this machine and the download failed: offline (the message
-        says where to place the file by hand), truncated, corrupt or not a GMT file (then
-        nothing is cached and the next call downloads again).
+        The file found does not match its pinned SHA-256, or a cached file no longer matches
+        the one recorded beside it (the message names the file and how to download it again);
+        or the file is nowhere on this machine and the download failed: offline (the message
+        says where to place the file by hand), truncated, corrupt, too large or not a GMT
+        file (then nothing is cached and the next call downloads again).
 
     Examples
     --------
@@ -464,6 +552,13 @@ def load_gene_sets(
     ['go_bp', 'hallmark', 'kegg', 'reactome', 'synthetic']
     """
     source = GENE_SET_SOURCES.get(name)()
+    given = {  # passed only where set, so a source written for fewer options still loads
+        "allow_insecure": allow_insecure or None,
+        "max_download_bytes": None
+        if max_download_bytes == MAX_DOWNLOAD_BYTES
+        else max_download_bytes,
+        "max_gmt_bytes": None if max_gmt_bytes == MAX_GMT_BYTES else max_gmt_bytes,
+    }
     return source.load(
         version=version,
         cache_dir=cache_dir,
@@ -471,6 +566,7 @@ def load_gene_sets(
         url=url,
         timeout=timeout,
         cohort=cohort,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
@@ -478,8 +574,9 @@ def gene_set_sources() -> pd.DataFrame:
     """The registered collections: one row each, with where the default version is found.
 
     Columns: ``name``, ``title``, ``default_version``, ``url`` (of the default version),
-    ``format``, ``license``, ``found`` (the file in the data root or the cache that
-    :func:`load_gene_sets` would read, or empty where it would download).
+    ``format``, ``license``, ``checksum`` (``pinned`` where graphfuse pins the default
+    version's SHA-256, else ``trust on first use``), ``found`` (the file in the data root or
+    the cache that :func:`load_gene_sets` would read, or empty where it would download).
 
     Examples
     --------

@@ -1,10 +1,17 @@
-"""Download one GMT file into a cache folder: all or nothing.
+"""Download one GMT file into a cache folder: all or nothing, and verified on every read.
 
 The file is streamed to a temporary file beside its target, checked (bytes received against
 ``Content-Length``, gzip / zip integrity, a pinned SHA-256, not a web page, parses as GMT)
 and only then renamed into place with :func:`os.replace`, which is atomic on one file
 system. Whatever fails, the temporary files are removed, so the cache never holds a
 truncated or corrupt file and the next call downloads again.
+
+Trust: only ``https://`` URLs are read unless the caller allows ``http://`` and ``file://``
+(``allow_insecure=True``), also for redirects; the body and the unpacked file are capped in
+size. The SHA-256 of each downloaded file is recorded beside it (``<file>.sha256``, in the
+format of ``sha256sum``) and :func:`verify_cached` checks the file against it, and against
+the pinned SHA-256 where there is one, every time the file is read: a version without a pin
+is trusted on first use, and never silently changes after that.
 """
 
 from __future__ import annotations
@@ -12,24 +19,194 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import logging
 import os
+import re
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from graphfuse.data._genesets import GeneSets
-from graphfuse.errors import DataError
+from graphfuse.errors import ConfigError, DataError, GraphfuseError
 
-__all__ = ["download_gmt"]
+__all__ = [
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_GMT_BYTES",
+    "check_url",
+    "digest_file",
+    "download_gmt",
+    "verify_cached",
+]
+
+log = logging.getLogger(__name__)
+
+#: Default cap on the bytes a download may send (500 MB).
+MAX_DOWNLOAD_BYTES = 500_000_000
+#: Default cap on the size of the GMT file a download unpacks to (2 GB).
+MAX_GMT_BYTES = 2_000_000_000
 
 _CHUNK = 1 << 16
 _DECOMPRESS_ERRORS = (gzip.BadGzipFile, zipfile.BadZipFile, EOFError, zlib.error)
+_INSECURE = ("http", "file")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _TooLarge(Exception):
+    """Raised by :func:`_copy` when the unpacked file passes its cap."""
+
+
+def check_url(url: str, *, label: str, allow_insecure: bool = False) -> None:
+    """Refuse a URL graphfuse would not download from.
+
+    ``https://`` is always allowed; ``http://`` (readable and changeable in transit) and
+    ``file://`` (any file on this machine) only with ``allow_insecure``; no other scheme.
+
+    Raises
+    ------
+    ConfigError
+        The URL has no scheme, another scheme, or ``http://`` / ``file://`` without
+        ``allow_insecure``; the message names ``label`` and the URL.
+
+    Examples
+    --------
+    >>> check_url("https://example.org/sets.gmt", label="sets")
+    >>> check_url("file:///tmp/sets.gmt", label="sets", allow_insecure=True)
+    >>> check_url("http://example.org/sets.gmt", label="sets")
+    Traceback (most recent call last):
+    ...
+    graphfuse.errors.ConfigError: sets: refused to download from 'http://example.org/sets.gmt': \
+plain http:// can be read and changed in transit; use an https:// URL, or pass \
+allow_insecure=True to allow http:// and file:// URLs (a local mirror or test server)
+    """
+    why = _refusal(url, allow_insecure)
+    if why is not None:
+        raise ConfigError(f"{label}: refused to download from {url!r}: {why}")
+
+
+def _refusal(url: str, allow_insecure: bool) -> str | None:
+    """Why graphfuse would not download from ``url``, or ``None`` where it would."""
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme == "https" or (allow_insecure and scheme in _INSECURE):
+        return None
+    allow = (
+        "; use an https:// URL, or pass allow_insecure=True to allow http:// and file:// "
+        "URLs (a local mirror or test server)"
+    )
+    if scheme == "http":
+        return "plain http:// can be read and changed in transit" + allow
+    if scheme == "file":
+        return "a file:// URL reads whatever file it names on this machine" + allow
+    if not scheme:
+        return (
+            "graphfuse downloads over https:// only, not from a bare path (a file on this "
+            "machine is a file:// URL, allowed with allow_insecure=True)"
+        )
+    return f"graphfuse downloads over https:// only, not {scheme}://"
+
+
+def digest_file(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, as 64 lowercase hex digits."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _record(path: Path, digest: str) -> None:
+    """Write ``<path>.sha256`` (``sha256sum`` format) atomically."""
+    sidecar = _sidecar(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{sidecar.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(f"{digest}  {path.name}\n")
+        os.replace(name, sidecar)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _recorded(path: Path, label: str, again: str) -> str | None:
+    """The SHA-256 recorded in ``<path>.sha256``, or ``None`` where there is no such file."""
+    sidecar = _sidecar(path)
+    try:
+        text = sidecar.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{label}: cannot read the checksum file {sidecar} of the cached file {path} "
+            f"({exc}). {again}"
+        ) from exc
+    fields = text.split()
+    if len(fields) != 2 or not _HEX64.match(fields[0]) or fields[1] != path.name:
+        raise DataError(
+            f"{label}: the checksum file {sidecar} of the cached file {path} does not hold "
+            f"'<sha256>  {path.name}' (it holds {text[:80]!r}). {again}"
+        )
+    return fields[0]
+
+
+def verify_cached(
+    path: Path, *, label: str, sha256: str | None = None, again: str = "", record: bool = True
+) -> None:
+    """Check a cached file against its pinned and its recorded SHA-256 before it is read.
+
+    Parameters
+    ----------
+    path
+        The cached file.
+    label
+        What the file is, to open error messages.
+    sha256
+        The SHA-256 graphfuse pins for the file's version, if any.
+    again
+        A sentence saying how to download the file again, for the error.
+    record
+        Where no SHA-256 is recorded beside the file yet (a file placed by hand, or one
+        cached before graphfuse recorded them), record it now (trust on first use). A
+        folder that cannot be written to is left as it is.
+
+    Raises
+    ------
+    DataError
+        The file's SHA-256 differs from the pinned one or from the one recorded beside it
+        (``<path>.sha256``), or that record is unreadable; the message names the file, both
+        checksums and ``again``.
+    """
+    digest = digest_file(path)
+    if sha256:
+        if digest != sha256.lower():
+            raise DataError(
+                f"{label}: the file {path} has SHA-256 {digest}, but graphfuse pins "
+                f"{sha256.lower()} for this version: it is not the published file (changed "
+                f"since it was downloaded, or placed there by hand). {again}"
+            )
+        return  # the pin decides; the record beside it adds nothing
+    recorded = _recorded(path, label, again)
+    if recorded is not None:
+        if digest != recorded:
+            raise DataError(
+                f"{label}: the cached file {path} has SHA-256 {digest}, but {recorded} was "
+                f"recorded when it was first downloaded or read ({_sidecar(path)}): the file "
+                f"changed since. {again}"
+            )
+        return
+    if record:
+        try:
+            _record(path, digest)
+        except OSError as exc:  # a read-only cache is still read, unrecorded
+            log.debug("could not record the SHA-256 of %s (%s)", path, exc)
 
 
 def download_gmt(
@@ -41,13 +218,20 @@ def download_gmt(
     sha256: str | None = None,
     by_hand: str = "",
     timeout: float = 60.0,
+    allow_insecure: bool = False,
+    max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+    max_gmt_bytes: int = MAX_GMT_BYTES,
 ) -> None:
     """Download the GMT file at ``url`` to ``target`` (decompressed), or raise and leave nothing.
+
+    On success the file's SHA-256 is recorded beside it, in ``<target>.sha256``, for
+    :func:`verify_cached`.
 
     Parameters
     ----------
     url
-        Where the file is (``http(s)://`` or ``file://``).
+        Where the file is: ``https://``; ``http://`` or ``file://`` only with
+        ``allow_insecure``.
     target
         The plain GMT file to create; its folder is created if needed.
     label
@@ -61,14 +245,34 @@ def download_gmt(
         A sentence saying how to place the file by hand, for the offline error.
     timeout
         Seconds to wait for the server at each step.
+    allow_insecure
+        Allow ``http://`` and ``file://`` URLs, and redirects to ``http://``.
+    max_download_bytes
+        The most bytes the server may send (a larger ``Content-Length`` is refused before
+        the body is read).
+    max_gmt_bytes
+        The most bytes the GMT file may have once unpacked (a gzip or zip bomb is refused).
 
     Raises
     ------
+    ConfigError
+        The URL's scheme is refused (see :func:`check_url`).
     DataError
-        Offline or refused, an HTTP error, a truncated or corrupt download, a checksum
-        mismatch, a web page or a file that is not GMT. Nothing is left at ``target``.
+        Offline or refused, an HTTP error, a truncated, corrupt or too large download, a
+        checksum mismatch, a web page or a file that is not GMT. Nothing is left at
+        ``target``.
     """
-    _Download(url, target, label, compression, sha256, by_hand, timeout).run()
+    check_url(url, label=label, allow_insecure=allow_insecure)
+    limits = {"max_download_bytes": max_download_bytes, "max_gmt_bytes": max_gmt_bytes}
+    for key, cap in limits.items():
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+            raise ConfigError(
+                f"{label}: {key} must be a positive whole number of bytes, not {cap!r}"
+            )
+    download = _Download(url, target, label, compression, sha256, by_hand, timeout)
+    download.allow_insecure = allow_insecure
+    download.max_bytes, download.max_gmt_bytes = max_download_bytes, max_gmt_bytes
+    download.run()
 
 
 class _Download:
@@ -89,6 +293,9 @@ class _Download:
         self.timeout = timeout
         self.expected: int | None = None
         self.received = 0
+        self.allow_insecure = False
+        self.max_bytes = MAX_DOWNLOAD_BYTES
+        self.max_gmt_bytes = MAX_GMT_BYTES
 
     def nothing_cached(self) -> str:
         return f"Nothing was written to the cache ({self.target}); the next call downloads again."
@@ -110,7 +317,9 @@ class _Download:
             self._stream(raw)
             digest = self._unpack(raw, part)
             self._verify(part, digest)
+            _sidecar(self.target).unlink(missing_ok=True)  # never an old record on a new file
             os.replace(part, self.target)
+            _record(self.target, digest)
         finally:
             raw.unlink(missing_ok=True)
             part.unlink(missing_ok=True)
@@ -126,8 +335,11 @@ class _Download:
         request = urllib.request.Request(
             self.url, headers={"User-Agent": "graphfuse", "Accept-Encoding": "identity"}
         )
+        opener = urllib.request.build_opener(_Redirects(self))
         try:
-            response = urllib.request.urlopen(request, timeout=self.timeout)
+            response = opener.open(request, timeout=self.timeout)
+        except GraphfuseError:
+            raise
         except urllib.error.HTTPError as exc:
             exc.close()
             raise DataError(
@@ -147,6 +359,12 @@ class _Download:
         with response, raw.open("wb") as out:
             length = response.headers.get("Content-Length")
             self.expected = int(length) if length and length.strip().isdigit() else None
+            if self.expected is not None and self.expected > self.max_bytes:
+                raise DataError(
+                    f"{self.label}: {self.url} would send {self.expected:,} bytes "
+                    f"(Content-Length), over the cap of {self.max_bytes:,} bytes "
+                    f"(max_download_bytes). {self.nothing_cached()}"
+                )
             while True:
                 try:
                     chunk = response.read(_CHUNK)
@@ -159,6 +377,12 @@ class _Download:
                     break
                 out.write(chunk)
                 self.received += len(chunk)
+                if self.received > self.max_bytes:
+                    raise DataError(
+                        f"{self.label}: {self.url} sent more than the cap of "
+                        f"{self.max_bytes:,} bytes (max_download_bytes; received "
+                        f"{self.received:,} so far). {self.nothing_cached()}"
+                    )
         if self.expected is not None and self.received != self.expected:
             raise DataError(
                 f"{self.label}: the download from {self.url} is incomplete: {self.sizes()} "
@@ -178,18 +402,28 @@ class _Download:
                 f"{self.label}: {self.url} should be a {declared} file but starts with "
                 f"{magic!r}. {self.nothing_cached()}"
             )
+        cap = self.max_gmt_bytes
         try:
             with part.open("wb") as out:
                 if kind == "gzip":
                     with gzip.open(raw, "rb") as src:
-                        return _copy(src.read, out)
+                        return _copy(src.read, out, cap)
                 if kind == "zip":
                     with zipfile.ZipFile(raw) as archive:
                         member = self._member(archive)
+                        if member.file_size > cap:
+                            raise _TooLarge(member.file_size)
                         with archive.open(member) as src:
-                            return _copy(src.read, out)
+                            return _copy(src.read, out, cap)
                 with raw.open("rb") as src:
-                    return _copy(src.read, out)
+                    return _copy(src.read, out, cap)
+        except _TooLarge as exc:
+            size = f"{exc.args[0]:,} bytes" if exc.args else f"more than {cap:,} bytes"
+            raise DataError(
+                f"{self.label}: the {kind or 'GMT'} file downloaded from {self.url} "
+                f"({self.received:,} bytes) unpacks to {size}, over the cap of {cap:,} bytes "
+                f"(max_gmt_bytes). {self.nothing_cached()}"
+            ) from None
         except _DECOMPRESS_ERRORS as exc:
             raise DataError(
                 f"{self.label}: the {kind} file downloaded from {self.url} is corrupt or "
@@ -212,8 +446,8 @@ class _Download:
             raise DataError(
                 f"{self.label}: the file from {self.url} has SHA-256 {digest}, but graphfuse "
                 f"pins {pinned} for this version: it is not the file graphfuse was checked "
-                f"against. {self.nothing_cached()} If you trust the file, place it by hand at "
-                f"{self.target}: files placed by hand are read as they are."
+                f"against. {self.nothing_cached()} If you trust the file, read it with "
+                "GeneSets.read_gmt(path)."
             )
         with part.open("rb") as handle:
             head = handle.read(512).lstrip().lower()
@@ -233,9 +467,40 @@ class _Download:
                 ) from None
 
 
-def _copy(read: Callable[[int], bytes], out: IO[bytes]) -> str:
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL :func:`check_url` allows (no https -> http)."""
+
+    def __init__(self, download: _Download) -> None:
+        super().__init__()
+        self.download = download
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        d = self.download
+        why = _refusal(newurl, d.allow_insecure)
+        if why is not None:
+            fp.close()
+            raise DataError(
+                f"{d.label}: {d.url} redirected (HTTP {code}) to {newurl}, which is refused: "
+                f"{why}. Nothing was written to the cache ({d.target})."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _copy(read: Callable[[int], bytes], out: IO[bytes], cap: int) -> str:
     digest = hashlib.sha256()
+    written = 0
     while chunk := read(_CHUNK):
+        written += len(chunk)
+        if written > cap:
+            raise _TooLarge()
         digest.update(chunk)
         out.write(chunk)
     return digest.hexdigest()

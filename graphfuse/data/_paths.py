@@ -6,7 +6,12 @@ beside the project (``<repo>/../shared/data``, with ``<repo>`` the folder holdin
 ``graphfuse`` package).
 
 The rule for paths in a config's ``data`` section is: **a relative path is relative to
-the data root; an absolute path (or one starting with ``~``) is used as it is.**
+the data root and stays inside it; an absolute path (or one starting with ``~``) is used
+as it is.** A relative path whose ``..`` steps climb out of the data root
+(``../secrets/labels.csv``, ``tables/../../x.csv``) is refused: a config that reads a
+file outside the data root says so by writing its absolute path. The check is on the
+path as written (``..`` steps), not on where symbolic links lead: a link inside the data
+root was placed there by whoever manages the data root, and is followed.
 Environment variables are not expanded in paths: a ``$`` in a data path is an error,
 so that a config means the same thing on every machine.
 """
@@ -64,7 +69,9 @@ def data_path(path: str | os.PathLike[str], *, key: str = "path") -> Path:
     Raises
     ------
     ConfigError
-        The path is empty or holds ``$`` (environment variables are not expanded).
+        The path is empty, holds ``$`` (environment variables are not expanded), or is
+        relative and climbs out of the data root with ``..``; the message names ``key``,
+        the path and the data root.
 
     Examples
     --------
@@ -72,6 +79,12 @@ def data_path(path: str | os.PathLike[str], *, key: str = "path") -> Path:
     '/abs/labels.csv'
     >>> data_path("mogonet/ROSMAP") == data_root() / "mogonet/ROSMAP"
     True
+    >>> data_path("tables/../labels.csv") == data_root() / "tables/../labels.csv"
+    True
+    >>> data_path("../labels.csv", key="data.tables.labels")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    graphfuse.errors.ConfigError: data.tables.labels: '../labels.csv' climbs out of the data ...
     """
     text = os.fspath(path)
     if not text.strip():
@@ -82,4 +95,13 @@ def data_path(path: str | os.PathLike[str], *, key: str = "path") -> Path:
             f"the path relative to the data root (${DATA_ENV}, now {data_root()}) or absolute"
         )
     p = Path(text).expanduser()
-    return p if p.is_absolute() else data_root() / p
+    if p.is_absolute():
+        return p
+    root = data_root()
+    if Path(os.path.normpath(text)).parts[:1] == ("..",):
+        raise ConfigError(
+            f"{key}: {text!r} climbs out of the data root {root} with '..'; a relative data "
+            "path stays inside the data root (symbolic links in it are followed): write the "
+            "path as an absolute path to read a file outside it"
+        )
+    return root / p

@@ -14,7 +14,7 @@ from pathlib import Path
 from torch_geometric.data import HeteroData
 
 from graphfuse.config import KnowledgeConfig
-from graphfuse.data import Cohort, GeneSets, data_root, load_gene_sets, read_interactions
+from graphfuse.data import Cohort, GeneSets, data_path, load_gene_sets, read_interactions
 from graphfuse.graphs import annotate, build_knowledge_graph
 
 __all__ = ["build_from_config"]
@@ -42,15 +42,15 @@ def build_from_config(base: HeteroData, cohort: Cohort, config: KnowledgeConfig)
     HeteroData
         ``base`` extended by :func:`graphfuse.graphs.build_knowledge_graph`.
     """
-    root = data_root()
+    key = "graph.knowledge"
 
-    def path(p: str | None) -> Path | None:
-        return None if p is None else root / p  # an absolute p stays as it is
+    def path(p: str | None, where: str) -> Path | None:
+        return None if p is None else data_path(p, key=f"{key}.{where}")
 
     sets = {}
     for node_type, source in config.gene_sets.items():
         if source.endswith(".gmt"):
-            sets[node_type] = GeneSets.read_gmt(path(source))
+            sets[node_type] = GeneSets.read_gmt(path(source, f"gene_sets.{node_type}"))
         else:
             own = cohort if source == "synthetic" else None
             sets[node_type] = load_gene_sets(source, cohort=own)
@@ -58,8 +58,8 @@ def build_from_config(base: HeteroData, cohort: Cohort, config: KnowledgeConfig)
     if config.interactions is not None:
         i = config.interactions
         interactions = read_interactions(
-            path(i.path),
-            symbol_map=path(i.symbol_map),
+            path(i.path, "interactions.path"),
+            symbol_map=path(i.symbol_map, "interactions.symbol_map"),
             score_column=i.score_column,
             min_score=i.min_score,
         )

@@ -87,6 +87,11 @@ def isolated(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache" / "genesets"
 
 
+def load(name: str, **kwargs: object) -> GeneSets:
+    """``load_gene_sets`` allowing the test server's ``http://`` URLs."""
+    return load_gene_sets(name, allow_insecure=True, **kwargs)  # type: ignore[arg-type]
+
+
 def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
@@ -112,43 +117,50 @@ def refused_url() -> str:
 
 def test_downloaded_once_then_served_from_cache_and_refreshed(server, isolated):
     url = server.serve("/h.gmt", GMT.encode())
-    gs = load_gene_sets("hallmark", version="9.9", url=url)
+    gs = load("hallmark", version="9.9", url=url)
     assert gs.name == "hallmark_9.9" and gs.names == ["P1", "P2"] and gs["P2"][-1] == "APP"
     assert gene_set_cache_dir() == isolated
-    assert files(isolated) == ["hallmark_9.9.gmt"]  # no temporary file left
+    # no temporary file left; the SHA-256 is recorded beside the file
+    assert files(isolated) == ["hallmark_9.9.gmt", "hallmark_9.9.gmt.sha256"]
     assert server.hits("/h.gmt") == 1
     # second call: from the cache, no request (not even to the source's real URL)
     again = load_gene_sets("hallmark", version="9.9")
     assert dict(again.items()) == dict(gs.items()) and server.hits("/h.gmt") == 1
     server.serve("/h.gmt", GMT.replace("P2", "P2_NEW").encode())
-    fresh = load_gene_sets("hallmark", version="9.9", url=url, refresh=True)
+    fresh = load("hallmark", version="9.9", url=url, refresh=True)
     assert server.hits("/h.gmt") == 2 and fresh.names == ["P1", "P2_NEW"]
-    assert files(isolated) == ["hallmark_9.9.gmt"]
+    assert files(isolated) == ["hallmark_9.9.gmt", "hallmark_9.9.gmt.sha256"]
 
 
 def test_gzipped_and_zipped_files_are_cached_as_plain_gmt(server, isolated, tmp_path):
-    gs = load_gene_sets("go_bp", version="gz", url=server.serve("/go.gmt.gz", gz(GMT)))
+    gs = load("go_bp", version="gz", url=server.serve("/go.gmt.gz", gz(GMT)))
     assert gs.names == ["P1", "P2"]
     assert (isolated / "go_bp_gz.gmt").read_text() == GMT
     other = tmp_path / "elsewhere"
     url = server.serve("/ReactomePathways.gmt.zip", zipped(GMT))
-    rx = load_gene_sets("reactome", version="99", url=url, cache_dir=other)
+    rx = load("reactome", version="99", url=url, cache_dir=other)
     assert rx.name == "reactome_99" and dict(rx.items()) == dict(gs.items())
-    assert files(other) == ["reactome_99.gmt"] and (other / "reactome_99.gmt").read_text() == GMT
+    assert (
+        files(other) == ["reactome_99.gmt", "reactome_99.gmt.sha256"]
+        and (other / "reactome_99.gmt").read_text() == GMT
+    )
 
 
 def test_truncated_download_raises_and_leaves_no_file(server, isolated):
     body = GMT.encode() * 50
     url = server.serve("/h.gmt", body[:700], length=len(body))  # server closes early
     with pytest.raises(DataError) as err:
-        load_gene_sets("hallmark", version="9.9", url=url)
+        load("hallmark", version="9.9", url=url)
     message = str(err.value)
     assert url in message and "incomplete" in message and "'hallmark'" in message
     assert f"expected {len(body):,} bytes, received 700" in message
     assert files(isolated) == []
     server.serve("/h.gmt", GMT.encode())  # fixed: the next call downloads again
-    assert load_gene_sets("hallmark", version="9.9", url=url).names == ["P1", "P2"]
-    assert server.hits("/h.gmt") == 2 and files(isolated) == ["hallmark_9.9.gmt"]
+    assert load("hallmark", version="9.9", url=url).names == ["P1", "P2"]
+    assert server.hits("/h.gmt") == 2 and files(isolated) == [
+        "hallmark_9.9.gmt",
+        "hallmark_9.9.gmt.sha256",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -177,34 +189,34 @@ def test_corrupt_or_cut_archive_raises_and_leaves_no_file(server, isolated, kind
     url = server.serve("/sets.archive", bytes(data), length=length)
     name = "go_bp" if kind == "gzip" else "reactome"
     with pytest.raises(DataError, match=rf"{kind} file downloaded from .* is corrupt or truncated"):
-        load_gene_sets(name, version="1", url=url)
+        load(name, version="1", url=url)
     assert files(isolated) == []
 
 
 def test_checksum_mismatch_and_non_gmt_content_leave_no_file(server, isolated):
     url = server.serve("/h.gmt", GMT.encode())
     with pytest.raises(DataError, match=r"has SHA-256 .* but graphfuse pins ee2463"):
-        load_gene_sets("hallmark", url=url)  # default 2024.1 is pinned
+        load("hallmark", url=url)  # default 2024.1 is pinned
     page = b"<!DOCTYPE html><html><body>Please log in</body></html>"
     with pytest.raises(DataError, match="sent a web page, not a GMT file"):
-        load_gene_sets("kegg", version="1", url=server.serve("/login", page))
+        load("kegg", version="1", url=server.serve("/login", page))
     with pytest.raises(DataError, match=r"should be a zip file but starts with b'P1\\tf'"):
-        load_gene_sets("reactome", version="1", url=server.serve("/r.zip", GMT.encode()))
+        load("reactome", version="1", url=server.serve("/r.zip", GMT.encode()))
     with pytest.raises(DataError, match=r"expected one \.gmt file in the zip archive"):
-        load_gene_sets("reactome", version="2", url=server.serve("/z.zip", zipped(GMT, "a.txt")))
+        load("reactome", version="2", url=server.serve("/z.zip", zipped(GMT, "a.txt")))
     with pytest.raises(DataError, match="not a valid GMT file"):
-        load_gene_sets("kegg", version="2", url=server.serve("/b", b"\xff\xfe\x00binary"))
+        load("kegg", version="2", url=server.serve("/b", b"\xff\xfe\x00binary"))
     with pytest.raises(
         DataError, match=r"'kegg' \(version 3\): .* answered HTTP 404 \(no such file\)"
     ):
-        load_gene_sets("kegg", version="3", url=server.serve("/x", b"x").replace("/x", "/gone"))
+        load("kegg", version="3", url=server.serve("/x", b"x").replace("/x", "/gone"))
     assert files(isolated) == []
 
 
 def test_offline_error_says_where_to_place_the_file(isolated):
     url = refused_url()
     with pytest.raises(DataError) as err:
-        load_gene_sets("reactome", url=url)
+        load("reactome", url=url)
     message = str(err.value)
     assert "gene-set collection 'reactome' (version 90)" in message
     assert url in message and "offline" in message
@@ -228,11 +240,11 @@ def test_data_root_file_takes_precedence(server, isolated, tmp_path):
     (root / "ReactomePathways_2024-09-18.gmt").write_text(OTHER)  # the shared folder's name
     isolated.mkdir(parents=True)
     (isolated / "reactome_90.gmt").write_text(GMT)  # a cached copy loses to the data root
-    assert load_gene_sets("reactome", url=url).names == ["LOCAL1"]
+    assert load("reactome", url=url).names == ["LOCAL1"]
     (root / "hallmark_7.gmt").write_text(OTHER)  # the cache's name, placed by hand
-    assert load_gene_sets("hallmark", version="7", url=url).names == ["LOCAL1"]
+    assert load("hallmark", version="7", url=url).names == ["LOCAL1"]
     assert server.hits("/ReactomePathways.gmt.zip") == 0
-    assert load_gene_sets("reactome", url=url, refresh=True).names == ["P1", "P2"]
+    assert load("reactome", url=url, refresh=True).names == ["P1", "P2"]
     assert server.hits("/ReactomePathways.gmt.zip") == 1
     found = gene_set_sources().set_index("name")["found"]
     assert found["reactome"] == str(root / "ReactomePathways_2024-09-18.gmt")
@@ -276,15 +288,18 @@ def test_registered_sources_describe_themselves():
 def test_shared_collections_load_without_network(monkeypatch, server, isolated):
     monkeypatch.setenv("GRAPHFUSE_DATA", str(SHARED))
     offline = refused_url()
-    assert len(load_gene_sets("reactome", url=offline)) == 2694
-    assert len(load_gene_sets("go_bp", url=offline)) == 5407
+    assert len(load("reactome", url=offline)) == 2694
+    assert len(load("go_bp", url=offline)) == 5407
     hallmark_file = SHARED / "genesets" / "h.all.v2024.1.Hs.symbols.gmt"
-    assert load_gene_sets("hallmark", url=offline).name == "hallmark_2024.1"
+    assert load("hallmark", url=offline).name == "hallmark_2024.1"
     found = gene_set_sources().set_index("name")["found"]
     assert found["hallmark"] == str(hallmark_file) and found["kegg"] == ""
     # a download of the shared Hallmark file passes the pinned checksum
     url = server.serve("/h.all.gmt", hallmark_file.read_bytes())
-    downloaded = load_gene_sets("hallmark", url=url, refresh=True)
-    assert len(downloaded) == 50 and files(isolated) == ["hallmark_2024.1.gmt"]
+    downloaded = load("hallmark", url=url, refresh=True)
+    assert len(downloaded) == 50 and files(isolated) == [
+        "hallmark_2024.1.gmt",
+        "hallmark_2024.1.gmt.sha256",
+    ]
     digest = hashlib.sha256((isolated / "hallmark_2024.1.gmt").read_bytes()).hexdigest()
     assert digest == GENE_SET_SOURCES.get("hallmark").sha256["2024.1"]
