@@ -27,7 +27,7 @@ from graphfuse.data._leakage import check_target_leakage
 from graphfuse.errors import GraphfuseError
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,  # the same inputs on every run: a failure reproduces
@@ -56,16 +56,18 @@ IDS = st.one_of(
 @st.composite
 def tables(draw: Any, *, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(feature table with a ``pid`` column, labels table with ``pid`` and ``dx``)."""
-    n = draw(st.integers(min_value=1, max_value=24))
+    n = draw(st.integers(min_value=2, max_value=24))
     ids = draw(st.lists(IDS, min_size=n, max_size=n))
-    if draw(st.booleans()):  # mostly clean ids: the rest of the table gets exercised
+    if draw(st.integers(0, 4)):  # mostly clean ids and labels: the rest gets exercised too
         ids = [f"P{i:03d}" for i in range(n)]
     n_cols = draw(st.integers(min_value=1, max_value=5))
     columns: dict[str, list[Any]] = {}
     for j in range(n_cols):
-        style = draw(st.sampled_from(["clean", "clean", "cells", "text"]))
+        style = draw(st.sampled_from(["clean"] * 4 + ["numbers", "numbers", "cells", "text"]))
         if style == "clean":
             cells = draw(st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n))
+        elif style == "numbers":  # every magnitude, some missing, no text
+            cells = draw(st.lists(st.one_of(NUMBERS, st.none()), min_size=n, max_size=n))
         elif style == "text" and kind == "clinical":
             cells = draw(st.lists(st.sampled_from(["F", "M", "X", None]), min_size=n, max_size=n))
         else:
@@ -73,7 +75,7 @@ def tables(draw: Any, *, kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         columns[f"f{j}"] = cells
     features = pd.DataFrame({"pid": ids, **columns})
     dx = draw(st.lists(st.sampled_from(["AD", "CN", "AD ", None]), min_size=n, max_size=n))
-    if draw(st.booleans()):
+    if draw(st.integers(0, 4)):
         dx = ["AD" if i % 2 else "CN" for i in range(n)]
     labels = pd.DataFrame({"pid": ids, "dx": dx})
     return features, labels
