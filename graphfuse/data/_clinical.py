@@ -8,11 +8,12 @@ code order. Numeric and ordinal columns with numeric values keep their values
 ``0..K-1`` in the order its ``categories`` give.
 
 A column is never silently re-typed: an undeclared text column is numeric when every
-value parses as a number, and one that is *almost* numeric (at least
+value parses as a number, and one that is *mostly* numeric (at least
 :data:`NUMERIC_SHARE` of its values, and at least :data:`MIN_NUMERIC` of them, are
-numbers) with a few text cells (``"seventy"``, ``"unknown"``) is refused naming those
+numbers) with some text cells (``"seventy"``, ``"unknown"``) is refused naming those
 cells: the user lists them in ``na_values`` (read as missing) or declares the column's
-type (``types: {age: categorical}`` uses every value as a category).
+type (``types: {age: categorical}`` uses every value as a category). A column whose
+values are mostly text is categorical, as its numbers are then taken for levels.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ MAX_LEVELS = 50
 
 #: An undeclared column whose values are at least this share numbers (and at least
 #: :data:`MIN_NUMERIC` numbers) is numeric: its text cells are refused, not one-hot encoded.
-NUMERIC_SHARE = 0.9
-MIN_NUMERIC = 5
+NUMERIC_SHARE = 0.5
+MIN_NUMERIC = 3
 
 
 def encode_clinical(
@@ -59,8 +60,8 @@ def encode_clinical(
         Column -> type, overriding inference. Inferred: numeric columns whose values are
         all 0/1 (and booleans) are ``binary``; other numeric columns ``numeric``; text
         columns with two levels ``binary``, with more ``categorical``. A text column
-        whose values are all numbers is numeric; one that is almost all numbers (at
-        least 90 % and 5 of its values) with a few text cells is an error naming them.
+        whose values are all numbers is numeric; one that is mostly numbers (at least
+        half and 3 of its values) with some text cells is an error naming them.
         ``ordinal`` is never inferred: declare it (with ``categories`` for text levels).
     categories
         Column -> its levels in code order (for ``binary``, ``ordinal`` and
@@ -81,8 +82,8 @@ def encode_clinical(
     ------
     DataError
         Unknown column in ``types``/``categories``, unknown type, a value outside the
-        declared ``categories``, text in a ``numeric`` column or a few text cells in an
-        undeclared, almost-numeric one (naming patients and values), a binary column with
+        declared ``categories``, text in a ``numeric`` column or text cells in an
+        undeclared, mostly numeric one (naming patients and values), a binary column with
         more than two levels, or an undeclared text column with more than 50 levels.
 
     Examples

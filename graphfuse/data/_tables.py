@@ -351,9 +351,9 @@ def read_labels(
     ------
     DataError
         Besides the file errors of :func:`read_table`: a target that looks continuous
-        (numbers with fractions, or many distinct values most of which have fewer than
-        3 patients), a label outside ``classes``, a declared class without patients,
-        one class only.
+        (most of its distinct values on fewer than 3 patients, and numbers with
+        fractions or more than 20 values), a label outside ``classes``, a declared class
+        without patients, one class only.
 
     Warns
     -----
@@ -476,30 +476,32 @@ _MIN_CLASS = 3
 
 
 def _refuse_continuous(labels: pd.Series, where: str, *, declared: bool) -> None:
-    """A target that is a measurement (or an ID), not class labels, is an error."""
+    """A target that is a measurement (or an ID), not class labels, is an error: most of
+    its distinct values are on fewer than 3 patients, and they are numbers with fractions
+    or more than 20 values. (With ``classes`` given, values outside them are refused.)"""
+    if declared:
+        return
     counts = labels.value_counts()
-    numbers = pd.to_numeric(labels, errors="coerce") if not declared else None
+    rare = (counts < _MIN_CLASS).sum() > len(counts) / 2
+    if not rare:
+        return
+    numbers = pd.to_numeric(pd.Series(labels.to_numpy(dtype=object)), errors="coerce")
     fractional = (
-        numbers is not None
-        and numbers.notna().all()
-        and not pd.api.types.is_bool_dtype(labels)
+        not pd.api.types.is_bool_dtype(labels)
+        and bool(numbers.notna().all())
         and bool((np.mod(numbers.to_numpy(dtype=np.float64), 1) != 0).any())
     )
-    many = (
-        not declared
-        and len(counts) > _MAX_CLASSES
-        and (counts < _MIN_CLASS).sum() > len(counts) / 2
-    )
-    if not (fractional or many):
+    if not (fractional or len(counts) > _MAX_CLASSES):
         return
     examples = ", ".join(repr(v) for v in list(counts.index[:5]))
-    what = "numbers with fractions" if fractional else "values, most on fewer than 3 patients"
+    what = "numbers with fractions" if fractional else "values"
     raise DataError(
-        f"{where}: {len(counts)} distinct {what} among {len(labels)} patients (e.g. {examples}); "
-        "the target looks continuous (or an ID), but classification needs class labels (a "
-        "few values, each shared by several patients, e.g. AD/CN or 0/1): bin it into classes "
-        "first, name another target column, or for time-to-event outcomes use task: survival "
-        "with data.survival: {time: ..., event: ...}"
+        f"{where}: {len(counts)} distinct {what} among {len(labels)} patients, most of them "
+        f"on fewer than {_MIN_CLASS} patients (e.g. {examples}); the target looks continuous "
+        "(or an ID), but classification needs class labels (a few values, each shared by "
+        "several patients, e.g. AD/CN or 0/1): bin it into classes first, name another "
+        "target column, or for time-to-event outcomes use task: survival with "
+        "data.survival: {time: ..., event: ...}"
     )
 
 

@@ -39,16 +39,29 @@ def stratified_split(
     """
     y = np.asarray(y)
     classes, counts = np.unique(y, return_counts=True)
+    cohort = (
+        f"the cohort has {len(y)} patient(s) in {len(classes)} class(es) (patients per class "
+        f"code: {dict(zip(classes.tolist(), counts.tolist(), strict=True))})"
+    )
     if counts.min() < 3:
         rare = classes[counts.argmin()].item()
         raise DataError(
-            f"class {rare!r} has {counts.min()} patient(s); a stratified train/validation/test "
-            "split needs at least 3 per class"
+            f"class {rare!r} has {counts.min()} patient(s): {cohort}; a stratified "
+            "train/validation/test split needs at least 3 per class"
         )
     idx = np.arange(len(y))
-    rest, test = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
     val_share = val_fraction / (1.0 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, stratify=y[rest], random_state=seed)
+    try:
+        rest, test = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+        train, val = train_test_split(
+            rest, test_size=val_share, stratify=y[rest], random_state=seed
+        )
+    except ValueError as exc:  # a test or validation set smaller than the number of classes
+        raise DataError(
+            f"{cohort}: too few for a stratified split with val_fraction {val_fraction} and "
+            f"test_fraction {test_fraction}, where the test and validation sets each need at "
+            f"least one patient of every class ({exc}); use more patients or larger fractions"
+        ) from exc
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
