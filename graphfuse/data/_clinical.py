@@ -145,6 +145,21 @@ def _drop_na_values(table: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFra
     return out
 
 
+def decimal_comma_hint(values: pd.Series) -> str:
+    """A hint when text values are numbers written with a decimal comma (``"70,5"``)."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text.str.contains(",", regex=False)]
+    if (
+        text.empty
+        or pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").isna().any()
+    ):
+        return ""
+    return (
+        f" ({text.iloc[0]!r} looks like a number written with a decimal comma: graphfuse reads "
+        "'.' as the decimal mark, so write the file with points)"
+    )
+
+
 def _cells(s: pd.Series, mask: pd.Series | np.ndarray, n: int = 5) -> str:
     """``patient 'p3': 'seventy', ...`` for the first ``n`` cells where ``mask``."""
     hits = s[np.asarray(mask, dtype=bool)]
@@ -164,6 +179,22 @@ def _encode_column(
         # text columns whose every value parses as a number are numeric
         parsed = pd.to_numeric(s, errors="coerce")
         n_numbers, n_values = int(parsed.notna().sum()), int(s.notna().sum())
+        commas = pd.to_numeric(
+            s.astype(object).map(lambda v: v.replace(",", ".") if isinstance(v, str) else v),
+            errors="coerce",
+        )
+        n_commas = int(commas.notna().sum())
+        hint = decimal_comma_hint(s) if n_commas > n_numbers else ""
+        if hint and (
+            declared == "numeric"
+            or (declared is None and n_commas >= max(MIN_NUMERIC, NUMERIC_SHARE * n_values))
+        ):
+            comma = s.astype(str).str.contains(",", regex=False) & s.notna()
+            raise DataError(
+                f"{col}: {int(comma.sum())} value(s) with a decimal comma ({_cells(s, comma, 3)})"
+                f"{hint}; or declare the column's type (types: {{{s.name}: categorical}}) if "
+                "they are categories"
+            )
         if n_numbers == n_values:
             s, numeric = parsed, True
         elif declared in (None, "numeric") and (

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
+from graphfuse.data._clinical import CLINICAL_TYPES, decimal_comma_hint, encode_clinical
 from graphfuse.data._cohort import MODALITY_KINDS, Cohort
 from graphfuse.data._genes import GeneMapping, gene_column
 from graphfuse.data._tables import (
@@ -249,7 +249,7 @@ def _numeric(table: pd.DataFrame, where: str) -> np.ndarray:
             raise DataError(
                 f"{where}, column {col!r}, patient {pid!r}: value {s[pid]!r} is not a "
                 f"number; expected numeric features ({int(text.sum())} such value(s) in this "
-                "column)"
+                f"column){decimal_comma_hint(s[text])}"
             )
         table = table.assign(**{col: parsed})
     return as_float32(table.to_numpy(dtype=np.float64), table.index, table.columns, where)
@@ -304,7 +304,7 @@ def _read_anndata(
     if id_column is not None:
         obs = _index_by_id(adata.obs.copy(), id_column, where)
         adata.obs_names = obs.index
-    adata.obs_names = _nfc(adata.obs_names.astype(str), where)
+    adata.obs_names = _nfc(adata.obs_names.astype(str).str.strip(), where)
     dup = adata.obs_names[adata.obs_names.duplicated()].unique()
     if len(dup):
         raise DataError(
@@ -363,9 +363,15 @@ def _read_npy(path: Path, ids: str | Path | None, id_column: str | None, where: 
     ids_path = Path(ids)
     names = _id_list(ids_path, id_column, f"{where}: ID list {ids_path}")
     if len(names) != x.shape[0]:
+        header = (
+            f" (is its first line, {names[0]!r}, a header? name that column as id_column, or "
+            "remove the line)"
+            if len(names) == x.shape[0] + 1
+            else ""
+        )
         raise DataError(
             f"{where}: {x.shape[0]} rows but the ID list {ids_path} has {len(names)} IDs; "
-            "expected one ID per row"
+            f"expected one ID per row{header}"
         )
     stem = path.name.split(".")[0]
     var = pd.DataFrame(index=[f"{stem}_{i:04d}" for i in range(x.shape[1])])

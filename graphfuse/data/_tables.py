@@ -198,7 +198,7 @@ def read_table(
     elif fmt in (".h5ad", ".h5mu"):
         df = (_read_h5ad(path, where) if fmt == ".h5ad" else _read_h5mu(path, where)).obs.copy()
         if id_column is None:
-            df.index = _nfc(df.index, where)
+            df.index = _nfc(df.index.astype(str).str.strip(), where)
             return df
     else:
         raise DataError(

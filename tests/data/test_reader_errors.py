@@ -441,3 +441,37 @@ def test_per_modality_na_values_in_a_config(tmp_path):
     config["tables"]["modalities"][0]["na_values"] = ["unknown"]
     cohort = load_cohort(DataConfig.model_validate(config), seed=0)
     assert np.isnan(cohort.modality("clin")[ids[-1]].X[0, 0])
+
+
+def test_numbers_with_a_decimal_comma_are_named_not_taken_for_categories(tmp_path):
+    path = tmp_path / "clin.tsv"
+    weights = ["70,5", "71,2", "80,1", "66", "59,9", "70,1"]
+    pd.DataFrame({"pid": [f"p{i}" for i in range(6)], "w": weights}).to_csv(
+        path, sep="\t", index=False
+    )
+    with pytest.raises(
+        DataError,
+        match=r"clin\.tsv\), column 'w': 5 value\(s\) with a decimal comma \(patient 'p0'",
+    ):
+        read_modality(path, name="clin", kind="clinical", id_column="pid")
+    coded = read_modality(
+        path, name="clin", kind="clinical", id_column="pid", types={"w": "categorical"}
+    )
+    assert coded.var.loc["w", "type"] == "categorical"
+    with pytest.raises(DataError, match=r"patient 'p0': value '70,5' is not a number.*decimal"):
+        read_modality(path, name="img", kind="imaging", id_column="pid")
+
+
+def test_an_id_list_with_an_unnamed_header_line_says_so(tmp_path):
+    np.save(tmp_path / "mri.npy", np.ones((2, 2)))
+    (tmp_path / "ids.txt").write_text("patient\na\nb\n")
+    with pytest.raises(DataError, match=r"has 3 IDs.*is its first line, 'patient', a header"):
+        read_modality(tmp_path / "mri.npy", name="mri", kind="imaging", ids=tmp_path / "ids.txt")
+    mri = read_modality(
+        tmp_path / "mri.npy",
+        name="mri",
+        kind="imaging",
+        ids=tmp_path / "ids.txt",
+        id_column="patient",
+    )
+    assert list(mri.obs_names) == ["a", "b"]
