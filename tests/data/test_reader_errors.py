@@ -475,3 +475,27 @@ def test_an_id_list_with_an_unnamed_header_line_says_so(tmp_path):
         id_column="patient",
     )
     assert list(mri.obs_names) == ["a", "b"]
+
+
+def test_a_one_patient_label_is_named_by_its_label_when_the_split_refuses_it(tmp_path):
+    from graphfuse.config import load_config
+    from graphfuse.experiment import fit
+
+    ids = [f"p{i:02d}" for i in range(13)]
+    _labels(tmp_path / "labels.csv", ids, ["CN", "AD"] * 6 + ["ADD"])
+    pd.DataFrame({"pid": ids, "APOE": np.arange(13.0)}).to_csv(tmp_path / "rna.csv", index=False)
+    tables = {
+        "labels": str(tmp_path / "labels.csv"),
+        "id_column": "pid",
+        "target": "dx",
+        "modalities": [
+            {"name": "rna", "kind": "omics", "path": str(tmp_path / "rna.csv"), "genes": "none"}
+        ],
+    }
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"data": {"source": "tables", "tables": tables}}))
+    cfg = load_config(config, ["tracking.enabled=false"])
+    with pytest.raises(
+        DataError, match=r"class 'ADD' has 1 patient\(s\): the cohort has 13 patient\(s\) in 3"
+    ):
+        fit(cfg)
