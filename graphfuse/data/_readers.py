@@ -449,7 +449,8 @@ def cohort_from_modalities(
     Patients of a modality that are not in the labels table, and patients of the
     labels table with no modality, are left out with a warning that counts them
     (``unmatched="error"`` makes both errors). A patient lacking only some modalities
-    is kept: the cohort's availability mask records it.
+    is kept: the cohort's availability mask records it. Patient IDs are compared in
+    Unicode NFC (see :func:`graphfuse.data.read_table`).
 
     Parameters
     ----------
@@ -481,10 +482,16 @@ def cohort_from_modalities(
     """
     if not modalities:
         raise DataError("no modality given; a cohort needs at least one")
-    known = labels.index
+    known = _nfc(labels.index.astype(str), labels_source)
+    if not known.equals(labels.index):
+        labels = labels.set_axis(known)
     kept: dict[str, ad.AnnData] = {}
     for name, adata in modalities.items():
         where = f"modality {name!r} ({adata.uns.get('source', 'in memory')})"
+        ids = _nfc(adata.obs_names, where)
+        if not ids.equals(adata.obs_names):  # patient IDs compare in Unicode NFC
+            adata = adata.copy()
+            adata.obs_names = ids
         if adata.n_obs == 0:
             raise DataError(
                 f"{where}: no patient has this modality (no row holds data: the file has no "

@@ -351,6 +351,12 @@ def test_nfc_and_nfd_ids_match_and_a_collision_names_both(tmp_path):
         read_labels(labels, id_column="pid", target="dx"), {"rna": rna, "img": img}, target="dx"
     )
     assert cohort.n_patients == 3 and bool(cohort.availability.loc[nfc].all())
+    in_memory = ad.AnnData(
+        np.ones((3, 1), dtype="float32"), obs=pd.DataFrame(index=[nfd, "b", "c"])
+    )
+    in_memory.uns["kind"] = "imaging"
+    table = pd.DataFrame({"dx": ["AD", "CN", "AD"]}, index=[nfc, "b", "c"])
+    assert cohort_from_modalities(table, {"img": in_memory}, target="dx").n_patients == 3
     both = _labels(tmp_path / "both.csv", [nfc, nfd, "c"], ["AD", "CN", "AD"])
     with pytest.raises(DataError, match=r"both\.csv, column 'pid': patient IDs 'José' \(.*U\+00E9"):
         read_labels(both, id_column="pid", target="dx")
