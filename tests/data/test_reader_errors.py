@@ -505,3 +505,16 @@ def test_a_one_patient_label_is_named_by_its_label_when_the_split_refuses_it(tmp
         DataError, match=r"class 'ADD' has 1 patient\(s\): the cohort has 13 patient\(s\) in 3"
     ):
         fit(cfg)
+
+
+@pytest.mark.parametrize("text", ["", "\n# nothing set yet\n"])
+def test_an_empty_config_file_is_refused_not_run_as_the_defaults(tmp_path, text):
+    from graphfuse.config import load_config
+    from graphfuse.errors import ConfigError
+
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the config file is empty"):
+        load_config(path)
+    path.write_text("{}\n")
+    assert load_config(path).data.source == "synthetic"
