@@ -189,6 +189,10 @@ def read_table(
             df = pd.read_csv(
                 path, sep=sep, dtype=dtype, na_values=list(na_values), low_memory=False
             )
+        except ImportError as exc:  # pandas' optional codecs (.zst: zstandard)
+            raise DataError(
+                f"{where}: reading a {_compression(path)} file needs an optional package: {exc}"
+            ) from exc
         except _UNREADABLE as exc:
             raise _unreadable(path, where, f"a {fmt[1:].upper()} table", exc) from exc
     elif fmt in _PARQUET:

@@ -518,3 +518,16 @@ def test_an_empty_config_file_is_refused_not_run_as_the_defaults(tmp_path, text)
         load_config(path)
     path.write_text("{}\n")
     assert load_config(path).data.source == "synthetic"
+
+
+def test_a_zst_table_without_its_codec_names_the_package(tmp_path):
+    try:
+        import zstandard  # noqa: F401
+
+        pytest.skip("zstandard is installed")
+    except ImportError:
+        pass
+    path = tmp_path / "t.csv.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd not really")
+    with pytest.raises(DataError, match=r"t\.csv\.zst: reading a \.zst file needs an optional"):
+        read_table(path, id_column="pid")
