@@ -85,9 +85,9 @@ def _unreadable(path: Path, where: str, what: str, exc: BaseException) -> DataEr
     """The error for a file that ``what`` cannot read, naming the cause."""
     comp = _compression(path)
     if isinstance(exc, UnicodeDecodeError):
-        cause = f"it is not UTF-8 text ({exc.reason} at byte {exc.start})"
+        cause = f"it is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8"
         if comp is None:
-            cause += "; is it compressed without a .gz/.zip suffix, or a binary file?"
+            cause += " (or, if it is compressed, name it with its suffix: .gz, .zip, ...)"
     elif isinstance(exc, EOFError):
         cause = "it ends early (truncated: was it copied or downloaded completely?)"
     elif comp is not None and isinstance(
@@ -448,7 +448,7 @@ def _strip_labels(labels: pd.Series, where: str) -> pd.Series:
     """Text labels without surrounding spaces; a warning names labels that merge."""
     if not (pd.api.types.is_object_dtype(labels) or pd.api.types.is_string_dtype(labels)):
         return labels
-    raw = labels
+    raw = labels.astype(object)
     stripped = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
     changed = raw[stripped != raw]
     if changed.empty:
@@ -470,6 +470,10 @@ def _strip_labels(labels: pd.Series, where: str) -> pd.Series:
             UserWarning,
             stacklevel=3,
         )
+    if isinstance(labels.dtype, pd.CategoricalDtype):  # keep the categories' order
+        order = [c.strip() if isinstance(c, str) else c for c in labels.cat.categories]
+        order = list(dict.fromkeys(order))
+        return pd.Series(pd.Categorical(stripped, categories=order), index=labels.index)
     return stripped
 
 
