@@ -168,6 +168,41 @@ def _cells(s: pd.Series, mask: pd.Series | np.ndarray, n: int = 5) -> str:
     return shown + more
 
 
+def _refuse_mixed(s: pd.Series, parsed: pd.Series, declared: str | None, col: str) -> None:
+    """A text column declared numeric, or mostly numbers, with text cells (or numbers
+    written with a decimal comma) is an error naming the cells and the user's choices."""
+    n_numbers, n_values = int(parsed.notna().sum()), int(s.notna().sum())
+    commas = pd.to_numeric(
+        s.astype(object).map(lambda v: v.replace(",", ".") if isinstance(v, str) else v),
+        errors="coerce",
+    )
+    n_commas = int(commas.notna().sum())
+    hint = decimal_comma_hint(s) if n_commas > n_numbers else ""
+    if hint and (declared == "numeric" or n_commas >= max(MIN_NUMERIC, NUMERIC_SHARE * n_values)):
+        comma = s.astype(str).str.contains(",", regex=False) & s.notna()
+        raise DataError(
+            f"{col}: {int(comma.sum())} value(s) with a decimal comma ({_cells(s, comma, 3)})"
+            f"{hint}; or declare the column's type (types: {{{s.name}: categorical}}) if "
+            "they are categories"
+        )
+    if declared != "numeric" and (n_numbers < MIN_NUMERIC or n_numbers < NUMERIC_SHARE * n_values):
+        return  # mostly text: a categorical column whose numbers are levels
+    text = s.notna() & parsed.isna()
+    first = s.index[text.to_numpy()][0]
+    why = (
+        "but the column is declared numeric"
+        if declared == "numeric"
+        else f"but {n_numbers} of the column's {n_values} values are numbers"
+    )
+    raise DataError(
+        f"{col}, patient {str(first)!r}: value {s[first]!r} is not a number, {why}; "
+        f"{int(text.sum())} text cell(s): {_cells(s, text)}. Say what they are: list "
+        f"them in na_values to read them as missing (e.g. na_values: "
+        f"{sorted({str(v).strip() for v in s[text]})[:5]}), or declare the column's "
+        f"type (types: {{{s.name}: categorical}}) to use every value as a category"
+    )
+
+
 def _encode_column(
     s: pd.Series, declared: str | None, levels: list[str] | None, *, where: str
 ) -> tuple[np.ndarray, str, list[str]]:
@@ -178,43 +213,10 @@ def _encode_column(
     if not numeric and not isinstance(s.dtype, pd.CategoricalDtype):
         # text columns whose every value parses as a number are numeric
         parsed = pd.to_numeric(s, errors="coerce")
-        n_numbers, n_values = int(parsed.notna().sum()), int(s.notna().sum())
-        commas = pd.to_numeric(
-            s.astype(object).map(lambda v: v.replace(",", ".") if isinstance(v, str) else v),
-            errors="coerce",
-        )
-        n_commas = int(commas.notna().sum())
-        hint = decimal_comma_hint(s) if n_commas > n_numbers else ""
-        if hint and (
-            declared == "numeric"
-            or (declared is None and n_commas >= max(MIN_NUMERIC, NUMERIC_SHARE * n_values))
-        ):
-            comma = s.astype(str).str.contains(",", regex=False) & s.notna()
-            raise DataError(
-                f"{col}: {int(comma.sum())} value(s) with a decimal comma ({_cells(s, comma, 3)})"
-                f"{hint}; or declare the column's type (types: {{{s.name}: categorical}}) if "
-                "they are categories"
-            )
-        if n_numbers == n_values:
+        if parsed.notna().sum() == s.notna().sum():
             s, numeric = parsed, True
-        elif declared in (None, "numeric") and (
-            declared == "numeric"
-            or (n_numbers >= MIN_NUMERIC and n_numbers >= NUMERIC_SHARE * n_values)
-        ):
-            text = s.notna() & parsed.isna()
-            first = s.index[text.to_numpy()][0]
-            why = (
-                "but the column is declared numeric"
-                if declared == "numeric"
-                else f"but {n_numbers} of the column's {n_values} values are numbers"
-            )
-            raise DataError(
-                f"{col}, patient {str(first)!r}: value {s[first]!r} is not a number, {why}; "
-                f"{int(text.sum())} text cell(s): {_cells(s, text)}. Say what they are: list "
-                f"them in na_values to read them as missing (e.g. na_values: "
-                f"{sorted({str(v).strip() for v in s[text]})[:5]}), or declare the column's "
-                f"type (types: {{{s.name}: categorical}}) to use every value as a category"
-            )
+        elif declared in (None, "numeric"):
+            _refuse_mixed(s, parsed, declared, col)
     if numeric:
         x = s.to_numpy(dtype=np.float64)
         if np.isinf(x).any():
