@@ -531,3 +531,19 @@ def test_a_zst_table_without_its_codec_names_the_package(tmp_path):
     path.write_bytes(b"\x28\xb5\x2f\xfd not really")
     with pytest.raises(DataError, match=r"t\.csv\.zst: reading a \.zst file needs an optional"):
         read_table(path, id_column="pid")
+
+
+def test_a_survset_factor_of_numbers_and_text_stays_a_factor():
+    from graphfuse.data._survset import read_survset
+
+    table = pd.DataFrame(
+        {
+            "pid": [f"p{i}" for i in range(8)],
+            "time": [1.0] * 8,
+            "event": [0, 1] * 4,
+            "fac_stage": ["1", "2", "3", "3a", "1", "2", "missing", "3"],
+            "num_HS_TP53": np.arange(8.0),
+        }
+    )
+    var = read_survset(table, omics={"rna": "num_HS_"}, where="x").modality("clinical").var
+    assert var.loc["stage", "type"] == "categorical"  # its fac_ prefix declares it
