@@ -332,15 +332,19 @@ def load_config(
     Raises
     ------
     ConfigError
-        Unreadable file, invalid YAML, unknown key, wrong type or value out of range;
-        the message names the file and the key and says what is allowed.
+        Unreadable, empty or invalid YAML file, unknown key, wrong type or value out of
+        range; the message names the file and the key and says what is allowed.
     """
     source = str(path) if path is not None else "<defaults>"
     raw: Any = {}
     if path is not None:
         raw = _read_yaml(path, "config file")
         if raw is None:
-            raw = {}
+            raise ConfigError(
+                f"{source}: the config file is empty (no sections); write the sections to "
+                "set (seed, data, graph, model, train, tracking), or {} for every default "
+                "(the built-in synthetic cohort)"
+            )
         if not isinstance(raw, dict):
             raise ConfigError(
                 f"{source}: expected a mapping of sections (seed, data, graph, model, train, "

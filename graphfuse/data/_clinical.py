@@ -6,6 +6,14 @@ is one of :data:`CLINICAL_TYPES`; binary and categorical columns hold integer co
 code order. Numeric and ordinal columns with numeric values keep their values
 (``var["categories"]`` is empty); an ordinal column with text values is coded
 ``0..K-1`` in the order its ``categories`` give.
+
+A column is never silently re-typed: an undeclared text column is numeric when every
+value parses as a number, and one that is *mostly* numeric (at least
+:data:`NUMERIC_SHARE` of its values, and at least :data:`MIN_NUMERIC` of them, are
+numbers) with some text cells (``"seventy"``, ``"unknown"``) is refused naming those
+cells: the user lists them in ``na_values`` (read as missing) or declares the column's
+type (``types: {age: categorical}`` uses every value as a category). A column whose
+values are mostly text is categorical, as its numbers are then taken for levels.
 """
 
 from __future__ import annotations
@@ -27,12 +35,18 @@ CLINICAL_TYPES = ("numeric", "binary", "ordinal", "categorical")
 #: More levels than this in an undeclared text column is taken for free text or IDs.
 MAX_LEVELS = 50
 
+#: An undeclared column whose values are at least this share numbers (and at least
+#: :data:`MIN_NUMERIC` numbers) is numeric: its text cells are refused, not one-hot encoded.
+NUMERIC_SHARE = 0.5
+MIN_NUMERIC = 3
+
 
 def encode_clinical(
     table: pd.DataFrame,
     *,
     types: Mapping[str, str] | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
+    na_values: Sequence[str] = (),
     where: str = "clinical table",
 ) -> ad.AnnData:
     """Encode a patients x variables table of mixed types as a float ``AnnData``.
@@ -45,12 +59,17 @@ def encode_clinical(
     types
         Column -> type, overriding inference. Inferred: numeric columns whose values are
         all 0/1 (and booleans) are ``binary``; other numeric columns ``numeric``; text
-        columns with two levels ``binary``, with more ``categorical``. ``ordinal`` is
-        never inferred: declare it (with ``categories`` for text levels).
+        columns with two levels ``binary``, with more ``categorical``. A text column
+        whose values are all numbers is numeric; one that is mostly numbers (at least
+        half and 3 of its values) with some text cells is an error naming them.
+        ``ordinal`` is never inferred: declare it (with ``categories`` for text levels).
     categories
         Column -> its levels in code order (for ``binary``, ``ordinal`` and
         ``categorical`` columns); default: sorted levels (a pandas categorical keeps
         its own order).
+    na_values
+        Text cells read as missing, compared without surrounding spaces (``"n/a "``
+        matches ``"n/a"``), e.g. ``["unknown", "not recorded"]``.
     where
         What is being encoded, for messages (``modality 'clinical' (clin.csv)``).
 
@@ -63,7 +82,8 @@ def encode_clinical(
     ------
     DataError
         Unknown column in ``types``/``categories``, unknown type, a value outside the
-        declared ``categories``, text in a ``numeric`` column, a binary column with
+        declared ``categories``, text in a ``numeric`` column or text cells in an
+        undeclared, mostly numeric one (naming patients and values), a binary column with
         more than two levels, or an undeclared text column with more than 50 levels.
 
     Examples
@@ -75,8 +95,13 @@ def encode_clinical(
     {'type': ['numeric', 'binary', 'ordinal'], 'categories': ['', 'F|M', 'I|II']}
     >>> a.X.tolist()
     [[70.0, 0.0, 1.0], [81.5, 1.0, 0.0]]
+    >>> age = pd.DataFrame({"age": ["61", "64", "70", "72", "75", "unknown"]})
+    >>> encode_clinical(age, na_values=["unknown"]).X[:, 0].tolist()[-2:]
+    [75.0, nan]
     """
     types = dict(types or {})
+    if na_values:
+        table = _drop_na_values(table, na_values)
     categories = {k: [str(c) for c in v] for k, v in (categories or {}).items()}
     for key, given in (("types", types), ("categories", categories)):
         unknown = [c for c in given if c not in table.columns]
@@ -107,6 +132,77 @@ def encode_clinical(
     return ad.AnnData(X=x, obs=pd.DataFrame(index=table.index.astype(str)), var=var)
 
 
+def _drop_na_values(table: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
+    """Text cells equal to one of ``na_values`` (ignoring surrounding spaces) -> NaN."""
+    missing = {str(v).strip() for v in na_values}
+    out = table.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+            hit = s.map(lambda v: isinstance(v, str) and v.strip() in missing)
+            if hit.any():
+                out[col] = s.mask(hit.astype(bool))
+    return out
+
+
+def decimal_comma_hint(values: pd.Series) -> str:
+    """A hint when text values are numbers written with a decimal comma (``"70,5"``)."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text.str.contains(",", regex=False)]
+    if (
+        text.empty
+        or pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").isna().any()
+    ):
+        return ""
+    return (
+        f" ({text.iloc[0]!r} looks like a number written with a decimal comma: graphfuse reads "
+        "'.' as the decimal mark, so write the file with points)"
+    )
+
+
+def _cells(s: pd.Series, mask: pd.Series | np.ndarray, n: int = 5) -> str:
+    """``patient 'p3': 'seventy', ...`` for the first ``n`` cells where ``mask``."""
+    hits = s[np.asarray(mask, dtype=bool)]
+    shown = ", ".join(f"patient {str(p)!r}: {v!r}" for p, v in list(hits.items())[:n])
+    more = f" ... ({len(hits)} in all)" if len(hits) > n else ""
+    return shown + more
+
+
+def _refuse_mixed(s: pd.Series, parsed: pd.Series, declared: str | None, col: str) -> None:
+    """A text column declared numeric, or mostly numbers, with text cells (or numbers
+    written with a decimal comma) is an error naming the cells and the user's choices."""
+    n_numbers, n_values = int(parsed.notna().sum()), int(s.notna().sum())
+    commas = pd.to_numeric(
+        s.astype(object).map(lambda v: v.replace(",", ".") if isinstance(v, str) else v),
+        errors="coerce",
+    )
+    n_commas = int(commas.notna().sum())
+    hint = decimal_comma_hint(s) if n_commas > n_numbers else ""
+    if hint and (declared == "numeric" or n_commas >= max(MIN_NUMERIC, NUMERIC_SHARE * n_values)):
+        comma = s.astype(str).str.contains(",", regex=False) & s.notna()
+        raise DataError(
+            f"{col}: {int(comma.sum())} value(s) with a decimal comma ({_cells(s, comma, 3)})"
+            f"{hint}; or declare the column's type (types: {{{s.name}: categorical}}) if "
+            "they are categories"
+        )
+    if declared != "numeric" and (n_numbers < MIN_NUMERIC or n_numbers < NUMERIC_SHARE * n_values):
+        return  # mostly text: a categorical column whose numbers are levels
+    text = s.notna() & parsed.isna()
+    first = s.index[text.to_numpy()][0]
+    why = (
+        "but the column is declared numeric"
+        if declared == "numeric"
+        else f"but {n_numbers} of the column's {n_values} values are numbers"
+    )
+    raise DataError(
+        f"{col}, patient {str(first)!r}: value {s[first]!r} is not a number, {why}; "
+        f"{int(text.sum())} text cell(s): {_cells(s, text)}. Say what they are: list "
+        f"them in na_values to read them as missing (e.g. na_values: "
+        f"{sorted({str(v).strip() for v in s[text]})[:5]}), or declare the column's "
+        f"type (types: {{{s.name}: categorical}}) to use every value as a category"
+    )
+
+
 def _encode_column(
     s: pd.Series, declared: str | None, levels: list[str] | None, *, where: str
 ) -> tuple[np.ndarray, str, list[str]]:
@@ -119,6 +215,8 @@ def _encode_column(
         parsed = pd.to_numeric(s, errors="coerce")
         if parsed.notna().sum() == s.notna().sum():
             s, numeric = parsed, True
+        elif declared in (None, "numeric"):
+            _refuse_mixed(s, parsed, declared, col)
     if numeric:
         x = s.to_numpy(dtype=np.float64)
         if np.isinf(x).any():
@@ -133,7 +231,7 @@ def _encode_column(
         if levels is None:
             levels = [_number_label(v) for v in sorted(observed)]
     else:
-        if declared == "numeric":
+        if declared == "numeric":  # a categorical dtype declared numeric
             text = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
             raise DataError(
                 f"{col}, patient {text.index[0]!r}: value {text.iloc[0]!r} is not a number, "
@@ -147,9 +245,11 @@ def _encode_column(
                 levels = sorted(present)
         kind = declared or ("binary" if len(levels) <= 2 else "categorical")
         if declared is None and len(levels) > MAX_LEVELS:
+            first = ~s.astype(object).duplicated() & s.notna()
             raise DataError(
-                f"{col}: {len(levels)} distinct text values, which looks like free text or an "
-                "ID, not a clinical variable; leave it out (drop:) or declare its type (types:)"
+                f"{col}: {len(levels)} distinct text values (e.g. {_cells(s, first, 3)}), "
+                "which looks like free text or an ID, not a clinical variable; leave it out "
+                f"(drop: [{s.name}]) or declare its type (types: {{{s.name}: categorical}})"
             )
     piped = [label for label in levels if "|" in label]
     if piped:

@@ -313,7 +313,10 @@ class Cohort:
     @classmethod
     def read(cls, path: str | Path, *, target: str = "label") -> Cohort:
         """Read a cohort saved with :meth:`write` (or any conforming ``.h5mu``)."""
-        return cls(md.read_h5mu(str(path)), target=target)
+        from graphfuse.data._tables import _read_h5mu, _require_file
+
+        _require_file(Path(path), "cohort file")
+        return cls(_read_h5mu(Path(path), f"cohort file {path}"), target=target)
 
     def __repr__(self) -> str:
         avail = self.availability.mean().round(2).to_dict()

@@ -274,6 +274,9 @@ class TableModalityConfig(StrictModel):
     """Clinical: column -> type, overriding inference (``ordinal`` is never inferred)."""
     categories: dict[str, list[str]] = Field(default_factory=dict)
     """Clinical: column -> its levels in code order."""
+    na_values: list[str] = Field(default_factory=list)
+    """Extra strings read as missing in this file, besides ``data.tables.na_values``
+    (clinical: also with surrounding spaces, e.g. ``[unknown, "not done"]``)."""
 
     _genes = field_validator("genes", mode="before")(_genes_shorthand)
 

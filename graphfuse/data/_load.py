@@ -217,7 +217,7 @@ def _table_modalities(config: DataConfig) -> dict[str, Any]:
             drop=mod.drop,
             types=mod.types,
             categories=mod.categories,
-            na_values=cfg.na_values,
+            na_values=[*cfg.na_values, *mod.na_values],
         )
         _check_read_once(modalities, read_from, source, mod.name, f"{key}.path", path)
     return modalities

@@ -27,7 +27,7 @@ import pandas as pd
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._genes import GeneMapping, gene_column
 from graphfuse.data._readers import _check_values, _numeric
-from graphfuse.data._tables import SPLIT_COLUMN
+from graphfuse.data._tables import _UNREADABLE, SPLIT_COLUMN, _require_file, _unreadable
 from graphfuse.errors import DataError
 
 __all__ = ["MogonetView", "read_mogonet"]
@@ -204,10 +204,13 @@ def _label_column(
 def _csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"MOGONET file {path} not found")
+    _require_file(path, "MOGONET file")
     try:
         return pd.read_csv(path, header=None, sep=",")
     except pd.errors.EmptyDataError:
         raise DataError(f"MOGONET file {path} is empty") from None
+    except _UNREADABLE as exc:
+        raise _unreadable(path, f"MOGONET file {path}", "a CSV table", exc) from exc
 
 
 def _labels(path: Path) -> np.ndarray:
@@ -246,7 +249,11 @@ def _featnames(folder: Path, view: MogonetView, n: int) -> pd.Index:
     path = folder / f"{view.view}_featname.csv"
     if not path.is_file():
         return pd.Index([f"{view.name}_{i:04d}" for i in range(n)])
-    names = [line.strip().strip('"') for line in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, f"MOGONET file {path}", "feature names", exc) from exc
+    names = [line.strip().strip('"') for line in text.splitlines()]
     names = [x for x in names if x]
     if len(names) != n:
         raise DataError(f"{path}: {len(names)} feature names but the view's files have {n} columns")

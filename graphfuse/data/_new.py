@@ -25,7 +25,7 @@ from graphfuse.data._cohort import Cohort
 from graphfuse.data._config import DataConfig
 from graphfuse.data._load import _table_modalities, load_cohort
 from graphfuse.data._paths import data_path
-from graphfuse.data._tables import read_table
+from graphfuse.data._tables import _read_h5mu, _require_file, read_table
 from graphfuse.errors import DataError
 
 __all__ = ["NewPatients", "load_new_patients"]
@@ -96,9 +96,8 @@ class NewPatients:
                     f"{path}: new patients from a path must be an .h5mu file (a config's data "
                     "section is read with load_new_patients or graphfuse predict --data)"
                 )
-            if not path.exists():
-                raise DataError(f"{path}: no such file")
-            mdata = md.read_h5mu(str(path))
+            _require_file(path, "new patients")
+            mdata = _read_h5mu(path, f"new patients {path}")
             return cls.from_tables(dict(mdata.mod), obs=mdata.obs, source=str(path))
         if isinstance(new, Mapping):
             return cls.from_tables(dict(new), source=source or "tables")

@@ -203,7 +203,12 @@ class NumericPipeline(ModalityPipeline):
         step: dict[str, Any] = {"step": "select", "method": method, "n": n}
         if method == "hvg":
             step["flavor"] = self.select["flavor"]
-            scores = _hvg_scores(x, names, self.select["flavor"], min(n, x.shape[1]))
+            try:
+                scores = _hvg_scores(x, names, self.select["flavor"], min(n, x.shape[1]), self.name)
+            except DataError:
+                if n < x.shape[1]:
+                    raise
+                scores = np.full(x.shape[1], np.nan)  # every feature is kept anyway
         elif method == "variance":
             scores = x.var(axis=0, dtype=np.float64)
         else:
@@ -379,16 +384,32 @@ def _anndata(x: np.ndarray, names: np.ndarray | None = None) -> Any:
     return ad.AnnData(np.asarray(x, dtype=np.float32), obs=obs, var=var)
 
 
-def _hvg_scores(x: np.ndarray, names: np.ndarray, flavor: str, n: int) -> np.ndarray:
-    """Normalised dispersion of each feature over training rows (scanpy), log-scale input."""
+def _hvg_scores(x: np.ndarray, names: np.ndarray, flavor: str, n: int, name: str) -> np.ndarray:
+    """Normalised dispersion of each feature over training rows (scanpy), log-scale input.
+
+    A modality too small for the flavour (``cell_ranger`` bins features by mean into 20
+    bins) is a :class:`DataError` naming it, not scanpy's exception.
+    """
     import scanpy as sc
 
     with warnings.catch_warnings():
         # fewer finite dispersions than n: the NaN ones rank last below, as scanpy does
         warnings.filterwarnings("ignore", "`n_top_genes` > number of normalized", UserWarning)
-        table = sc.pp.highly_variable_genes(
-            _anndata(x, names), flavor=flavor, n_top_genes=n, inplace=False
-        )
+        # constant features: log(0) dispersion, NaN score, ranked last below
+        warnings.filterwarnings("ignore", "divide by zero", RuntimeWarning)
+        warnings.filterwarnings("ignore", "invalid value", RuntimeWarning)
+        try:
+            table = sc.pp.highly_variable_genes(
+                _anndata(x, names), flavor=flavor, n_top_genes=n, inplace=False
+            )
+        except (ValueError, IndexError, KeyError) as exc:
+            raise DataError(
+                f"modality {name!r}: select method 'hvg' (flavor {flavor!r}) cannot rank its "
+                f"{x.shape[1]} feature(s) over {x.shape[0]} training patient(s) (scanpy: "
+                f"{str(exc)[:200] or type(exc).__name__}); 'cell_ranger' bins features by mean "
+                "into 20 bins and needs many features with distinct means: use flavor "
+                "'seurat' or method 'variance' for a modality this small"
+            ) from exc
     return table["dispersions_norm"].to_numpy(dtype=np.float64)
 
 

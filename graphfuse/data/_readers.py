@@ -22,13 +22,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
+from graphfuse.data._clinical import CLINICAL_TYPES, decimal_comma_hint, encode_clinical
 from graphfuse.data._cohort import MODALITY_KINDS, Cohort
 from graphfuse.data._genes import GeneMapping, gene_column
 from graphfuse.data._tables import (
     _TABLES,
     _examples,
     _index_by_id,
+    _nfc,
+    _read_h5ad,
     _read_h5mu,
     _require_file,
     _suffix,
@@ -72,8 +74,10 @@ def read_modality(
     key
         The modality inside a ``.h5mu`` file.
     ids
-        For ``.npy``: a text file with one patient ID per line, in row order (or a
-        CSV/TSV whose ``id_column`` holds them).
+        For ``.npy``: a text file with one patient ID per line, in row order; a first
+        line equal to ``id_column`` is a header and skipped. (A CSV/TSV whose header
+        line has several columns, ``id_column`` among them, is read as a table and that
+        column gives the IDs.)
     genes
         Omics only: how features map to gene symbols (``var["gene"]``); ``None``: not
         mapped (``var["gene"]`` is NaN, e.g. CpG probes without an annotation).
@@ -82,21 +86,24 @@ def read_modality(
     types, categories
         Clinical only: column types and level orders (see :func:`encode_clinical`).
     na_values
-        Extra strings read as missing.
+        Extra strings read as missing (for clinical tables also when written with
+        surrounding spaces, see :func:`encode_clinical`).
 
     Returns
     -------
     anndata.AnnData
-        ``obs_names`` = patient IDs; ``uns["kind"]``, ``uns["source"]`` (the file);
-        ``var["gene"]`` for omics; ``var["type"]``, ``var["categories"]`` for clinical.
-        A patient whose row is entirely missing lacks the modality and is left out.
+        ``obs_names`` = patient IDs (Unicode NFC); ``uns["kind"]``, ``uns["source"]``
+        (the file); ``var["gene"]`` for omics; ``var["type"]``, ``var["categories"]`` for
+        clinical. A patient whose row is entirely missing lacks the modality and is left
+        out; so is one whose cell in a column of vectors is empty (``[]`` or null).
 
     Raises
     ------
     DataError
-        Missing file or column, duplicated IDs, text in an omics or imaging column, a
-        NaN or infinite omics value, an infinite imaging value (all naming the file,
-        column and patient), or a gene mapping that maps nothing.
+        Missing, empty, truncated or corrupt file (naming the cause), missing column,
+        duplicated IDs, text in an omics or imaging column, a NaN or infinite omics
+        value, an infinite imaging value (all naming the file, column and patient), or a
+        gene mapping that maps nothing.
 
     Examples
     --------
@@ -136,7 +143,9 @@ def read_modality(
         table = _expand_vectors(table, where)
         table = table.loc[table.notna().any(axis=1)]
         if kind == "clinical":
-            adata = encode_clinical(table, types=types, categories=categories, where=where)
+            adata = encode_clinical(
+                table, types=types, categories=categories, na_values=na_values, where=where
+            )
         else:
             x = _numeric(table, where)
             adata = ad.AnnData(
@@ -179,24 +188,53 @@ def _subset_vars(
 
 
 def _expand_vectors(table: pd.DataFrame, where: str) -> pd.DataFrame:
-    """One column of per-patient vectors (Parquet) -> one column per dimension."""
+    """One column of per-patient vectors (Parquet) -> one column per dimension.
+
+    An empty cell (null or a vector of length 0) means the patient lacks the modality:
+    its row is all NaN (and left out by the caller).
+    """
     if table.shape[1] != 1 or not pd.api.types.is_object_dtype(table.dtypes.iloc[0]) or table.empty:
         return table
     col = table.columns[0]
-    first = table[col].dropna()
-    if first.empty or not isinstance(first.iloc[0], (list, tuple, np.ndarray)):
+    cells = table[col]
+    vectors = cells.map(lambda v: isinstance(v, (list, tuple, np.ndarray)))
+    if not vectors.any():
         return table
-    lengths = table[col].map(lambda v: len(v) if isinstance(v, (list, tuple, np.ndarray)) else -1)
-    bad = lengths != lengths.iloc[0]
+    empty = cells.map(_empty_cell)
+    other = ~vectors & ~empty
+    if other.any():
+        pid = table.index[other.to_numpy()][0]
+        raise DataError(
+            f"{where}, column {col!r}, patient {pid!r}: value {cells[pid]!r} is not a vector; "
+            "expected a vector per patient (or an empty cell for a patient without this "
+            "modality)"
+        )
+    lengths = cells.map(lambda v: len(v) if isinstance(v, (list, tuple, np.ndarray)) else 0)
+    present = (lengths > 0).to_numpy()
+    if not present.any():
+        raise DataError(f"{where}, column {col!r}: every vector is empty; no patient has data")
+    common = int(lengths[present].mode().iloc[0])
+    bad = present & (lengths != common).to_numpy()
     if bad.any():
-        pid = table.index[bad.to_numpy()][0]
+        pid = table.index[bad][0]
         raise DataError(
             f"{where}, column {col!r}, patient {pid!r}: vector of length {lengths[pid]}; "
-            f"expected {lengths.iloc[0]} like the first patient's"
+            f"expected {common} like most patients' ({int(bad.sum())} patient(s) differ); an "
+            "empty cell means the patient lacks this modality"
         )
-    x = np.stack([np.asarray(v, dtype=np.float64) for v in table[col]])
-    names = [f"{col}_{i:04d}" for i in range(x.shape[1])]
+    x = np.full((len(table), common), np.nan)
+    try:
+        x[present] = np.stack([np.asarray(v, dtype=np.float64) for v in cells[present]])
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{where}, column {col!r}: vectors must hold numbers ({exc})") from exc
+    names = [f"{col}_{i:04d}" for i in range(common)]
     return pd.DataFrame(x, index=table.index, columns=names)
+
+
+def _empty_cell(v: Any) -> bool:
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return len(v) == 0
+    return v is None or (isinstance(v, float) and np.isnan(v))
 
 
 def _numeric(table: pd.DataFrame, where: str) -> np.ndarray:
@@ -211,7 +249,7 @@ def _numeric(table: pd.DataFrame, where: str) -> np.ndarray:
             raise DataError(
                 f"{where}, column {col!r}, patient {pid!r}: value {s[pid]!r} is not a "
                 f"number; expected numeric features ({int(text.sum())} such value(s) in this "
-                "column)"
+                f"column){decimal_comma_hint(s[text])}"
             )
         table = table.assign(**{col: parsed})
     return as_float32(table.to_numpy(dtype=np.float64), table.index, table.columns, where)
@@ -251,7 +289,7 @@ def _read_anndata(
     path: Path, fmt: str, *, key: str | None, id_column: str | None, where: str
 ) -> ad.AnnData:
     if fmt == ".h5mu":
-        mdata = _read_h5mu(path)
+        mdata = _read_h5mu(path, where)
         mods = list(mdata.mod)
         if key is None and len(mods) == 1:
             key = mods[0]
@@ -262,11 +300,11 @@ def _read_anndata(
             )
         adata = mdata.mod[key].copy()
     else:
-        adata = ad.read_h5ad(path)
+        adata = _read_h5ad(path, where)
     if id_column is not None:
         obs = _index_by_id(adata.obs.copy(), id_column, where)
         adata.obs_names = obs.index
-    adata.obs_names = adata.obs_names.astype(str)
+    adata.obs_names = _nfc(adata.obs_names.astype(str).str.strip(), where)
     dup = adata.obs_names[adata.obs_names.duplicated()].unique()
     if len(dup):
         raise DataError(
@@ -317,37 +355,82 @@ def _read_npy(path: Path, ids: str | Path | None, id_column: str | None, where: 
         raise DataError(
             f"{where}: a .npy file has no patient IDs; give ids: a file with one ID per line"
         )
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"{where}: cannot be read as a numeric .npy array: {exc}") from None
+    x = _load_npy(path, where)
     if x.ndim != 2:
         raise DataError(f"{where}: array of shape {x.shape}; expected patients x dimensions")
     if not np.issubdtype(x.dtype, np.number):
         raise DataError(f"{where}: array of {x.dtype}; expected numbers")
     ids_path = Path(ids)
-    _require_file(ids_path, f"{where}: ID list")
-    if _suffix(ids_path) in _TABLES and id_column is not None:
-        names = read_table(ids_path, id_column=id_column, what=f"{where}: ID list").index
-    else:
-        lines = ids_path.read_text(encoding="utf-8").splitlines()
-        names = pd.Index([line.strip() for line in lines if line.strip()])
-        dup = names[names.duplicated()].unique()
-        if len(dup):
-            raise DataError(
-                f"{where}: ID list {ids_path}: duplicated patient ID(s) {_examples(dup)}; "
-                "expected one per row of the array"
-            )
+    names = _id_list(ids_path, id_column, f"{where}: ID list {ids_path}")
     if len(names) != x.shape[0]:
+        header = (
+            f" (is its first line, {names[0]!r}, a header? name that column as id_column, or "
+            "remove the line)"
+            if len(names) == x.shape[0] + 1
+            else ""
+        )
         raise DataError(
             f"{where}: {x.shape[0]} rows but the ID list {ids_path} has {len(names)} IDs; "
-            "expected one ID per row"
+            f"expected one ID per row{header}"
         )
     stem = path.name.split(".")[0]
     var = pd.DataFrame(index=[f"{stem}_{i:04d}" for i in range(x.shape[1])])
     x = as_float32(x, names, var.index, where)
     present = ~np.isnan(x).all(axis=1)
     return ad.AnnData(X=x[present], obs=pd.DataFrame(index=names[present].astype(str)), var=var)
+
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _load_npy(path: Path, where: str) -> np.ndarray:
+    """A numeric array from a ``.npy`` file; never unpickles."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        raise DataError(
+            f"{where}: not a .npy file (it does not start with NumPy's header {_NPY_MAGIC!r} "
+            f"but {head!r}); save the array with numpy.save"
+        )
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickled" in str(exc):
+            raise DataError(
+                f"{where}: the array holds Python objects (dtype object), which would need "
+                "unpickling to read; graphfuse reads numeric arrays only: save it as numbers, "
+                "e.g. numpy.save(path, array.astype(float))"
+            ) from exc
+        raise DataError(f"{where}: cannot be read as a numeric .npy array: {exc}") from exc
+    except (EOFError, OSError) as exc:
+        raise DataError(
+            f"{where}: cannot be read as a .npy array: the file ends early or is damaged "
+            f"(truncated?): {exc}"
+        ) from exc
+
+
+def _id_list(path: Path, id_column: str | None, where: str) -> pd.Index:
+    """One patient ID per line (a first line equal to ``id_column`` is a header)."""
+    _require_file(path, where)
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    lines = [line for line in lines if line]
+    sep = _TABLES.get(_suffix(path))
+    if id_column is not None and lines and sep and sep in lines[0]:
+        header = [h.strip().strip('"') for h in lines[0].split(sep)]
+        if id_column in header:  # a table whose id_column holds the IDs
+            return read_table(path, id_column=id_column, what=where).index
+    if id_column is not None and lines and lines[0].strip('"') == id_column:
+        lines = lines[1:]  # a header line naming the column
+    names = _nfc(pd.Index(lines), where)
+    dup = names[names.duplicated()].unique()
+    if len(dup):
+        raise DataError(
+            f"{where}: duplicated patient ID(s) {_examples(dup)}; expected one per row of the array"
+        )
+    return names
 
 
 # --------------------------------------------------------------------------- cohort
@@ -366,7 +449,8 @@ def cohort_from_modalities(
     Patients of a modality that are not in the labels table, and patients of the
     labels table with no modality, are left out with a warning that counts them
     (``unmatched="error"`` makes both errors). A patient lacking only some modalities
-    is kept: the cohort's availability mask records it.
+    is kept: the cohort's availability mask records it. Patient IDs are compared in
+    Unicode NFC (see :func:`graphfuse.data.read_table`).
 
     Parameters
     ----------
@@ -398,12 +482,21 @@ def cohort_from_modalities(
     """
     if not modalities:
         raise DataError("no modality given; a cohort needs at least one")
-    known = labels.index
+    known = _nfc(labels.index.astype(str), labels_source)
+    if not known.equals(labels.index):
+        labels = labels.set_axis(known)
     kept: dict[str, ad.AnnData] = {}
     for name, adata in modalities.items():
         where = f"modality {name!r} ({adata.uns.get('source', 'in memory')})"
+        ids = _nfc(adata.obs_names, where)
+        if not ids.equals(adata.obs_names):  # patient IDs compare in Unicode NFC
+            adata = adata.copy()
+            adata.obs_names = ids
         if adata.n_obs == 0:
-            raise DataError(f"{where}: no patient has this modality (no row holds data)")
+            raise DataError(
+                f"{where}: no patient has this modality (no row holds data: the file has no "
+                "data row, or every row is empty)"
+            )
         inside = adata.obs_names.isin(known)
         if not inside.any():
             raise DataError(

@@ -156,6 +156,7 @@ def _clinical(
             )
         seen[name] = col
     frame = pd.DataFrame(index=patients)
+    declared = dict(types or {})
     for col, name in zip(columns, names, strict=True):
         values = table[col].to_numpy(dtype=object)
         values[values == _MISSING] = np.nan
@@ -163,5 +164,8 @@ def _clinical(
         numeric = pd.to_numeric(series, errors="coerce")
         # categorical codes written as numbers ("0", "1", "3") are read as numbers
         frame[name] = numeric if numeric.notna().sum() == series.notna().sum() else series
+        if col.startswith("fac_") and name not in declared and numeric.notna().any():
+            if numeric.notna().sum() < series.notna().sum():  # numbers and text: a factor
+                declared[name] = "binary" if series.dropna().nunique() <= 2 else "categorical"
     frame = frame.loc[frame.notna().any(axis=1)]
-    return encode_clinical(frame, types=types, categories=categories, where=f"{where}, clinical")
+    return encode_clinical(frame, types=declared, categories=categories, where=f"{where}, clinical")

@@ -1,15 +1,22 @@
 """Per-patient tables and the labels table: formats, patient IDs, targets, splits.
 
 CSV/TSV (optionally compressed) and Parquet tables with one row per patient and a named
-ID column, or the ``obs`` of an ``.h5ad``/``.h5mu`` file. IDs are read as text and must
-be unique; errors name the file, the column and the patient.
+ID column, or the ``obs`` of an ``.h5ad``/``.h5mu`` file. IDs are read as text, normalised
+to Unicode NFC (so an ID typed as ``e`` + combining accent matches one typed as ``é``) and
+must be unique; errors name the file, the column and the patient. A file that cannot be
+read (empty, truncated, corrupt, not the format its name says) is a :class:`DataError`
+naming it and the cause, whichever library failed underneath.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
+import lzma
+import unicodedata
 import warnings
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,10 +45,85 @@ def _suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def _require_file(path: Path, what: str) -> None:
+def _require_file(path: Path, what: str, *, content: bool = True) -> None:
+    """The file exists and (with ``content``) can be opened and is not empty."""
     if not path.is_file():
         hint = " (it is a folder)" if path.is_dir() else ""
         raise DataError(f"{what}: file {path} not found{hint}")
+    if not content:
+        return
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise DataError(f"{what}: file {path} cannot be opened: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise DataError(f"{what}: file {path} is empty (0 bytes)")
+
+
+def _compression(path: Path) -> str | None:
+    """The compression suffix of ``path`` (``.gz``, ...), if any."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in _COMPRESSION else None
+
+
+#: What reading a corrupt, truncated or mislabelled file raises underneath.
+_UNREADABLE = (
+    OSError,  # includes gzip.BadGzipFile, PermissionError
+    EOFError,  # a truncated .gz / .bz2 / .xz
+    zipfile.BadZipFile,
+    lzma.LZMAError,
+    UnicodeDecodeError,
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    ValueError,  # e.g. a .zip holding several files
+)
+
+
+def _unreadable(path: Path, where: str, what: str, exc: BaseException) -> DataError:
+    """The error for a file that ``what`` cannot read, naming the cause."""
+    comp = _compression(path)
+    if isinstance(exc, UnicodeDecodeError):
+        cause = f"it is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8"
+        if comp is None:
+            cause += " (or, if it is compressed, name it with its suffix: .gz, .zip, ...)"
+    elif isinstance(exc, EOFError):
+        cause = "it ends early (truncated: was it copied or downloaded completely?)"
+    elif comp is not None and isinstance(
+        exc, (gzip.BadGzipFile, zipfile.BadZipFile, lzma.LZMAError, OSError)
+    ):
+        cause = f"it is not a valid {comp} file ({exc}); corrupt, or named for another format"
+    elif isinstance(exc, pd.errors.EmptyDataError):
+        cause = "it holds no header line"
+    else:
+        cause = str(exc) or type(exc).__name__
+    return DataError(f"{where}: cannot be read as {what}: {cause}")
+
+
+def _nfc(ids: pd.Index, where: str) -> pd.Index:
+    """IDs in Unicode NFC; two IDs that differ only in normalisation are an error."""
+    text = [str(i) for i in ids]
+    normal = [unicodedata.normalize("NFC", t) for t in text]
+    if normal == text:
+        return pd.Index(text, name=ids.name)
+    first: dict[str, str] = {}
+    for raw, norm in zip(text, normal, strict=True):
+        if norm in first and first[norm] != raw:
+            raise DataError(
+                f"{where}: patient IDs {first[norm]!r} ({_codepoints(first[norm])}) and {raw!r} "
+                f"({_codepoints(raw)}) differ only in how their accented letters are encoded "
+                "(Unicode NFC vs NFD) and name the same patient once normalised; expected one "
+                "row per patient"
+            )
+        first.setdefault(norm, raw)
+    return pd.Index(normal, name=ids.name)
+
+
+def _codepoints(text: str, n: int = 16) -> str:
+    """``'Jos' + 'e' + U+0301`` -> ``'U+004A U+006F U+0073 U+0065 U+0301'``."""
+    more = " ..." if len(text) > n else ""
+    return " ".join(f"U+{ord(ch):04X}" for ch in text[:n]) + more
 
 
 def _examples(ids: Sequence[Any] | pd.Index, n: int = 5) -> list[str]:
@@ -82,8 +164,8 @@ def read_table(
     Raises
     ------
     DataError
-        Missing file, unknown format, missing ID column, missing or duplicated IDs,
-        duplicated column names.
+        Missing, empty, unreadable or corrupt file (naming the cause), unknown format,
+        missing ID column, missing or duplicated IDs, duplicated column names.
 
     Examples
     --------
@@ -94,9 +176,11 @@ def read_table(
     {'dx': {'007': 'AD', '008': 'CN'}}
     """
     path = Path(path)
-    _require_file(path, what)
+    _require_file(path, what, content=False)
     fmt = _suffix(path)
     where = f"{what} {path}"
+    if fmt in _TABLES or fmt in _PARQUET or fmt in (".h5ad", ".h5mu"):
+        _require_file(path, what)
     if fmt in _TABLES:
         sep = _TABLES[fmt]
         _check_header(path, sep, where)
@@ -105,18 +189,20 @@ def read_table(
             df = pd.read_csv(
                 path, sep=sep, dtype=dtype, na_values=list(na_values), low_memory=False
             )
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        except ImportError as exc:  # pandas' optional codecs (.zst: zstandard)
             raise DataError(
-                f"{where}: cannot be read as a {fmt[1:].upper()} table: {exc}"
-            ) from None
+                f"{where}: reading a {_compression(path)} file needs an optional package: {exc}"
+            ) from exc
+        except _UNREADABLE as exc:
+            raise _unreadable(path, where, f"a {fmt[1:].upper()} table", exc) from exc
     elif fmt in _PARQUET:
         df = _read_parquet(path, where)
         if na_values:
             df = df.replace(list(na_values), np.nan)
     elif fmt in (".h5ad", ".h5mu"):
-        df = (ad.read_h5ad(path) if fmt == ".h5ad" else _read_h5mu(path)).obs.copy()
+        df = (_read_h5ad(path, where) if fmt == ".h5ad" else _read_h5mu(path, where)).obs.copy()
         if id_column is None:
-            df.index = df.index.astype(str)
+            df.index = _nfc(df.index.astype(str).str.strip(), where)
             return df
     else:
         raise DataError(
@@ -128,14 +214,26 @@ def read_table(
     return _index_by_id(df, id_column, where)
 
 
+def _no_rows(df: pd.DataFrame, where: str) -> None:
+    if len(df) == 0:
+        cols = [str(c) for c in df.columns][:10]
+        raise DataError(
+            f"{where}: no data row (only a header: columns {cols}); expected one row per patient"
+        )
+
+
 def _check_header(path: Path, sep: str, where: str) -> None:
     """Duplicated column names (pandas would rename them silently)."""
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    comp = _compression(path)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(comp or "", open)
+    if comp in (".zip", ".zst"):
+        return  # pandas reads (and reports) these
     try:
         with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh, delimiter=sep), [])
-    except (OSError, UnicodeDecodeError):
-        return  # pandas reports what it cannot read
+    except _UNREADABLE as exc:
+        kind = "a CSV table" if sep == "," else "a TSV table"
+        raise _unreadable(path, where, kind, exc) from exc
     seen: set[str] = set()
     dups = {h for h in header if h in seen or seen.add(h)}  # type: ignore[func-returns-value]
     if dups:
@@ -150,13 +248,36 @@ def _read_parquet(path: Path, where: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise DataError(f"{where}: cannot be read as Parquet: {exc}") from None
+        raise DataError(f"{where}: cannot be read as Parquet: {exc}") from exc
 
 
-def _read_h5mu(path: Path) -> Any:
+def _read_h5ad(path: Path, where: str) -> ad.AnnData:
+    """``anndata.read_h5ad``; a truncated or non-HDF5 file is a :class:`DataError`."""
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py / anndata raise OSError, KeyError, ValueError, ...
+        raise DataError(f"{where}: cannot be read as AnnData (.h5ad): {_h5_cause(exc)}") from exc
+
+
+def _read_h5mu(path: Path, where: str | None = None) -> Any:
+    """``mudata.read_h5mu``; a truncated or non-HDF5 file is a :class:`DataError`."""
     import mudata as md
 
-    return md.read_h5mu(str(path))
+    try:
+        return md.read_h5mu(str(path))
+    except Exception as exc:  # h5py / mudata raise OSError, KeyError, ValueError, ...
+        raise DataError(
+            f"{where or path}: cannot be read as MuData (.h5mu): {_h5_cause(exc)}"
+        ) from exc
+
+
+def _h5_cause(exc: BaseException) -> str:
+    text = str(exc)
+    if "truncated file" in text:
+        return f"the file is truncated (was it copied completely?) [{text}]"
+    if "signature not found" in text or "not an HDF5 file" in text:
+        return f"it is not an HDF5 file [{text}]"
+    return text or type(exc).__name__
 
 
 def _index_by_id(df: pd.DataFrame, id_column: str, where: str) -> pd.DataFrame:
@@ -173,6 +294,7 @@ def _index_by_id(df: pd.DataFrame, id_column: str, where: str) -> pd.DataFrame:
         )
     ids = ids.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
     ids = ids.str.strip()
+    ids = pd.Series(_nfc(pd.Index(ids), f"{where}, column {id_column!r}"), index=ids.index)
     blank = (ids == "").to_numpy()
     if blank.any():
         row = int(np.flatnonzero(blank)[0])
@@ -229,10 +351,20 @@ def read_labels(
         Indexed by patient ID; column ``target`` (categorical when ``classes`` is
         given) and, with ``split_column``, ``split``.
 
+    Raises
+    ------
+    DataError
+        Besides the file errors of :func:`read_table`: a target that looks continuous
+        (most of its distinct values on fewer than 3 patients, and numbers with
+        fractions or more than 20 values), a label outside ``classes``, a declared class
+        without patients, one class only.
+
     Warns
     -----
     UserWarning
-        Patients without a label are left out (says how many).
+        Patients without a label are left out (says how many). Text labels are read
+        without leading and trailing spaces; where that merges labels that differ only
+        by spaces (``"AD "`` and ``"AD"``), a warning names them.
 
     Examples
     --------
@@ -245,6 +377,7 @@ def read_labels(
     path = Path(path)
     table = read_table(path, id_column=id_column, na_values=na_values, what="labels table")
     where = f"labels table {path}"
+    _no_rows(table, where)
     for col, key in ((target, "target"), (split_column, "split_column")):
         if col is not None and col not in table.columns:
             raise DataError(
@@ -263,6 +396,8 @@ def read_labels(
         )
         table, labels = table[~missing], labels[~missing]
     labels = _tidy_labels(labels)
+    labels = _strip_labels(labels, f"{where}, column {target!r}")
+    _refuse_continuous(labels, f"{where}, column {target!r}", declared=classes is not None)
     if classes is not None:
         names = [_label_text(c) for c in classes]
         if len(set(names)) != len(names):
@@ -307,6 +442,75 @@ def _tidy_labels(labels: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(labels) and np.all(np.mod(labels.to_numpy(), 1) == 0):
         return labels.astype(np.int64)
     return labels
+
+
+def _strip_labels(labels: pd.Series, where: str) -> pd.Series:
+    """Text labels without surrounding spaces; a warning names labels that merge."""
+    if not (pd.api.types.is_object_dtype(labels) or pd.api.types.is_string_dtype(labels)):
+        return labels
+    raw = labels.astype(object)
+    stripped = raw.map(lambda v: v.strip() if isinstance(v, str) else v)
+    changed = raw[stripped != raw]
+    if changed.empty:
+        return labels
+    merged: dict[str, list[str]] = {}
+    for value in pd.unique(raw.dropna()):
+        key = value.strip() if isinstance(value, str) else value
+        merged.setdefault(key, []).append(value)
+    pairs = {k: v for k, v in merged.items() if len(v) > 1}
+    if pairs:
+        shown = "; ".join(
+            " and ".join(repr(v) for v in values) + f" -> {key!r}"
+            for key, values in list(pairs.items())[:5]
+        )
+        warnings.warn(
+            f"{where}: labels that differ only by leading/trailing spaces are read as one "
+            f"class: {shown} ({len(changed)} patient(s) had spaces, e.g. "
+            f"{_examples(changed.index)}); fix the table if they are meant to differ",
+            UserWarning,
+            stacklevel=3,
+        )
+    if isinstance(labels.dtype, pd.CategoricalDtype):  # keep the categories' order
+        order = [c.strip() if isinstance(c, str) else c for c in labels.cat.categories]
+        order = list(dict.fromkeys(order))
+        return pd.Series(pd.Categorical(stripped, categories=order), index=labels.index)
+    return stripped
+
+
+#: A target with more distinct values than this, most of them on fewer than
+#: ``_MIN_CLASS`` patients, is taken for a continuous variable or an ID.
+_MAX_CLASSES = 20
+_MIN_CLASS = 3
+
+
+def _refuse_continuous(labels: pd.Series, where: str, *, declared: bool) -> None:
+    """A target that is a measurement (or an ID), not class labels, is an error: most of
+    its distinct values are on fewer than 3 patients, and they are numbers with fractions
+    or more than 20 values. (With ``classes`` given, values outside them are refused.)"""
+    if declared:
+        return
+    counts = labels.value_counts()
+    rare = (counts < _MIN_CLASS).sum() > len(counts) / 2
+    if not rare:
+        return
+    numbers = pd.to_numeric(pd.Series(labels.to_numpy(dtype=object)), errors="coerce")
+    fractional = (
+        not pd.api.types.is_bool_dtype(labels)
+        and bool(numbers.notna().all())
+        and bool((np.mod(numbers.to_numpy(dtype=np.float64), 1) != 0).any())
+    )
+    if not (fractional or len(counts) > _MAX_CLASSES):
+        return
+    examples = ", ".join(repr(v) for v in list(counts.index[:5]))
+    what = "numbers with fractions" if fractional else "values"
+    raise DataError(
+        f"{where}: {len(counts)} distinct {what} among {len(labels)} patients, most of them "
+        f"on fewer than {_MIN_CLASS} patients (e.g. {examples}); the target looks continuous "
+        "(or an ID), but classification needs class labels (a few values, each shared by "
+        "several patients, e.g. AD/CN or 0/1): bin it into classes first, name another "
+        "target column, or for time-to-event outcomes use task: survival with "
+        "data.survival: {time: ..., event: ...}"
+    )
 
 
 def _split_values(s: pd.Series, where: str) -> pd.Series:

@@ -204,6 +204,7 @@ def split_cohort(cohort: Cohort, config: ExperimentConfig) -> tuple[dict[str, np
         val_fraction=config.train.val_fraction,
         test_fraction=config.train.test_fraction,
         seed=config.seed,
+        classes=cohort.classes,
     )
     return splits, "stratified"
 

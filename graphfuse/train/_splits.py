@@ -13,7 +13,12 @@ __all__ = ["published_split", "stratified_split"]
 
 
 def stratified_split(
-    y: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int
+    y: np.ndarray,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    classes: Sequence[object] | None = None,
 ) -> dict[str, np.ndarray]:
     """Split patients into train / validation / test, stratified by class.
 
@@ -25,11 +30,20 @@ def stratified_split(
         Fractions of all patients for validation and test.
     seed
         Seed of the shuffle: the same seed gives the same split.
+    classes
+        The class labels of the codes, for messages (a cohort's ``classes``).
 
     Returns
     -------
     dict
         ``{"train", "val", "test"}`` -> sorted integer positions, disjoint and covering all.
+
+    Raises
+    ------
+    DataError
+        A class with fewer than 3 patients, or a cohort too small for the fractions
+        (validation or test set smaller than the number of classes); the message gives
+        the patients per class.
 
     Examples
     --------
@@ -38,17 +52,33 @@ def stratified_split(
     [12, 4, 4]
     """
     y = np.asarray(y)
-    classes, counts = np.unique(y, return_counts=True)
+    codes, counts = np.unique(y, return_counts=True)
+    names = [classes[c] if classes is not None else c for c in codes.tolist()]
+    names = [n.item() if isinstance(n, np.generic) else n for n in names]
+    per = "class" if classes is not None else "class code"
+    cohort = (
+        f"the cohort has {len(y)} patient(s) in {len(codes)} class(es) (patients per {per}: "
+        f"{dict(zip(names, counts.tolist(), strict=True))})"
+    )
     if counts.min() < 3:
-        rare = classes[counts.argmin()].item()
+        rare = names[int(counts.argmin())]
         raise DataError(
-            f"class {rare!r} has {counts.min()} patient(s); a stratified train/validation/test "
-            "split needs at least 3 per class"
+            f"class {rare!r} has {counts.min()} patient(s): {cohort}; a stratified "
+            "train/validation/test split needs at least 3 per class"
         )
     idx = np.arange(len(y))
-    rest, test = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
     val_share = val_fraction / (1.0 - test_fraction)
-    train, val = train_test_split(rest, test_size=val_share, stratify=y[rest], random_state=seed)
+    try:
+        rest, test = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+        train, val = train_test_split(
+            rest, test_size=val_share, stratify=y[rest], random_state=seed
+        )
+    except ValueError as exc:  # a test or validation set smaller than the number of classes
+        raise DataError(
+            f"{cohort}: too few for a stratified split with val_fraction {val_fraction} and "
+            f"test_fraction {test_fraction}, where the test and validation sets each need at "
+            f"least one patient of every class ({exc}); use more patients or larger fractions"
+        ) from exc
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
