@@ -529,6 +529,16 @@ def cohort_from_modalities(
             f"{labels_source}, column {target!r}: the patients with data are all of one class "
             f"({counts.idxmax()!r}); a classifier needs at least two"
         )
+    labelled = labels[target].dropna().value_counts()
+    labelled = labelled[labelled > 0]
+    gone = [c for c in labelled.index if counts.get(c, 0) == 0]
+    if gone:
+        raise DataError(
+            f"{labels_source}, column {target!r}: every patient of class(es) "
+            f"{[str(c) for c in gone]} ({int(labelled[gone].sum())} patient(s)) has no data in any "
+            "modality, so the class would vanish from the task; add their data, or leave the "
+            "class out of the labels (or of data.tables.classes)"
+        )
     kinds = {name: a.uns["kind"] for name, a in kept.items()}
     return Cohort.from_modalities(kept, obs, kinds=kinds, target=target)
 

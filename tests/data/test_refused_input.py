@@ -58,3 +58,22 @@ def test_a_declared_class_without_patients_is_refused_not_dropped(tmp_path):
         "CN",
         "CN",
     ]
+
+
+def test_a_class_whose_patients_all_lack_data_is_refused_not_dropped(tmp_path):
+    from graphfuse.data import cohort_from_modalities, read_labels
+
+    ids = [f"P{i:02d}" for i in range(30)]
+    dx = ["CN", "AD", "MCI"] * 10
+    pd.DataFrame({"pid": ids, "dx": dx}).to_csv(tmp_path / "labels.csv", index=False)
+    keep = [i for i, d in zip(ids, dx, strict=True) if d != "MCI"]
+    x = np.random.default_rng(0).normal(size=(len(keep), 3))
+    rna = pd.DataFrame(x, columns=["APOE", "APP", "MAPT"]).assign(pid=keep)
+    rna.to_csv(tmp_path / "rna.csv", index=False)
+    labels = read_labels(tmp_path / "labels.csv", id_column="pid", target="dx")
+    modality = read_modality(tmp_path / "rna.csv", name="rna", kind="omics", id_column="pid")
+    with (
+        pytest.warns(UserWarning, match="10 of its 30 patient"),
+        pytest.raises(DataError, match=r"class\(es\) \['MCI'\] \(10 patient\(s\)\) has no data"),
+    ):
+        cohort_from_modalities(labels, {"rna": modality}, target="dx")
