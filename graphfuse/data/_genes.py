@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from graphfuse.data._tables import read_csv_file
 from graphfuse.errors import DataError
 
 __all__ = ["GeneMapping", "gene_column", "strip_version"]
@@ -148,7 +149,7 @@ class GeneMapping:
         if not path.is_file():
             raise DataError(f"{where}: gene mapping table {path} not found")
         sep = "\t" if ".tsv" in path.suffixes or ".txt" in path.suffixes else ","
-        table = pd.read_csv(path, sep=sep, dtype=str)
+        table = read_csv_file(path, f"{where}: gene mapping table", sep=sep, dtype=str)
         if table.shape[1] < 2:
             raise DataError(
                 f"{where}: gene mapping table {path} has {table.shape[1]} column(s); expected "

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphfuse.data._tables import read_csv_file
 from graphfuse.errors import DataError
 
 __all__ = ["read_interactions"]
@@ -55,7 +56,7 @@ def read_interactions(
     if not path.is_file():
         raise DataError(f"{path}: interaction file not found")
     sep = "\t" if path.suffix in {".tsv", ".txt"} else ","
-    table = pd.read_csv(path, sep=sep)
+    table = read_csv_file(path, "interaction file", sep=sep)
     missing = [c for c in (*columns, *([score_column] if score_column else [])) if c not in table]
     if missing:
         raise DataError(f"{path}: column(s) {missing} not found; columns: {list(table.columns)}")
@@ -77,7 +78,7 @@ def read_interactions(
         weight = weight / weight.max()
     unmapped = 0
     if symbol_map is not None:
-        smap = pd.read_csv(symbol_map)
+        smap = read_csv_file(Path(symbol_map), "protein -> symbol map")
         if not {"symbol", "ensp"} <= set(smap.columns):
             raise DataError(f"{symbol_map}: expected columns 'symbol' and 'ensp'")
         lookup = dict(zip(smap["ensp"].astype(str), smap["symbol"].astype(str), strict=True))

@@ -81,6 +81,17 @@ _UNREADABLE = (
 )
 
 
+def read_csv_file(path: Path, what: str, **options: Any) -> pd.DataFrame:
+    """``pd.read_csv(path, **options)`` of a file that is not a patient table (a gene map,
+    an interaction list); a missing, empty, truncated or corrupt file is a
+    :class:`DataError` naming it (``what``: e.g. ``"gene mapping table"``)."""
+    _require_file(path, what)
+    try:
+        return pd.read_csv(path, **options)
+    except _UNREADABLE as exc:
+        raise _unreadable(path, f"{what} {path}", "a CSV table", exc) from exc
+
+
 def _unreadable(path: Path, where: str, what: str, exc: BaseException) -> DataError:
     """The error for a file that ``what`` cannot read, naming the cause."""
     comp = _compression(path)

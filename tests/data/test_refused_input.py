@@ -77,3 +77,20 @@ def test_a_class_whose_patients_all_lack_data_is_refused_not_dropped(tmp_path):
         pytest.raises(DataError, match=r"class\(es\) \['MCI'\] \(10 patient\(s\)\) has no data"),
     ):
         cohort_from_modalities(labels, {"rna": modality}, target="dx")
+
+
+def test_a_truncated_gene_map_or_interaction_file_is_a_graphfuse_error_naming_it(tmp_path):
+    import gzip
+
+    from graphfuse.data import GeneMapping, read_interactions
+
+    table = pd.DataFrame({"pid": ["p1", "p2"], "ENSG1": [1.0, 2.0], "ENSG2": [0.5, 0.1]})
+    table.to_csv(tmp_path / "rna.csv", index=False)
+    packed = gzip.compress(b"ensembl,symbol\n" + b"ENSG1,APOE\n" * 2000)
+    (tmp_path / "genemap.csv.gz").write_bytes(packed[: len(packed) // 2])
+    genes = GeneMapping(ids="features", table=tmp_path / "genemap.csv.gz")
+    with pytest.raises(DataError, match=r"gene mapping table .*genemap.csv.gz"):
+        read_modality(tmp_path / "rna.csv", name="rna", kind="omics", id_column="pid", genes=genes)
+    (tmp_path / "ppi.csv").write_bytes(b"")
+    with pytest.raises(DataError, match=r"interaction file: .*ppi.csv is empty"):
+        read_interactions(tmp_path / "ppi.csv")
