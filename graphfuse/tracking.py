@@ -44,6 +44,7 @@ __all__ = [
     "Terminated",
     "TrackingError",
     "clean_runs",
+    "list_runs",
     "package_versions",
     "resolve_tracking_uri",
     "stale_runs",
@@ -446,6 +447,50 @@ def _experiments(client: Any, experiment: str | None) -> list[Any]:
             f"experiments there: {', '.join(names) or 'none'}"
         )
     return [exp]
+
+
+def list_runs(
+    uri: str,
+    experiment: str | None = None,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[Any]:
+    """The newest runs (``graphfuse runs list``).
+
+    Parameters
+    ----------
+    uri
+        Tracking URI (:func:`resolve_tracking_uri`).
+    experiment
+        Only this experiment's runs (default: every experiment's).
+    status
+        Only runs with this status (``RUNNING``, ``FINISHED``, ``FAILED``, ``KILLED``).
+    limit
+        At most this many.
+
+    Returns
+    -------
+    list of mlflow.entities.Run
+        Newest first.
+    """
+    from mlflow.tracking import MlflowClient
+
+    statuses = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+    if status is not None and status not in statuses:
+        raise ConfigError(f"--status: expected one of {', '.join(statuses)}; got {status!r}")
+    client = MlflowClient(tracking_uri=uri)
+    exps = _experiments(client, experiment)
+    if not exps:
+        return []
+    return list(
+        client.search_runs(
+            [e.experiment_id for e in exps],
+            filter_string=f"attributes.status = '{status}'" if status else "",
+            order_by=["attributes.start_time DESC"],
+            max_results=limit,
+        )
+    )
 
 
 def stale_runs(
