@@ -68,6 +68,12 @@ _FORMS = (
     "postgresql://user@host/db (also mysql://, mssql://), databricks, or a local folder path"
 )
 _STALE_HOURS = 24.0
+_SQLITE_WRITE_ERRORS = (  # SQLite's words for a store it cannot write
+    "attempt to write a readonly database",
+    "database or disk is full",
+    "disk i/o error",
+    "unable to open database file",
+)
 _checked_stale: set[tuple[str, str]] = set()
 
 
@@ -232,7 +238,7 @@ def _writing(what: str, where: str) -> Iterator[None]:
         ) from exc
     except Exception as exc:
         text = str(exc).lower()
-        markers = ("readonly database", "read-only", "disk is full", "disk i/o error")
+        markers = _SQLITE_WRITE_ERRORS
         if not any(m in text for m in markers):
             raise
         raise TrackingError(

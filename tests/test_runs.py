@@ -79,6 +79,23 @@ def test_sigterm_in_a_run_ends_it_killed_with_its_metrics(uri, experiment):
     assert [m.step for m in client.get_metric_history(logger.run_id, "train_loss")] == [1, 2, 3]
 
 
+def test_sigterm_during_the_final_writes_waits_for_them(uri, experiment, monkeypatch):
+    logger = RunLogger(uri, experiment)
+    real = logger.client.log_batch
+
+    def signalled(run_id, metrics=(), **kwargs):
+        if metrics:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives while the buffer is being sent
+        return real(run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(logger.client, "log_batch", signalled)
+    with pytest.raises(Terminated):
+        with logger.start():
+            logger.log_metrics({"train_loss": 0.25}, 1)
+    run = MlflowClient(uri).get_run(logger.run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["train_loss"] == 0.25
+
+
 def test_ctrl_c_ends_a_run_killed_not_failed(uri, experiment):
     logger = RunLogger(uri, experiment)
     with pytest.raises(KeyboardInterrupt):
@@ -111,6 +128,7 @@ def _status(db: Path, experiment_id: str) -> str | None:
     return row[0] if row else None
 
 
+@pytest.mark.slow  # a CLI subprocess: importing torch and MLflow takes most of it
 def test_fit_subprocess_stopped_by_sigterm_ends_killed_with_epochs_so_far(
     store, uri, experiment, tmp_path
 ):
@@ -132,7 +150,7 @@ def test_fit_subprocess_stopped_by_sigterm_ends_killed_with_epochs_so_far(
             if _status(store, exp_id) == "RUNNING":
                 break
             time.sleep(0.1)
-        time.sleep(1.0)  # some epochs
+        time.sleep(2.0)  # some epochs
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -291,6 +309,23 @@ def test_metrics_to_a_full_disk_are_a_tracking_error(uri, experiment, monkeypatc
         logger.log_metrics({"a": 1.0})
         with pytest.raises(TrackingError, match=r"/store/store\.db: No space left on device"):
             logger.flush()
+        monkeypatch.setattr(logger.client, "log_batch", real)
+
+
+def test_a_read_only_sqlite_database_is_a_tracking_error(uri, experiment, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    logger = RunLogger(uri, experiment)
+    with logger.start():
+        real = logger.client.log_batch
+
+        def read_only(*args, **kwargs):
+            raise MlflowException("(sqlite3.OperationalError) attempt to write a readonly database")
+
+        monkeypatch.setattr(logger.client, "log_batch", read_only)
+        with pytest.raises(TrackingError, match="readonly database") as caught:
+            logger.set_tags({"a": "b"})
+        assert uri in str(caught.value) and "tags" in str(caught.value)
         monkeypatch.setattr(logger.client, "log_batch", real)
 
 
