@@ -77,7 +77,9 @@ _SQLITE_WRITE_ERRORS = (  # SQLite's words for a store it cannot write
 _checked_stale: set[tuple[str, str]] = set()
 
 
-def resolve_tracking_uri(uri: str | None = None, *, key: str = "tracking.uri") -> str:
+def resolve_tracking_uri(
+    uri: str | None = None, *, key: str = "tracking.uri / --tracking-uri"
+) -> str:
     """The tracking URI in force: ``uri``, else ``MLFLOW_TRACKING_URI``, else SQLite in cwd.
 
     Raises
@@ -227,12 +229,14 @@ def _writing(what: str, where: str) -> Iterator[None]:
     SQLite's read-only / full database) into a :class:`TrackingError` naming the path."""
     try:
         yield
+    except GraphfuseError:
+        raise
     except OSError as exc:
         path = exc.filename or where
         code = errno.errorcode.get(exc.errno or 0, "")
         cause = (exc.strerror or str(exc)) + (f" ({code})" if code else "")
         raise TrackingError(
-            f"MLflow could not write {what} to {path}: {cause}; make it writable, free disk "
+            f"could not write {what} to {path}: {cause}; make it writable, free disk "
             "space, or choose another store (tracking.uri, --tracking-uri or "
             "MLFLOW_TRACKING_URI)"
         ) from exc
@@ -242,7 +246,7 @@ def _writing(what: str, where: str) -> Iterator[None]:
         if not any(m in text for m in markers):
             raise
         raise TrackingError(
-            f"MLflow could not write {what} to {where}: {str(exc).splitlines()[0]}; make it "
+            f"could not write {what} to {where}: {str(exc).splitlines()[0]}; make it "
             "writable, free disk space, or choose another store (tracking.uri, "
             "--tracking-uri or MLFLOW_TRACKING_URI)"
         ) from exc
@@ -434,10 +438,19 @@ class RunLogger:
             self.client.log_artifacts(self.run_id, str(folder), path)
 
     @contextmanager
+    def writing(self, what: str) -> Iterator[None]:
+        """A block that writes to the run (e.g. an MLflow model logged directly): a store
+        that refuses the write is a :class:`TrackingError` naming ``what`` and the path."""
+        with _writing(what, self._where()):
+            yield
+
+    @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A temporary folder whose contents are logged as artifacts when the block ends."""
+        """A temporary folder whose contents are logged as artifacts when the block ends
+        (a write the disk refuses there is a :class:`TrackingError` too)."""
         with tempfile.TemporaryDirectory(prefix="graphfuse-") as tmp:
-            yield Path(tmp)
+            with _writing("the run's artifacts (staged)", tmp):
+                yield Path(tmp)
             self.log_artifacts(tmp)
 
 

@@ -160,4 +160,5 @@ def _log_results(
         pred.to_csv(folder / "predictions.csv")
         if pipeline is not None:
             pipeline.save(folder / "pipeline")
-            log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
+            with logger.writing("the MLflow model"):
+                log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
