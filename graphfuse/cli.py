@@ -540,22 +540,34 @@ def _runs_target(
     config_path: str | None,
     overrides: tuple[str, ...],
 ) -> tuple[str, str | None]:
-    """The tracking URI and experiment (``None``: all) a ``runs`` command works on."""
+    """The tracking URI and experiment (``None``: all) a ``runs`` command works on; a
+    SQLite store that does not exist is an error (not a new empty store)."""
+    from pathlib import Path
+
+    from graphfuse.errors import ConfigError
     from graphfuse.tracking import resolve_tracking_uri
 
     if config_path is None and not overrides:
-        return resolve_tracking_uri(tracking_uri, key="--tracking-uri"), experiment
-    from graphfuse.config import load_config
+        uri = resolve_tracking_uri(tracking_uri, key="--tracking-uri")
+    else:
+        from graphfuse.config import load_config
 
-    cfg = load_config(config_path, overrides)
-    named = config_path is not None or any(
-        o.partition("=")[0].strip() == "tracking.experiment" for o in overrides
-    )
-    if experiment is None and named:
-        experiment = cfg.tracking.experiment
-    if tracking_uri is not None:
-        return resolve_tracking_uri(tracking_uri, key="--tracking-uri"), experiment
-    return resolve_tracking_uri(cfg.tracking.uri, key=f"{cfg.source}: tracking.uri"), experiment
+        cfg = load_config(config_path, overrides)
+        named = config_path is not None or any(
+            o.partition("=")[0].strip() == "tracking.experiment" for o in overrides
+        )
+        if experiment is None and named:
+            experiment = cfg.tracking.experiment
+        if tracking_uri is not None:
+            uri = resolve_tracking_uri(tracking_uri, key="--tracking-uri")
+        else:
+            uri = resolve_tracking_uri(cfg.tracking.uri, key=f"{cfg.source}: tracking.uri")
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+        raise ConfigError(
+            f"no MLflow store at {uri} (from {Path.cwd()}); give it with --tracking-uri, "
+            "--set tracking.uri=… or MLFLOW_TRACKING_URI"
+        )
+    return uri, experiment
 
 
 def _print_runs(found: list[Any], uri: str, title: str) -> None:
@@ -625,7 +637,9 @@ def runs_clean(
 @_runs_options
 @click.option(
     "--status",
-    type=click.Choice(["RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED"]),
+    type=click.Choice(
+        ["RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED"], case_sensitive=False
+    ),
     default=None,
     help="Only runs with this status.",
 )

@@ -454,7 +454,7 @@ class RunLogger:
             self.log_artifacts(tmp)
 
 
-def _experiments(client: Any, experiment: str | None) -> list[Any]:
+def _experiments(client: Any, experiment: str | None, uri: str) -> list[Any]:
     """The named experiment (a :class:`ConfigError` when absent), else every active one."""
     if experiment is None:
         return list(client.search_experiments())
@@ -462,7 +462,7 @@ def _experiments(client: Any, experiment: str | None) -> list[Any]:
     if exp is None:
         names = sorted(e.name for e in client.search_experiments())
         raise ConfigError(
-            f"--experiment: no MLflow experiment {experiment!r} in the tracking store; "
+            f"--experiment: no MLflow experiment {experiment!r} in the tracking store {uri}; "
             f"experiments there: {', '.join(names) or 'none'}"
         )
     return [exp]
@@ -499,7 +499,7 @@ def list_runs(
     if status is not None and status not in statuses:
         raise ConfigError(f"--status: expected one of {', '.join(statuses)}; got {status!r}")
     client = MlflowClient(tracking_uri=uri)
-    exps = _experiments(client, experiment)
+    exps = _experiments(client, experiment, uri)
     if not exps:
         return []
     return list(
@@ -546,7 +546,7 @@ def stale_runs(
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
-    exps = _experiments(client, experiment)
+    exps = _experiments(client, experiment, uri)
     if not exps:
         return []
     cutoff = int((time.time() - older_than_hours * 3600) * 1000)

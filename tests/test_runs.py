@@ -232,7 +232,7 @@ def test_runs_clean_marks_stale_runs_killed_and_lists_them(uri, experiment):
     assert client.get_run(fresh).info.status == "RUNNING"
     assert stale_runs(uri, experiment) == []
     assert [r.info.run_id for r in clean_runs(uri, experiment, older_than_hours=0)] == [fresh]
-    args = ["runs", "list", "--tracking-uri", uri, "-e", experiment, "--status", "KILLED"]
+    args = ["runs", "list", "--tracking-uri", uri, "-e", experiment, "--status", "killed"]
     listed = runner.invoke(main, args)
     assert listed.exit_code == 0 and stale in listed.output and fresh in listed.output
 
@@ -386,3 +386,11 @@ def test_explain_refuses_a_run_without_a_fingerprint_unless_trusted(uri, experim
     assert out.exit_code == 2 and "--trust-run" in out.output
     trusted = explain_run(run_id, ["saliency"], tracking_uri=uri, log=False, trust_run=True)
     assert set(trusted.attributions) == {"saliency"}
+
+
+def test_runs_commands_do_not_create_a_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    out = CliRunner().invoke(main, ["runs", "list"])
+    assert out.exit_code == 2 and "no MLflow store at sqlite:///mlflow.db" in out.output
+    assert not (tmp_path / "mlflow.db").exists()
