@@ -292,10 +292,13 @@ class Cohort:
         return out
 
     def fingerprint(self) -> str:
-        """SHA-256 of the patients, labels and every modality's values and feature names."""
+        """SHA-256 of the patients, labels, published split (``obs["split"]``, when there is
+        one) and every modality's values and feature names."""
         h = hashlib.sha256()
         h.update("\x1f".join(map(str, self.patients)).encode())
         h.update(self.obs[self.target].astype(str).str.cat(sep="\x1f").encode())
+        if "split" in self.obs.columns:
+            h.update(b"\x1esplit\x1e" + self.obs["split"].astype(str).str.cat(sep="\x1f").encode())
         for name in self.modalities:
             adata = self.mdata.mod[name]
             h.update(name.encode())

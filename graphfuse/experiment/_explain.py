@@ -113,12 +113,15 @@ def explain_run(
     seed: int = 0,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     log: bool = True,
+    trust_run: bool = False,
 ) -> ExplainResult:
     """Explain a tracked run's model with several explainers and log the results into it.
 
     The run's data is rebuilt from its logged ``config.yaml`` (:func:`prepare` is
-    deterministic given the config) and checked against the run's data fingerprint; the
-    model is rebuilt from its ``checkpoint/``. Each attribution is logged to
+    deterministic given the config) and checked against the run's data fingerprint (the
+    tag ``graphfuse.data_fingerprint``: patients, labels, published split, values); a run
+    without that tag is refused unless ``trust_run``. The model is rebuilt from its
+    ``checkpoint/``. Each attribution is logged to
     ``explanations/<method>/`` (Parquet + JSON, :meth:`Attribution.save`) with plots
     (top features, heatmap), ``explain_seconds_<method>`` metrics, an agreement table and
     plot, and — for a synthetic cohort — scores against the planted truth
@@ -142,11 +145,16 @@ def explain_run(
         ``method -> its parameters``, e.g. ``{"shap": {"n_permutations": 64}}``.
     log
         Log into the run (``False``: compute only).
+    trust_run
+        Explain a run that has no data fingerprint tag (made by other code, or with the tag
+        removed) on the word of its ``config.yaml`` alone (``graphfuse explain
+        --trust-run``).
 
     Raises
     ------
     DataError
-        The run does not exist, has no config or checkpoint, or its data changed since.
+        The run does not exist, has no config or checkpoint, has no data fingerprint (and
+        not ``trust_run``), or its data changed since.
     """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -181,11 +189,17 @@ def explain_run(
                 f"run {run_id}: no config.yaml or checkpoint/ artifact; only runs made by "
                 "graphfuse fit can be explained"
             ) from None
+        logged = run.data.tags.get("graphfuse.data_fingerprint")
+        if logged is None and not trust_run:
+            raise DataError(
+                f"run {run_id}: no data fingerprint (tag graphfuse.data_fingerprint), so the data "
+                "rebuilt from its config.yaml cannot be checked to be the data its model was "
+                "trained on; explain it anyway with --trust-run (Python: trust_run=True)"
+            )
         config = load_config(cfg_path)
         model = load_checkpoint(ckpt)
     # a refitted run's checkpoint was trained on training + validation patients: rebuild that
     prepared = prepare(config, refit=config.train.refit)
-    logged = run.data.tags.get("graphfuse.data_fingerprint")
     if logged is not None and logged != prepared.fingerprint:
         raise DataError(
             f"run {run_id}: the data changed since the run (fingerprint {logged[:12]}… logged, "

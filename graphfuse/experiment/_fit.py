@@ -26,7 +26,7 @@ from graphfuse.experiment._prepare import (
     seed_everything,
     split_cohort,
 )
-from graphfuse.experiment._track import epoch_logger, log_fit, start_run
+from graphfuse.experiment._track import epoch_logger, log_fit, start_run, tracking_uri_of
 from graphfuse.models import FusionModel, build_model
 from graphfuse.tracking import RunLogger
 from graphfuse.train import TrainHistory, task_class, train_model
@@ -240,16 +240,27 @@ def fit(
         Called with each epoch's record (``epoch``, ``train_loss``, ``val_loss``,
         ``val_<metric>``), after it is logged. It may raise to stop the fit:
         :class:`graphfuse.tracking.StopRun` ends the MLflow run ``KILLED`` (a pruned
-        :mod:`graphfuse.tune` trial), anything else ``FAILED``.
+        :mod:`graphfuse.tune` trial), anything else ``FAILED``. Ctrl-C and ``SIGTERM``
+        (:class:`graphfuse.tracking.Terminated`) end it ``KILLED`` too, with the
+        metrics logged so far.
     parent_run_id, run_tags
         Log the run nested under this MLflow run, with these extra tags (``graphfuse tune``).
 
     Returns
     -------
     FitResult
+
+    Raises
+    ------
+    ConfigError
+        Invalid settings: a device the machine lacks, a malformed ``tracking.uri``.
+    TrackingError
+        The tracking store cannot be written (read-only, full disk).
     """
     started = time.perf_counter()
     resolve_device(config.train.device)  # a GPU the machine lacks fails before any work
+    if config.tracking.enabled:
+        tracking_uri_of(config)  # so does a malformed tracking URI
     seed_everything(config.seed)
     prepared = prepare(config, cohort=cohort, splits=splits)
     timings = dict(prepared.timings)

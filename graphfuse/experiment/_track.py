@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from graphfuse.experiment._pipeline import Pipeline
     from graphfuse.experiment._prepare import Prepared
 
-__all__ = ["epoch_logger", "log_fit", "start_run"]
+__all__ = ["epoch_logger", "log_fit", "start_run", "tracking_uri_of"]
+
+
+def tracking_uri_of(config: ExperimentConfig) -> str:
+    """The config's tracking URI in force; a malformed one is a
+    :class:`~graphfuse.errors.ConfigError` naming the config and ``tracking.uri``."""
+    return resolve_tracking_uri(config.tracking.uri, key=f"{config.source}: tracking.uri")
 
 
 def start_run(
@@ -38,7 +44,7 @@ def start_run(
     if not config.tracking.enabled:
         return None
     logger = RunLogger(
-        resolve_tracking_uri(config.tracking.uri),
+        tracking_uri_of(config),
         config.tracking.experiment,
         config.tracking.run_name,
     )
@@ -154,4 +160,5 @@ def _log_results(
         pred.to_csv(folder / "predictions.csv")
         if pipeline is not None:
             pipeline.save(folder / "pipeline")
-            log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
+            with logger.writing("the MLflow model"):
+                log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
