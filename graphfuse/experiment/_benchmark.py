@@ -142,6 +142,7 @@ def benchmark_explainers(
     run_id: str | None = None,
     min_size: int = 5,
     max_size: int | None = 500,
+    trust_run: bool = False,
 ) -> BenchmarkResult:
     """Run every explainer on one model and test its gene ranking against pathways.
 
@@ -174,6 +175,9 @@ def benchmark_explainers(
         nothing logged by it) instead of training; the benchmark is logged into it.
     min_size, max_size
         Set sizes tested, counted within the background.
+    trust_run
+        With ``run_id``: explain a run without a data fingerprint tag (see
+        :func:`graphfuse.experiment.explain_run`).
 
     Returns
     -------
@@ -190,7 +194,9 @@ def benchmark_explainers(
     params = {k: dict(v) for k, v in (params or {}).items()}
     _check_arguments(config, methods, params, collections, top_k, n_permutations, fdr, run_id)
     notes: list[str] = []
-    attributions, cohort, data, model_run_id = _explain(config, methods, params, seed, run_id)
+    attributions, cohort, data, model_run_id = _explain(
+        config, methods, params, seed, run_id, trust_run
+    )
     tracking = config.tracking if config is not None else TrackingConfig()
 
     background, label = _background(data, top_k, notes)
@@ -357,6 +363,7 @@ def _explain(
     params: dict[str, dict[str, Any]],
     seed: int,
     run_id: str | None,
+    trust_run: bool,
 ) -> tuple[dict[str, Any], Any, Any, str | None]:
     """Attributions of a freshly trained model, or of a tracked run's model."""
     from graphfuse._threads import auto_threads
@@ -365,7 +372,15 @@ def _explain(
 
     if run_id is not None:
         uri = config.tracking.uri if config is not None else None
-        res = explain_run(run_id, methods, tracking_uri=uri, seed=seed, params=params, log=False)
+        res = explain_run(
+            run_id,
+            methods,
+            tracking_uri=uri,
+            seed=seed,
+            params=params,
+            log=False,
+            trust_run=trust_run,
+        )
         prepared = res.prepared
         return res.attributions, prepared.cohort, prepared.data, run_id
     explainers = build_explainers(methods, params)

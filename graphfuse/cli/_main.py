@@ -1,8 +1,5 @@
-"""Command line: ``graphfuse fit --config configs/ad.yaml``.
-
-Thin by design: it parses arguments, loads the config and calls
-:mod:`graphfuse.experiment`, which notebooks call the same way.
-"""
+"""The commands ``fit``, ``tune``, ``predict``, ``explain``, ``benchmark`` and ``cv``, and
+the options they share."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ import click
 import graphfuse
 from graphfuse.errors import GraphfuseError
 
-__all__ = ["main"]
+__all__ = ["config_option", "device_option", "main", "overrides_option"]
 
 
 class _Group(click.Group):
@@ -37,7 +34,7 @@ class _Group(click.Group):
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
-def _config_option(text: str, *, required: bool = True):
+def config_option(text: str, *, required: bool = True):
     """``--config/-c PATH``: an experiment config (YAML)."""
     return click.option(
         "--config",
@@ -50,13 +47,13 @@ def _config_option(text: str, *, required: bool = True):
     )
 
 
-def _device_option(text: str):
+def device_option(text: str):
     """``--device auto|cpu|cuda|cuda:N``: where a saved pipeline computes."""
     return click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N", help=text)
 
 
 #: ``--set/-s KEY.SUB=VALUE`` (repeatable): config overrides, as ``load_config`` takes them.
-_overrides_option = click.option(
+overrides_option = click.option(
     "--set",
     "-s",
     "overrides",
@@ -80,8 +77,8 @@ def main() -> None:
 
 
 @main.command()
-@_config_option("Experiment config (YAML), e.g. configs/ad.yaml.")
-@_overrides_option
+@config_option("Experiment config (YAML), e.g. configs/ad.yaml.")
+@overrides_option
 @click.option(
     "--progress/--no-progress", default=None, help="Training progress bar (default: on a terminal)."
 )
@@ -111,7 +108,7 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
 
 
 @main.command()
-@_config_option("Experiment config (YAML) with a tune: section, e.g. configs/ad_quick.yaml.")
+@config_option("Experiment config (YAML) with a tune: section, e.g. configs/ad_quick.yaml.")
 @click.option(
     "--trials",
     "-n",
@@ -119,7 +116,7 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
     default=None,
     help="Trials to run now, added to the study's earlier ones (default: tune.trials).",
 )
-@_overrides_option
+@overrides_option
 @click.option(
     "--storage",
     default=None,
@@ -196,7 +193,7 @@ def tune(
 )
 @click.option("--track/--no-track", default=True, help="Log an MLflow run (default: yes).")
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
-@_device_option("Where to compute (default: the run's train.device).")
+@device_option("Where to compute (default: the run's train.device).")
 def predict(
     run_id: str,
     data_path: str,
@@ -278,7 +275,7 @@ def predict(
     help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
 )
 @click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
-@_device_option("With --data: where to compute (default: the run's train.device).")
+@device_option("With --data: where to compute (default: the run's train.device).")
 @click.option(
     "--trust-run",
     is_flag=True,
@@ -371,11 +368,11 @@ def benchmark() -> None:
 
 
 @benchmark.command("explainers")
-@_config_option(
+@config_option(
     "Experiment config (YAML) to train, e.g. configs/ad.yaml (with --run: its tracking).",
     required=False,
 )
-@_overrides_option
+@overrides_option
 @click.option(
     "--method",
     "-m",
@@ -423,6 +420,11 @@ def benchmark() -> None:
     metavar="METHOD.KEY=VALUE",
     help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
 )
+@click.option(
+    "--trust-run",
+    is_flag=True,
+    help="With --run: explain a run without a data fingerprint tag (as explain --trust-run).",
+)
 def benchmark_explainers_command(
     config_path: str | None,
     overrides: tuple[str, ...],
@@ -436,6 +438,7 @@ def benchmark_explainers_command(
     seed: int,
     min_size: int,
     param_items: tuple[str, ...],
+    trust_run: bool,
 ) -> None:
     """Which explainer recovers known pathways, beats random gene sets, and at what cost.
 
@@ -466,6 +469,7 @@ def benchmark_explainers_command(
         seed=seed,
         run_id=run_id,
         min_size=min_size,
+        trust_run=trust_run,
     )
     result.print_summary()
 
@@ -486,7 +490,7 @@ def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 
 
 @main.command()
-@_config_option("Experiment config (YAML) of a cohort without a published split.")
+@config_option("Experiment config (YAML) of a cohort without a published split.")
 @click.option("--folds", "-k", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option(
     "--seed",
@@ -495,7 +499,7 @@ def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     multiple=True,
     help="Repeat the cross-validation with this seed (repeatable; default: the config's).",
 )
-@_overrides_option
+@overrides_option
 def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[str, ...]) -> None:
     """Stratified k-fold cross-validation: every patient is tested once per seed.
 
@@ -508,154 +512,3 @@ def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[st
 
     cfg = load_config(config_path, overrides)
     cross_validate(cfg, folds=folds, seeds=list(seeds) or None).print_summary()
-
-
-@main.group()
-def runs() -> None:
-    """MLflow runs of the tracking store: list them, mark stale RUNNING ones KILLED."""
-
-
-def _runs_options(func: Any) -> Any:
-    """``--experiment``, ``--tracking-uri``, ``--config`` and ``--set`` of ``runs`` commands."""
-    func = _overrides_option(func)
-    func = _config_option(
-        "An experiment config whose tracking: section (uri, experiment) to use.", required=False
-    )(func)
-    func = click.option(
-        "--tracking-uri", default=None, help="Tracking store (default as for fit)."
-    )(func)
-    return click.option(
-        "--experiment",
-        "-e",
-        default=None,
-        metavar="NAME",
-        help="Only this MLflow experiment (default: the config's with --config or --set "
-        "tracking.experiment=…, else every experiment).",
-    )(func)
-
-
-def _runs_target(
-    experiment: str | None,
-    tracking_uri: str | None,
-    config_path: str | None,
-    overrides: tuple[str, ...],
-) -> tuple[str, str | None]:
-    """The tracking URI and experiment (``None``: all) a ``runs`` command works on; a
-    SQLite store that does not exist is an error (not a new empty store)."""
-    from pathlib import Path
-
-    from graphfuse.errors import ConfigError
-    from graphfuse.tracking import resolve_tracking_uri
-
-    if config_path is None and not overrides:
-        uri = resolve_tracking_uri(tracking_uri, key="--tracking-uri")
-    else:
-        from graphfuse.config import load_config
-
-        cfg = load_config(config_path, overrides)
-        named = config_path is not None or any(
-            o.partition("=")[0].strip() == "tracking.experiment" for o in overrides
-        )
-        if experiment is None and named:
-            experiment = cfg.tracking.experiment
-        if tracking_uri is not None:
-            uri = resolve_tracking_uri(tracking_uri, key="--tracking-uri")
-        else:
-            uri = resolve_tracking_uri(cfg.tracking.uri, key=f"{cfg.source}: tracking.uri")
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
-        raise ConfigError(
-            f"no MLflow store at {uri} (from {Path.cwd()}); give it with --tracking-uri, "
-            "--set tracking.uri=… or MLFLOW_TRACKING_URI"
-        )
-    return uri, experiment
-
-
-def _print_runs(found: list[Any], uri: str, title: str) -> None:
-    from datetime import datetime, timezone
-
-    from mlflow.tracking import MlflowClient
-    from rich.console import Console
-    from rich.table import Table
-
-    names = {e.experiment_id: e.name for e in MlflowClient(uri).search_experiments()}
-    table = Table(title=title, title_justify="left")
-    table.add_column("run", no_wrap=True, min_width=32)  # ids are copied from here whole
-    for col in ("name", "experiment", "status", "started (UTC)"):
-        table.add_column(col)
-    for run in found:
-        started = datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc)
-        table.add_row(
-            run.info.run_id,
-            run.info.run_name or "",
-            names.get(run.info.experiment_id, run.info.experiment_id),
-            run.info.status,
-            started.strftime("%Y-%m-%d %H:%M"),
-        )
-    Console().print(table)
-
-
-@runs.command("clean")
-@_runs_options
-@click.option(
-    "--older-than",
-    "hours",
-    type=click.FloatRange(min=0),
-    default=24.0,
-    show_default=True,
-    metavar="HOURS",
-    help="Only runs that started more than HOURS ago.",
-)
-@click.option("--dry-run", is_flag=True, help="List the runs; change nothing.")
-def runs_clean(
-    experiment: str | None,
-    tracking_uri: str | None,
-    config_path: str | None,
-    overrides: tuple[str, ...],
-    hours: float,
-    dry_run: bool,
-) -> None:
-    """Mark runs still RUNNING after HOURS KILLED and list them.
-
-    A process killed outright (SIGKILL, out of memory, a lost machine) cannot end its MLflow
-    run, which then stays RUNNING; graphfuse warns about them when a run starts. A run that
-    is in fact still going would be marked too (it sets its own status when it ends): use
-    --dry-run to look first.
-    """
-    from graphfuse.tracking import clean_runs
-
-    uri, name = _runs_target(experiment, tracking_uri, config_path, overrides)
-    found = clean_runs(uri, name, older_than_hours=hours, dry_run=dry_run)
-    where = f"experiment {name!r}" if name is not None else "every experiment"
-    if not found:
-        click.echo(f"no run RUNNING for more than {hours:g} hours in {where} of {uri}")
-        return
-    done = "would be marked KILLED (dry run)" if dry_run else "marked KILLED"
-    _print_runs(found, uri, f"{len(found)} run(s) of {where} in {uri} {done}")
-
-
-@runs.command("list")
-@_runs_options
-@click.option(
-    "--status",
-    type=click.Choice(
-        ["RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED"], case_sensitive=False
-    ),
-    default=None,
-    help="Only runs with this status.",
-)
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-def runs_list(
-    experiment: str | None,
-    tracking_uri: str | None,
-    config_path: str | None,
-    overrides: tuple[str, ...],
-    status: str | None,
-    limit: int,
-) -> None:
-    """List the newest runs (id, name, experiment, status, start)."""
-    from graphfuse.tracking import list_runs
-
-    uri, name = _runs_target(experiment, tracking_uri, config_path, overrides)
-    found = list_runs(uri, name, status=status, limit=limit)
-    where = f"experiment {name!r}" if name is not None else "every experiment"
-    _print_runs(found, uri, f"runs of {where} in {uri}, newest first")

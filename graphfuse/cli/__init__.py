@@ -1,0 +1,12 @@
+"""Command line: ``graphfuse fit --config configs/ad.yaml``.
+
+Thin by design: it parses arguments, loads the config and calls
+:mod:`graphfuse.experiment`, which notebooks call the same way.
+"""
+
+from __future__ import annotations
+
+from graphfuse.cli import _runs  # noqa: F401  (registers ``graphfuse runs``)
+from graphfuse.cli._main import main
+
+__all__ = ["main"]
