@@ -129,3 +129,20 @@ def test_explain_errors_are_one_paragraph(fitted):
     out = graphfuse("explain", "--run", _run_id(uri), "-m", "lime", "--tracking-uri", uri, cwd=cwd)
     assert out.returncode == 2 and "unknown explainer(s) ['lime']" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_end_of_file_deep_in_a_command_is_an_error_line_not_a_bare_aborted(monkeypatch):
+    from click.testing import CliRunner
+
+    import graphfuse.config
+    from graphfuse.cli import main
+
+    def truncated(*args, **kwargs):
+        raise EOFError("Ran out of input")
+
+    monkeypatch.setattr(graphfuse.config, "load_config", truncated)
+    result = CliRunner().invoke(main, ["fit", "--config", str(QUICK)])
+    assert result.exit_code == 2
+    assert "Aborted" not in result.output
+    assert "a file ended before its end (EOFError: Ran out of input" in result.output
+    assert "truncated or empty" in result.output

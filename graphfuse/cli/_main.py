@@ -4,6 +4,8 @@ the options they share."""
 from __future__ import annotations
 
 import sys
+import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,6 +27,16 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GraphfuseError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+        except EOFError as exc:  # click alone would print a bare "Aborted!"
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            click.secho(
+                f"error: a file ended before its end ({type(exc).__name__}: {exc or 'no detail'}, "
+                f"raised in {Path(frame.filename).name}:{frame.lineno}); a file this command "
+                "read is truncated or empty",
+                fg="red",
+                err=True,
+            )
             ctx.exit(2)
         except KeyboardInterrupt as exc:
             name = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
