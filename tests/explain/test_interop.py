@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import anndata as ad
 import mudata as md
@@ -11,7 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
+from graphfuse.config import load_config
 from graphfuse.errors import ConfigError, DataError
+from graphfuse.experiment import fit
 from graphfuse.explain import Attribution, ExplainerOutput, explain
 
 PATIENTS = ["p0", "p1", "p2", "p3"]
@@ -187,3 +191,55 @@ def test_write_into_an_anndata_and_its_errors():
     del mdata.mod["meth"]
     with pytest.raises(DataError, match="no modality 'meth'"):
         a.write(md.MuData(dict(mdata.mod)))
+
+
+# ---------------------------------------------------------------- FitResult.write
+QUICK = Path(__file__).resolve().parents[2] / "configs" / "ad_quick.yaml"
+TINY_FIT = [
+    "tracking.enabled=false",
+    "train.epochs=3",
+    "data.synthetic.n_patients=60",
+    "data.synthetic.n_genes=60",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_fit():
+    return fit(load_config(QUICK, TINY_FIT))
+
+
+def test_fit_write_round_trips_predictions_splits_and_embedding(tiny_fit, tmp_path):
+    r = tiny_fit
+    mdata = r.cohort.mdata.copy()
+    r.write(mdata)
+    mdata.write(str(tmp_path / "fit.h5mu"))
+    back = md.read_h5mu(str(tmp_path / "fit.h5mu"))
+    ids = [str(p) for p in r.cohort.patients]
+    assert list(back.obs_names) == ids
+    np.testing.assert_allclose(back.obs["graphfuse_p_AD"].to_numpy(), r.proba[:, 1], atol=1e-6)
+    predicted = np.asarray(r.cohort.classes, dtype=object)[r.proba.argmax(1)]
+    assert (back.obs["graphfuse_prediction"].astype(str).to_numpy() == predicted).all()
+    split = back.obs["graphfuse_split"].astype(str)
+    for name, positions in r.splits.items():
+        assert (split.iloc[positions] == name).all()
+    assert back.obsm["graphfuse_embedding"].shape[0] == len(ids)
+    uns = back.uns["graphfuse"]
+    assert uns["model"] == "gcn_fusion" and list(uns["classes"]) == ["CN", "AD"]
+    assert json.loads(uns["metrics"])["test"].keys() == r.metrics["test"].keys()
+
+
+def test_fit_write_with_extra_and_missing_patients(tiny_fit):
+    r = tiny_fit
+    ids = [*map(str, r.cohort.patients), "new1", "new2"]
+    bigger = ad.AnnData(np.zeros((len(ids), 1)), obs=pd.DataFrame(index=ids[::-1]))
+    r.write(bigger)  # an AnnData with extra patients: NaN for them
+    assert bigger.obs.loc[["new1", "new2"], "graphfuse_p_AD"].isna().all()
+    assert bigger.obs.loc[str(r.cohort.patients[0]), "graphfuse_p_AD"] == pytest.approx(
+        r.proba[0, 1]
+    )
+    first = str(r.cohort.patients[0])
+    fewer = r.cohort.mdata[r.cohort.patients[1:]].copy()
+    with pytest.raises(DataError, match=rf"the MuData lacks 1 patient.*'{first}'"):
+        r.write(fewer)
+    with pytest.raises(DataError, match="MuData or an AnnData"):
+        r.write({"expression": None})
