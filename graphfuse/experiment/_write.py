@@ -11,7 +11,6 @@ import pandas as pd
 import torch
 
 from graphfuse.errors import DataError
-from graphfuse.explain._interop import check_patients
 from graphfuse.models import FusionModel
 from graphfuse.train import task_class
 
@@ -36,9 +35,16 @@ def write_fit(result: FitResult, target: Any) -> None:
         )
     ids = pd.Index([str(p) for p in result.cohort.patients], name="patient")
     kind = "MuData" if isinstance(target, md.MuData) else "AnnData"
-    check_patients(
-        target.obs_names, ids, what=f"the fit ({len(ids)} patients)", where=f"the {kind}"
-    )
+    have = set(target.obs_names.astype(str))
+    missing = [p for p in ids if p not in have]
+    if missing:
+        shown = ", ".join(repr(p) for p in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DataError(
+            f"FitResult.write: the {kind} lacks {len(missing)} patient(s) of the fit "
+            f"({len(ids)} patients): {shown}{more}; write into the cohort's MuData (or one "
+            "holding all its patients: extra patients are fine and get NaN)"
+        )
     at = target.obs_names.astype(str)
     proba = pd.DataFrame(result.proba, index=ids)
     classes = [str(c) for c in result.cohort.classes]
