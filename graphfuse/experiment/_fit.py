@@ -187,6 +187,38 @@ class FitResult:
         console.print(f"artifacts     {self.artifact_uri}")
         console.print(f"browse with   mlflow ui --backend-store-uri {self.tracking_uri}")
 
+    def write(self, mdata: object) -> None:
+        """Write the fit's predictions into a MuData (or an AnnData, or a Cohort's MuData),
+        as scanpy functions write theirs — the slots :meth:`Pipeline.predict` uses with
+        ``write=True``.
+
+        Parameters
+        ----------
+        mdata
+            Holds every patient of the fit (``obs_names``: patient ids), e.g.
+            ``result.cohort.mdata`` or the MuData the cohort was read from; extra
+            patients are fine and get NaN.
+
+        Returns
+        -------
+        None
+            Sets ``mdata.obs["graphfuse_prediction"]`` (predicted class; for survival the
+            risk group, ``high`` above the training patients' median risk),
+            ``mdata.obs["graphfuse_p_<class>"]`` (each class probability; for survival
+            ``mdata.obs["graphfuse_risk"]``), ``mdata.obs["graphfuse_split"]``
+            (``train``/``val``/``test``), ``mdata.obsm["graphfuse_embedding"]`` (patients x
+            embedding, when the model gives one) and ``mdata.uns["graphfuse"]`` (``run_id``,
+            ``model``, ``params`` and ``metrics`` as JSON, ``classes``, ``task``).
+
+        Raises
+        ------
+        DataError
+            ``mdata`` lacks patients of the fit (naming them), or is not a MuData/AnnData.
+        """
+        from graphfuse.experiment._write import write_fit
+
+        write_fit(self, mdata)
+
 
 def fit(
     config: ExperimentConfig,

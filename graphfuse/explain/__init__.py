@@ -15,8 +15,8 @@ from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
     Explainer,
+    ExplainerOutput,
     ExplainerParams,
-    Explanation,
     build_explainer,
     explain,
 )
@@ -46,8 +46,8 @@ __all__ = [
     "Attribution",
     "ExplainContext",
     "Explainer",
+    "ExplainerOutput",
     "ExplainerParams",
-    "Explanation",
     "FaithfulnessResult",
     "Gradient",
     "GradientExplainer",
@@ -79,3 +79,19 @@ __all__ = [
     "top_features_figure",
     "truth_scores",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``Explanation`` was the name of :class:`ExplainerOutput`; it is kept as a deprecated
+    # alias (it is not PyG's ``Explanation``: see :meth:`Attribution.to_pyg`).
+    if name == "Explanation":
+        import warnings
+
+        warnings.warn(
+            "graphfuse.explain.Explanation is deprecated: it is now called ExplainerOutput "
+            "(PyG's Explanation of an attribution is Attribution.to_pyg())",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return ExplainerOutput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

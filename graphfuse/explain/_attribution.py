@@ -224,6 +224,104 @@ class Attribution:
         s = pd.Series(out, dtype=float, name="importance")
         return s.sort_values(ascending=False, kind="stable")
 
+    # --------------------------------------------------------------- interop
+    def to_shap(self, modality: str | None = None, *, data: Any = None) -> Any:
+        """The scores as a ``shap.Explanation``, for shap's plots (``beeswarm``,
+        ``waterfall``, ``bar``, ``heatmap``).
+
+        Needs the ``shap`` package (``pip install 'graphfuse[shap]'``).
+
+        Parameters
+        ----------
+        modality
+            Only this modality's features; ``None``: every modality's, named
+            ``"<modality>: <feature>"``.
+        data
+            Feature values to colour the plots by: the patient graph the attribution was
+            computed on (``HeteroData``), or ``modality -> DataFrame`` (patients x
+            features). ``None``: no values (``.data`` is ``None``; beeswarm points are not
+            coloured).
+
+        Returns
+        -------
+        shap.Explanation
+            ``values``: explained patients x features (in :attr:`patients` order; a
+            modality a patient lacks scores 0, its ``data`` is NaN); ``base_values``: per
+            patient, the explained output (:attr:`output`, recovered from
+            :attr:`prediction`) minus the sum of its scores, so that base + scores = output
+            as shap's plots draw it (for additive methods — ``shap``, integrated gradients,
+            gradient x input — this is the output at the baseline); ``data``;
+            ``feature_names``.
+
+        Raises
+        ------
+        ConfigError
+            shap is not installed.
+        DataError
+            ``modality`` is not explained, or ``data`` lacks explained patients/features.
+        """
+        from graphfuse.explain._interop import to_shap
+
+        return to_shap(self, modality, data=data)
+
+    def to_pyg(self) -> Any:
+        """The scores as a PyG ``HeteroExplanation``.
+
+        Node type ``patient`` has ``node_mask`` (nodes x all features, modalities side by
+        side as in :meth:`table`; a modality a patient lacks scores 0), ``feature_names``
+        (``"<modality>: <feature>"``) and ``patient`` (the patient id of each node row:
+        the explained patients, in order, then other patients that scored edges reach,
+        whose mask rows are 0). Each scored edge type (:attr:`edge_scores`, from
+        ``masking``) becomes ``(patient, <name>, patient)`` with ``edge_index`` over those
+        rows and ``edge_mask``. PyG's ``visualize_feature_importance`` works on it.
+        """
+        from graphfuse.explain._interop import to_pyg
+
+        return to_pyg(self)
+
+    def write(self, mdata: Any, *, modality: str | None = None, key: str | None = None) -> None:
+        """Write the scores into a MuData (or an AnnData), as scanpy functions write theirs.
+
+        Parameters
+        ----------
+        mdata
+            A ``MuData`` holding every explained patient (``obs_names``: patient ids) and
+            the explained modalities, or an ``AnnData`` of one modality.
+        modality
+            Only this modality; required for an AnnData when more than one is explained.
+        key
+            Prefix of the slots; default ``graphfuse_<method>``.
+
+        Returns
+        -------
+        None
+            Sets, per explained modality ``m`` (the AnnData itself for an AnnData):
+
+            - ``mdata[m].obsm[key]``: DataFrame of the modality's patients x explained
+              features (NaN for patients that were not explained);
+            - ``mdata[m].var[f"{key}_importance"]``: mean ``|score|`` over patients
+              (:meth:`feature_importance`; NaN for features that were not explained);
+
+            and on the MuData (or AnnData):
+
+            - ``mdata.obsm[f"{key}_{grouping}"]``: patients x groups, per grouping of
+              :attr:`groups` (``sensitivity``);
+            - ``mdata.uns[key]``: ``method``, ``signed``, ``output``, ``seed`` (seeded
+              methods), ``seconds``, ``params`` (JSON), ``modalities``, ``groups``.
+
+            Patients of the MuData that were not explained get NaN.
+
+        Raises
+        ------
+        DataError
+            The MuData lacks explained patients (naming them) or a modality, none of a
+            modality's features is a var name, or an AnnData is given for several
+            modalities without ``modality``.
+        """
+        from graphfuse.explain._interop import write
+
+        write(self, mdata, modality=modality, key=key)
+
     # ----------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> Path:
         """Write Parquet tables plus ``attribution.json`` into ``folder``; returns it."""

@@ -28,8 +28,8 @@ __all__ = [
     "EXPLAINERS",
     "ExplainContext",
     "Explainer",
+    "ExplainerOutput",
     "ExplainerParams",
-    "Explanation",
     "build_explainer",
     "explain",
     "target_log_odds",
@@ -41,8 +41,10 @@ class ExplainerParams(StrictModel):
 
 
 @dataclass
-class Explanation:
-    """What an explainer's :meth:`Explainer._explain` computes.
+class ExplainerOutput:
+    """What an explainer's :meth:`Explainer._explain` computes: the raw score arrays that
+    :meth:`Explainer.explain` turns into an :class:`Attribution` (no relation to PyG's
+    ``Explanation``, which :meth:`Attribution.to_pyg` builds).
 
     ``features``: ``modality -> (explained patients, features)`` array of scores.
     ``edges``: optional ``edge type name -> DataFrame(source, target, score)`` over
@@ -281,11 +283,11 @@ class Explainer(ABC):
         return self._attribution(ctx, result, logits, seconds)
 
     @abstractmethod
-    def _explain(self, ctx: ExplainContext) -> Explanation:
+    def _explain(self, ctx: ExplainContext) -> ExplainerOutput:
         """Compute scores for ``ctx.patients``."""
 
     def _attribution(
-        self, ctx: ExplainContext, result: Explanation, logits: torch.Tensor, seconds: float
+        self, ctx: ExplainContext, result: ExplainerOutput, logits: torch.Tensor, seconds: float
     ) -> Attribution:
         data = ctx.data
         ids = patient_ids(data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from graphfuse.explain._base import EXPLAINERS, ExplainContext, Explainer, Explanation
+from graphfuse.explain._base import EXPLAINERS, ExplainContext, Explainer, ExplainerOutput
 from graphfuse.explain._perturb import own_row_gradients
 
 __all__ = ["AbsGradient", "Gradient", "GradientExplainer", "GradientXInput"]
@@ -31,11 +31,11 @@ class GradientExplainer(Explainer):
     needs_gradients = True
     hetero = True  # reads patient features only; tested on the hetero model
 
-    def _explain(self, ctx: ExplainContext) -> Explanation:
+    def _explain(self, ctx: ExplainContext) -> ExplainerOutput:
         patients = torch.as_tensor(ctx.patients, dtype=torch.long, device=ctx.device)
         rows = {m: x[patients] for m, x in ctx.features().items()}
         scores = self.scores(ctx, patients, rows)
-        return Explanation(features={m: s.cpu().numpy() for m, s in scores.items()})
+        return ExplainerOutput(features={m: s.cpu().numpy() for m, s in scores.items()})
 
     def scores(
         self, ctx: ExplainContext, patients: torch.Tensor, rows: dict[str, torch.Tensor]

@@ -19,8 +19,8 @@ from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
     Explainer,
+    ExplainerOutput,
     ExplainerParams,
-    Explanation,
     with_features,
 )
 from graphfuse.explain._baselines import FixedBaseline, fixed_baseline
@@ -149,7 +149,7 @@ class Masking(Explainer):
     seeded = True
     hetero = True  # masks patient features and every edge_weight; tested on hetero
 
-    def _explain(self, ctx: ExplainContext) -> Explanation:
+    def _explain(self, ctx: ExplainContext) -> ExplainerOutput:
         p = self.params
         problem = _prepare(ctx, p)
         feats, edges = [], []
@@ -172,7 +172,7 @@ class Masking(Explainer):
         for et in problem.edge_types:
             keep = touched[et]
             if not bool(keep.any()) or et[0] != PATIENT or et[2] != PATIENT:
-                # Explanation.edges are over patient positions: edges to other node types
+                # ExplainerOutput.edges are over patient positions: edges to other node types
                 # (knowledge graphs) are masked but not reported
                 continue
             index = ctx.data[et].edge_index[:, keep]
@@ -185,7 +185,7 @@ class Masking(Explainer):
                 }
             )
         diagnostics = _diagnostics(problem, feats, edges, touched)
-        return Explanation(features=features, edges=edge_frames, diagnostics=diagnostics)
+        return ExplainerOutput(features=features, edges=edge_frames, diagnostics=diagnostics)
 
 
 # ---------------------------------------------------------------------------- preparation

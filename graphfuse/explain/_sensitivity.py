@@ -13,8 +13,8 @@ from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
     Explainer,
+    ExplainerOutput,
     ExplainerParams,
-    Explanation,
 )
 from graphfuse.explain._baselines import fixed_baseline, patient_samples
 from graphfuse.explain._groups import (
@@ -96,7 +96,7 @@ class Sensitivity(Explainer):
         super().__init__(**params)
         self.seeded = self.params.baseline == "samples"
 
-    def _explain(self, ctx: ExplainContext) -> Explanation:
+    def _explain(self, ctx: ExplainContext) -> ExplainerOutput:
         p = self.params
         feats = ctx.features()
         patients = torch.as_tensor(ctx.patients, dtype=torch.long, device=ctx.device)
@@ -118,7 +118,7 @@ class Sensitivity(Explainer):
         if groups is not None:
             name, members = groups
             tables[name] = _group_table(ctx, patients, own, fill, members, original)
-        return Explanation(features=scores, groups=tables)
+        return ExplainerOutput(features=scores, groups=tables)
 
     def _fill(
         self, ctx: ExplainContext, feats: dict[str, torch.Tensor], patients: torch.Tensor

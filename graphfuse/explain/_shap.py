@@ -36,8 +36,8 @@ from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
     Explainer,
+    ExplainerOutput,
     ExplainerParams,
-    Explanation,
     _patients,
     _target,
     check_model,
@@ -128,7 +128,7 @@ class Shap(Explainer):
     seeded = True
     hetero = True  # perturbs patient features only; tested on the hetero model
 
-    def _explain(self, ctx: ExplainContext) -> Explanation:
+    def _explain(self, ctx: ExplainContext) -> ExplainerOutput:
         p = self.params
         layout = _Layout(ctx, p.groups, p.gene_sets)
         x_all = layout.concat(ctx.features())
@@ -145,7 +145,7 @@ class Shap(Explainer):
         if p.groups != "features":
             name = _TABLE.get(p.groups, "groups") if isinstance(p.groups, str) else "groups"
             groups[name] = pd.DataFrame(table, columns=[str(g) for g in layout.labels])
-        return Explanation(features=layout.split(scores), groups=groups)
+        return ExplainerOutput(features=layout.split(scores), groups=groups)
 
 
 # ----------------------------------------------------------------------------- players
