@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from graphfuse.config import load_config
-from graphfuse.experiment import fit
+from graphfuse.experiment import cross_validate, fit
 from graphfuse.experiment._track import run_name
 from graphfuse.tracking import RunLogger
 
@@ -44,7 +44,7 @@ def test_fits_are_named_described_and_their_model_carries_test_metrics(tmp_path)
     auc = a.metrics["test"]["roc_auc"]
     assert "gcn_fusion" in note and "synthetic" in note and "40 patients" in note
     assert all(m in note for m in a.cohort.modalities)
-    assert f"roc_auc {auc:.3f}" in note
+    assert f"roc_auc {auc:.3f}" in note, note
 
     models = [
         m
@@ -55,6 +55,18 @@ def test_fits_are_named_described_and_their_model_carries_test_metrics(tmp_path)
     on_model = {m.key: m.value for m in models[0].metrics or []}
     assert on_model["test_roc_auc"] == pytest.approx(auc)
     assert set(on_model) >= {f"test_{k}" for k in a.metrics["test"]}
+
+
+def test_cross_validation_folds_are_named_by_fold(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    bare = [*FAST, f"tracking.uri={uri}", "graph.transductive=true", "seed=4"]
+    result = cross_validate(load_config(QUICK, bare), folds=2)
+    client = MlflowClient(uri)
+    parent = client.get_run(result.run_id)
+    runs = client.search_runs([parent.info.experiment_id])
+    names = {r.info.run_name for r in runs}
+    stem = "ad_quick-gcn_fusion-s4"
+    assert names == {f"{stem}-cv", f"{stem}-fold0", f"{stem}-fold1"}
 
 
 def test_tests_track_outside_the_repository(tmp_path):

@@ -142,8 +142,8 @@ def log_fit(
             }
         )
     _log_results(logger, config, prepared, model, history, metrics, proba, preprocess, pipeline)
-    name = logger.client.get_run(logger.run_id).info.run_name
-    logger.set_tags({_NOTE: describe_run(name, config, prepared.cohort, metrics)})
+    note = describe_run(logger.run_name, config, prepared.cohort, metrics)
+    logger.set_tags({_NOTE: note})
 
 
 def describe_run(
@@ -163,7 +163,7 @@ def describe_run(
     scores = ", ".join(f"{k} {v:.3f}" for k, v in test.items()) or "none"
     lines = [
         f"**{name or run_name(config)}**: {config.task} with model `{config.model.name}` on a "
-        f"`{graph}` patient graph ({mode}), seed {config.seed}, config `{config.source}`.",
+        f"`{graph}` graph ({mode}), seed {config.seed}, config `{config.source}`.",
         "",
         f"Cohort: {config.data.source}, {cohort.n_patients} patients{outcome}; modalities {mods}.",
         "",
