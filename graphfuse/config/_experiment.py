@@ -191,6 +191,9 @@ with warnings.catch_warnings():
         """Tracking URI; ``null`` uses ``MLFLOW_TRACKING_URI`` or else ``sqlite:///mlflow.db``."""
         experiment: str = Field("graphfuse", min_length=1)
         run_name: str | None = None
+        """The MLflow run's name; ``null``: ``<config stem>-<model>-s<seed>`` (the stem of a
+        config without a file is ``config``). Runs of a larger job add what they are:
+        ``-fold2`` (cross-validation), ``-trial3`` (tuning), ``-benchmark``."""
         register: str | None = Field(None, min_length=1)
         """Also register the run's MLflow model (``model``) in the model registry under
         this name (a new version per run); ``null``: do not register."""

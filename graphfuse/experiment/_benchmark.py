@@ -384,7 +384,7 @@ def _explain(
         prepared = res.prepared
         return res.attributions, prepared.cohort, prepared.data, run_id
     explainers = build_explainers(methods, params)
-    fitted = fit(config)
+    fitted = fit(config, run_suffix="benchmark")
     threads = auto_threads(fitted.cohort.n_patients, config.train.threads)
     attributions = run_explainers(fitted.model, fitted.data, explainers, seed=seed, threads=threads)
     return attributions, fitted.cohort, fitted.data, fitted.run_id

@@ -36,10 +36,11 @@ _FIGURES = {
 def dot_plot_figure(enrichment: pd.DataFrame, *, n: int = 6, fdr: float = 0.05) -> Any:
     """Dots of each explainer's ``n`` top pathways (smallest ORA p, any collection).
 
-    Colour: ``-log10(p)``; size: genes of the top-k list in the set; black edge:
-    significant at ``fdr`` (BH).
+    Colour: ``-log10(p)`` (the colour bar); size: genes of the top-k list in the set (the
+    size legend); black edge: significant at ``fdr`` (BH).
     """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     methods = list(dict.fromkeys(enrichment["explainer"]))
     frame = enrichment.assign(label=_labels(enrichment))
@@ -48,24 +49,61 @@ def dot_plot_figure(enrichment: pd.DataFrame, *, n: int = 6, fdr: float = 0.05) 
         part = frame[frame["explainer"] == method].sort_values("p", kind="stable")
         rows += [r for r in part["label"].head(n) if r not in rows]
     sub = frame[frame["label"].isin(rows)]
-    fig = Figure(figsize=(1.1 * len(methods) + 5.5, 0.28 * len(rows) + 1.8), dpi=110)
+    fig = Figure(figsize=(1.1 * len(methods) + 7.0, 0.3 * len(rows) + 2.0), dpi=110)
     ax = fig.subplots()
     x = sub["explainer"].map({m: i for i, m in enumerate(methods)}).to_numpy()
     y = sub["label"].map({r: i for i, r in enumerate(rows)}).to_numpy()
     colour = -np.log10(sub["p"].clip(lower=1e-12).to_numpy())
-    size = 12 + 18 * sub["overlap"].to_numpy(dtype=float)
+    overlap = sub["overlap"].to_numpy(dtype=float)
     edge = np.where(sub["fdr"].to_numpy() < fdr, "black", "none")
     top = max(2.0, float(colour.max()) if len(colour) else 2.0)
-    points = ax.scatter(x, y, c=colour, s=size, cmap="viridis", vmin=0, vmax=top, edgecolors=edge)
-    ax.set_xticks(range(len(methods)), methods)
-    ax.set_yticks(range(len(rows)), rows, fontsize=6.5)
+    points = ax.scatter(
+        x, y, c=colour, s=_dot_size(overlap), cmap="viridis", vmin=0, vmax=top, edgecolors=edge
+    )
+    ax.set_xticks(range(len(methods)), methods, fontsize=9)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xlim(-0.6, len(methods) - 0.4)
     ax.invert_yaxis()
-    ax.set_title(f"top {n} pathways per explainer (ORA of the top-k genes)", fontsize=9)
-    bar = fig.colorbar(points, ax=ax, shrink=0.6)
-    bar.set_label(f"-log10 p; size: overlap; black edge: FDR < {fdr:.2g}", fontsize=7)
+    ax.set_title(f"top {n} pathways per explainer (ORA of the top-k genes)", fontsize=10)
+    bar = fig.colorbar(points, ax=ax, shrink=0.6, pad=0.02)
+    bar.set_label("-log10 p (ORA)", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    sizes = _legend_counts(overlap)
+    handles = [
+        Line2D([], [], ls="", marker="o", color="grey", markersize=np.sqrt(_dot_size(c)))
+        for c in sizes
+    ]
+    labels = [str(c) for c in sizes]
+    handles.append(
+        Line2D([], [], ls="", marker="o", markerfacecolor="white", markeredgecolor="black")
+    )
+    labels.append(f"FDR < {fdr:.2g}")
+    ax.legend(
+        handles,
+        labels,
+        title="genes in set",
+        fontsize=8,
+        title_fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.22, 1.0),
+        frameon=False,
+        labelspacing=1.0,
+    )
     fig.tight_layout()
     return fig
+
+
+def _dot_size(overlap: Any) -> Any:
+    """A dot's area (points²) for ``overlap`` genes of the top-k list in the set."""
+    return 12 + 18 * np.asarray(overlap, dtype=float)
+
+
+def _legend_counts(overlap: np.ndarray) -> list[int]:
+    """Up to four round gene counts spanning ``overlap`` for the size legend."""
+    values = overlap[np.isfinite(overlap)]
+    high = int(values.max()) if values.size else 1
+    low = max(1, int(values.min())) if values.size else 1
+    return sorted({int(np.rint(v)) for v in np.linspace(low, max(high, low), 4)})
 
 
 def overlap_figure(
@@ -76,6 +114,7 @@ def overlap_figure(
     from matplotlib.figure import Figure
 
     methods = list(dict.fromkeys(enrichment["explainer"]))
+    k = agreement.attrs.get("k", "k") if agreement is not None else "k"
     if agreement is not None:
         genes = agreement.pivot(index="method_a", columns="method_b", values="jaccard")
         genes = genes.loc[methods, methods]
@@ -94,21 +133,23 @@ def overlap_figure(
     for ax, matrix, title in zip(
         fig.subplots(1, 2),
         (genes, paths),
-        ("top-k genes (Jaccard)", f"significant pathways, FDR < {fdr:g} (Jaccard)"),
+        (f"top-{k} genes (Jaccard)", f"significant pathways, FDR < {fdr:g} (Jaccard)"),
         strict=True,
     ):
         values = matrix.to_numpy(dtype=float)
         image = ax.imshow(np.nan_to_num(values, nan=0.0), cmap="viridis", vmin=0, vmax=1)
-        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=7)
-        ax.set_yticks(range(len(methods)), methods, fontsize=7)
+        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
         for i in range(len(methods)):
             for j in range(len(methods)):
                 v = values[i, j]
                 text = "n/a" if math.isnan(v) else f"{v:.2f}"
                 colour = "white" if math.isnan(v) or v < 0.6 else "black"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-        ax.set_title(title, fontsize=8)
-        fig.colorbar(image, ax=ax, shrink=0.7)
+                ax.text(j, i, text, ha="center", va="center", fontsize=8, color=colour)
+        ax.set_title(title, fontsize=9)
+        bar = fig.colorbar(image, ax=ax, shrink=0.7)
+        bar.set_label("Jaccard", fontsize=8)
+        bar.ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
 

@@ -12,6 +12,7 @@ import pandas as pd
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import load_cohort
 from graphfuse.experiment._fit import fit
+from graphfuse.experiment._track import run_name
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def cross_validate(
             logger = RunLogger(
                 resolve_tracking_uri(config.tracking.uri),
                 config.tracking.experiment,
-                config.tracking.run_name,
+                run_name(config, "cv"),
             )
             tags = {
                 "graphfuse.cv_folds": str(folds),
@@ -142,6 +143,7 @@ def cross_validate(
                     splits=split,
                     parent_run_id=logger.run_id if logger else None,
                     run_tags={"graphfuse.cv_fold": str(i), "graphfuse.cv_seed": str(seed)},
+                    run_suffix=f"fold{i}",
                 )
                 row = {"seed": seed, "fold": i}
                 row |= {f"test_{k}": v for k, v in result.metrics["test"].items()}

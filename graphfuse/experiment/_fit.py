@@ -229,6 +229,7 @@ def fit(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     parent_run_id: str | None = None,
     run_tags: Mapping[str, str] | None = None,
+    run_suffix: str | None = None,
 ) -> FitResult:
     """Run an experiment: cohort -> split -> preprocess -> graph -> model -> train -> test.
 
@@ -237,12 +238,14 @@ def fit(
     scored once at the end. Training and scoring run on ``train.device``
     (:func:`graphfuse._device.resolve_device`; a GPU the machine lacks is a
     :class:`~graphfuse.errors.ConfigError` before any work); the result's model and graph
-    are on the CPU. When ``config.tracking.enabled``, the run is logged to MLflow:
-    the resolved config (params and ``config.yaml``), seed, package versions and data
+    are on the CPU. When ``config.tracking.enabled``, the run is logged to MLflow, named
+    ``<config stem>-<model>-s<seed>`` (``tracking.run_name`` when set; the stem of a config
+    without a file is ``config``) and described (cohort, model, test metrics): the
+    resolved config (params and ``config.yaml``), seed, package versions and data
     fingerprint (tags), per-epoch losses and validation metrics, final metrics per split,
     a ROC plot, what preprocessing did per modality (``preprocess.json``:
     :meth:`graphfuse.data.Preprocessor.summary`), the model (MLflow pytorch flavour and
-    graphfuse ``checkpoint/``).
+    graphfuse ``checkpoint/``; the logged MLflow model carries the test metrics).
 
     With ``train.refit``, the early-stopped fit only chooses the number of epochs
     (its ``best_epoch``): preprocessing, graph and a model from the same seed are then
@@ -277,6 +280,9 @@ def fit(
         metrics logged so far.
     parent_run_id, run_tags
         Log the run nested under this MLflow run, with these extra tags (``graphfuse tune``).
+    run_suffix
+        Append ``-<run_suffix>`` to the run's name (``<config stem>-<model>-s<seed>``, or
+        ``tracking.run_name``), e.g. ``fold2`` for a fold of :func:`cross_validate`.
 
     Returns
     -------
@@ -300,7 +306,7 @@ def fit(
     with ExitStack() as stack:
         n_threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
         threads = stack.enter_context(torch_threads(n_threads))
-        logger = start_run(stack, config, prepared, threads, parent_run_id, run_tags)
+        logger = start_run(stack, config, prepared, threads, parent_run_id, run_tags, run_suffix)
         callbacks = [epoch_logger(logger)] if logger is not None else []
         callbacks += [on_epoch] if on_epoch is not None else []
         t = time.perf_counter()

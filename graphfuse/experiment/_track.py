@@ -1,11 +1,18 @@
-"""What a fit logs to MLflow: the run's tags and config, per-epoch metrics, and at the end
-the metrics, the task's plot, cohort and preprocessing summaries, the checkpoint, the
-history and every patient's prediction."""
+"""What a fit logs to MLflow: the run's name, tags and config, per-epoch metrics, and at the
+end the metrics, the task's plot, cohort and preprocessing summaries, the checkpoint, the
+history, every patient's prediction and the run's description.
+
+A run is named ``<config stem>-<model>-s<seed>`` (``ad_quick-gcn_fusion-s0``; a config
+built without a file, from a dict or the defaults, has the stem ``config``), or
+``tracking.run_name`` when set; runs that are part of a larger job add what they are
+(``-fold2`` of a cross-validation, ``-trial3`` of a tuning study, ``-benchmark``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +29,44 @@ if TYPE_CHECKING:
     from graphfuse.experiment._pipeline import Pipeline
     from graphfuse.experiment._prepare import Prepared
 
-__all__ = ["epoch_logger", "log_fit", "start_run", "tracking_uri_of"]
+__all__ = [
+    "DEFAULT_STEM",
+    "describe_run",
+    "epoch_logger",
+    "log_fit",
+    "run_name",
+    "start_run",
+    "tracking_uri_of",
+]
+
+#: The stem in run names of a config that has no file (a dict, the defaults).
+DEFAULT_STEM = "config"
+_NOTE = "mlflow.note.content"  # the tag MLflow shows as the run's description
+
+
+def run_name(config: ExperimentConfig, suffix: str | None = None) -> str:
+    """The MLflow run name of ``config``'s fit: ``tracking.run_name``, else
+    ``<config stem>-<model>-s<seed>``; ``suffix`` is appended after a dash.
+
+    Examples
+    --------
+    >>> from graphfuse.config import load_config
+    >>> run_name(load_config(overrides={"seed": 3}))
+    'config-gcn_fusion-s3'
+    >>> run_name(load_config(overrides={"tracking.run_name": "baseline"}), "fold2")
+    'baseline-fold2'
+    """
+    base = config.tracking.run_name or (
+        f"{_stem(config.source)}-{config.model.name}-s{config.seed}"
+    )
+    return f"{base}-{suffix}" if suffix else base
+
+
+def _stem(source: str | None) -> str:
+    """A config file's stem; :data:`DEFAULT_STEM` for a config without a file."""
+    if not source or source.startswith("<"):
+        return DEFAULT_STEM
+    return Path(source).stem or DEFAULT_STEM
 
 
 def tracking_uri_of(config: ExperimentConfig) -> str:
@@ -38,15 +82,16 @@ def start_run(
     threads: int | None,
     parent_run_id: str | None,
     run_tags: Mapping[str, str] | None,
+    run_suffix: str | None = None,
 ) -> RunLogger | None:
-    """Start the fit's MLflow run on ``stack`` (tags, params, ``config.yaml``); ``None``
-    when tracking is off."""
+    """Start the fit's MLflow run on ``stack`` (named by :func:`run_name` with
+    ``run_suffix``; tags, params, ``config.yaml``); ``None`` when tracking is off."""
     if not config.tracking.enabled:
         return None
     logger = RunLogger(
         tracking_uri_of(config),
         config.tracking.experiment,
-        config.tracking.run_name,
+        run_name(config, run_suffix),
     )
     tags = _run_tags(config, prepared.fingerprint, prepared.data) | {
         "graphfuse.torch_threads": str(threads),
@@ -86,7 +131,8 @@ def log_fit(
 ) -> None:
     """Log the end of a fit: stage seconds, the refit's epochs, then :func:`_log_results`
     (with the fitted ``pipeline``, when new patients can be attached: ``pipeline/`` and the
-    MLflow ``pyfunc`` model over it)."""
+    MLflow ``pyfunc`` model over it, which carries the test metrics too), and last the
+    run's description (:func:`describe_run`)."""
     logger.log_metrics({f"seconds_{stage}": v for stage, v in timings.items()})
     if refit_history is not None:
         logger.log_metrics(
@@ -96,6 +142,34 @@ def log_fit(
             }
         )
     _log_results(logger, config, prepared, model, history, metrics, proba, preprocess, pipeline)
+    note = describe_run(logger.run_name, config, prepared.cohort, metrics)
+    logger.set_tags({_NOTE: note})
+
+
+def describe_run(
+    name: str | None, config: ExperimentConfig, cohort: Any, metrics: Mapping[str, Mapping]
+) -> str:
+    """The run's description (MLflow's ``mlflow.note.content``, Markdown): the model, the
+    cohort (source, patients, classes, modalities with their availability) and the test
+    metrics."""
+    graph = config.graph.name + (f" + {config.graph.fused.name}" if config.graph.fused else "")
+    mode = "transductive" if config.graph.transductive else "inductive"
+    avail = cohort.availability.mean()
+    mods = ", ".join(f"{m} ({avail[m]:.0%})" for m in cohort.modalities)
+    counts = cohort.obs[cohort.target].value_counts()
+    classes = ", ".join(f"{c}: {int(n)}" for c, n in counts.items())
+    outcome = f" (`{cohort.target}`: {classes})" if len(counts) <= 10 else ""
+    test = metrics.get("test", {})
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in test.items()) or "none"
+    lines = [
+        f"**{name or run_name(config)}**: {config.task} with model `{config.model.name}` on a "
+        f"`{graph}` graph ({mode}), seed {config.seed}, config `{config.source}`.",
+        "",
+        f"Cohort: {config.data.source}, {cohort.n_patients} patients{outcome}; modalities {mods}.",
+        "",
+        f"Test metrics: {scores}.",
+    ]
+    return "\n".join(lines)
 
 
 def _run_tags(config: ExperimentConfig, fingerprint: str, data: HeteroData) -> dict[str, str]:
@@ -161,4 +235,21 @@ def _log_results(
         if pipeline is not None:
             pipeline.save(folder / "pipeline")
             with logger.writing("the MLflow model"):
-                log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
+                uri = log_pyfunc(folder / "pipeline", pipeline, register=config.tracking.register)
+            _log_model_metrics(logger, uri, metrics.get("test", {}), history.stopped_epoch)
+
+
+def _log_model_metrics(
+    logger: RunLogger, model_uri: str, test: Mapping[str, float], step: int
+) -> None:
+    """Put the test metrics (``test_<metric>``) on the run's logged MLflow model as well."""
+    from mlflow.entities import Metric
+
+    model_id = model_uri.removeprefix("models:/").split("/", 1)[0]
+    now = int(time.time() * 1000)
+    batch = [
+        Metric(f"test_{k}", float(v), now, step, model_id=model_id, run_id=logger.run_id)
+        for k, v in test.items()
+    ]
+    with logger.writing("the logged model's metrics"):
+        logger.client.log_batch(logger.run_id, metrics=batch)

@@ -29,6 +29,7 @@ from graphfuse.config import (
 )
 from graphfuse.errors import ConfigError
 from graphfuse.experiment._fit import fit
+from graphfuse.experiment._track import run_name
 from graphfuse.tracking import RunLogger, StopRun, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -385,7 +386,9 @@ class _Search:
     def _objective(self, trial: optuna.Trial) -> float:
         self.ran.append(trial.number)
         values = {k: _scalar(s.suggest(trial, k)) for k, s in self.spec.space.items()}
-        cfg = trial_config(self.config, values, run_name=f"{self.name} trial {trial.number}")
+        cfg = trial_config(
+            self.config, values, run_name=run_name(self.config, f"trial{trial.number}")
+        )
         tags = {"graphfuse.tune.study": self.name, "graphfuse.tune.trial": str(trial.number)}
         tags |= {f"graphfuse.tune.param.{k}": str(v) for k, v in values.items()}
         result = fit(

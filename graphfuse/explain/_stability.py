@@ -97,7 +97,7 @@ def agreement(
         ``table.pivot(index="method_a", columns="method_b", values="kendall")`` is a full
         symmetric matrix): ``method_a``, ``method_b`` and the columns of
         :func:`rank_stability` (``spearman``, ``kendall``, ``kendall_top``, ``jaccard``,
-        ``overlap``). Every measure is symmetric.
+        ``overlap``). Every measure is symmetric. ``table.attrs`` holds ``k`` and ``level``.
     """
     named = _named(attributions)
     if not named:
@@ -109,7 +109,9 @@ def agreement(
     for a in imp:
         stats_of[a, a] = _pair(imp[a], imp[a], k)
     rows = [{"method_a": a, "method_b": b, **stats_of[a, b]} for a in imp for b in imp]
-    return pd.DataFrame(rows, columns=["method_a", "method_b", *_COLUMNS])
+    table = pd.DataFrame(rows, columns=["method_a", "method_b", *_COLUMNS])
+    table.attrs |= {"k": k, "level": level}  # named by agreement_figure
+    return table
 
 
 def consensus_ranking(
