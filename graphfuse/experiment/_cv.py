@@ -12,6 +12,7 @@ import pandas as pd
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import load_cohort
 from graphfuse.experiment._fit import fit
+from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def cross_validate(
     *,
     folds: int = 5,
     seeds: Sequence[int] | None = None,
-    progress: bool = False,
+    progress: ProgressSetting = False,
 ) -> CVResult:
     """Stratified k-fold cross-validation, repeated over seeds.
 
@@ -94,6 +95,11 @@ def cross_validate(
         Number of folds.
     seeds
         Repeat the whole cross-validation with each seed (default: ``[config.seed]``).
+    progress
+        ``True``: a progress bar over the folds (of all seeds) on standard error, with
+        the last fold's test metric; a callable: called as ``progress("fold", done,
+        total, {"seed": s, "fold": i, ...})`` (the protocol of
+        :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
 
     Raises
     ------
@@ -113,7 +119,11 @@ def cross_validate(
         )
     rows = []
     logger: RunLogger | None = None
+    total = folds * len(seeds)
     with ExitStack() as stack:
+        report = stack.enter_context(reporting(progress))
+        if report is not None:
+            report("fold", 0, total, {"seed": seeds[0], "fold": 0})
         if config.tracking.enabled:
             logger = RunLogger(
                 resolve_tracking_uri(config.tracking.uri),
@@ -137,7 +147,7 @@ def cross_validate(
             for i, split in enumerate(parts):
                 result = fit(
                     seeded,
-                    progress=progress,
+                    progress=False,  # one live display at a time: the folds' bar
                     cohort=cohort,
                     splits=split,
                     parent_run_id=logger.run_id if logger else None,
@@ -148,6 +158,14 @@ def cross_validate(
                 row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
                 row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
                 rows.append(row)
+                if report is not None:
+                    test = result.metrics["test"]
+                    metric = next((m for m in ("roc_auc", "c_index") if m in test), None)
+                    metric = metric or next(iter(test), None)
+                    info = {"seed": seed, "fold": i}
+                    if metric is not None:
+                        info[f"test_{metric}"] = test[metric]
+                    report("fold", len(rows), total, info)
         frame = pd.DataFrame(rows)
         summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
         if logger is not None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from graphfuse.config import ExperimentConfig, resolve_components
+from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.experiment._tune_search import (
     _check_same_search,
     _default_study_name,
@@ -135,6 +136,7 @@ def tune(
     study: str | None = None,
     timeout: float | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    progress: ProgressSetting = False,
 ) -> TuneResult:
     """Run (or resume) an Optuna search over the config's ``tune.space``.
 
@@ -153,6 +155,11 @@ def tune(
         Start no new trial after this many seconds; ``None``: ``tune.timeout``.
     pruner
         An Optuna pruner to use instead of ``tune.pruner``.
+    progress
+        ``True``: a progress bar over this call's trials on standard error, with the best
+        validation value so far; a callable: called as ``progress("trial", done, total,
+        {"trial": n, "state": ..., "value": ..., "best": ...})`` after each trial (the
+        protocol of :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
 
     Returns
     -------
@@ -199,8 +206,18 @@ def tune(
             config.tracking.experiment,
             run_name=f"tune {name}",
         )
-    search = _Search(the_study, config, spec, name, shown, logger, custom_pruner=pruner is not None)
-    search.run(n_trials, timeout)
+    with reporting(progress) as report:
+        search = _Search(
+            the_study,
+            config,
+            spec,
+            name,
+            shown,
+            logger,
+            custom_pruner=pruner is not None,
+            progress=report,
+        )
+        search.run(n_trials, timeout)
     return TuneResult(
         study=the_study,
         config=config,
