@@ -45,29 +45,24 @@ class CVResult:
     n_folds: int | None = None
 
     def print_summary(self, console: Console | None = None) -> None:
-        """Print the per-fold test metrics and their mean ± sd (what ``graphfuse cv`` shows)."""
+        """Print the per-fold test metrics and their mean and sd (what ``graphfuse cv``
+        shows), within the console's width."""
         from rich.console import Console
-        from rich.table import Table
+
+        from graphfuse.experiment._tables import print_table
 
         console = console or Console()
         cols = [c for c in self.folds.columns if c.startswith("test_")]
-        title = f"graphfuse cv — {self.source}, {self.n_folds} folds"
-        table = Table(title=title, title_justify="left")
-        for c in ["seed", "fold", *cols]:
-            table.add_column(c.removeprefix("test_"), justify="right")
-        for row in self.folds.itertuples(index=False):
-            values = row._asdict()
-            cells = (f"{values[c]:.3f}" for c in cols)
-            table.add_row(str(values["seed"]), str(values["fold"]), *cells)
-        table.add_row(
-            "mean ± sd",
-            "",
-            *(
-                f"{self.summary.loc[c, 'mean']:.3f} ± {self.summary.loc[c, 'std']:.3f}"
-                for c in cols
-            ),
-        )
-        console.print(table)
+        title = f"graphfuse cv — {self.source}, {self.n_folds} folds (test metrics)"
+        columns = [("seed", "right"), ("fold", "right")]
+        columns += [(c.removeprefix("test_"), "right") for c in cols]
+        rows = [
+            [str(r["seed"]), str(r["fold"]), *(f"{r[c]:.3f}" for c in cols)]
+            for r in self.folds.to_dict("records")
+        ]
+        for stat, label in (("mean", "mean"), ("std", "sd")):
+            rows.append([label, "", *(f"{self.summary.loc[c, stat]:.3f}" for c in cols)])
+        print_table(console, title, columns, rows, styles=[None] * len(self.folds) + ["bold"] * 2)
         if self.run_id is not None:
             console.print(f"MLflow run {self.run_id} (folds are nested runs)")
 
