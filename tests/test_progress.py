@@ -106,6 +106,16 @@ def test_tune_with_two_trials_reports_two_steps_with_the_best_value(tmp_path):
     assert best[1] >= best[0]  # maximised: the best so far never drops
 
 
+def test_tune_bar_holds_back_optuna_trial_logs_and_restores_them(tmp_path, capsys, caplog):
+    cfg = load_config(QUICK, [*OFF, "tune.pruner=none"])
+    before = optuna.logging.get_verbosity()
+    tune(cfg, trials=1, storage=tmp_path / "j.journal", progress=True)
+    err = capsys.readouterr().err
+    assert "1/1" in err and "best" in err
+    assert "Trial 0 finished" not in caplog.text  # Optuna logs it at INFO without the bar
+    assert optuna.logging.get_verbosity() == before
+
+
 def test_explainers_report_each_method():
     result = fit(load_config(QUICK, OFF))
     steps = Steps()

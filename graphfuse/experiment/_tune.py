@@ -36,7 +36,8 @@ from __future__ import annotations
 import math
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from graphfuse.config import ExperimentConfig, resolve_components
-from graphfuse.experiment._progress import ProgressSetting, reporting
+from graphfuse.experiment._progress import ProgressSetting, RichProgress, reporting
 from graphfuse.experiment._tune_search import (
     _check_same_search,
     _default_study_name,
@@ -160,6 +161,7 @@ def tune(
         validation value so far; a callable: called as ``progress("trial", done, total,
         {"trial": n, "state": ..., "value": ..., "best": ...})`` after each trial (the
         protocol of :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
+        With the bar, Optuna's own per-trial log lines are held back (the bar shows them).
 
     Returns
     -------
@@ -206,7 +208,7 @@ def tune(
             config.tracking.experiment,
             run_name=f"tune {name}",
         )
-    with reporting(progress) as report:
+    with reporting(progress) as report, _bar_replaces_trial_logs(report):
         search = _Search(
             the_study,
             config,
@@ -227,6 +229,23 @@ def tune(
         new_trials=sorted(search.ran),
         seconds=time.perf_counter() - started,
     )
+
+
+@contextmanager
+def _bar_replaces_trial_logs(report: Any) -> Iterator[None]:
+    """While a rich bar shows the trials, Optuna's per-trial log lines (which would be
+    written across the bar) are held back to warnings."""
+    import optuna
+
+    if not isinstance(report, RichProgress):
+        yield
+        return
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 # --------------------------------------------------------------------------- output
