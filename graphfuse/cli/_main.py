@@ -1,9 +1,8 @@
-"""The commands ``fit``, ``tune``, ``predict``, ``explain``, ``benchmark`` and ``cv``, and
-the options they share."""
+"""The commands ``fit``, ``tune``, ``predict``, ``explain``, ``benchmark`` and ``cv``; the
+options they share are in ``_options`` (and importable from here)."""
 
 from __future__ import annotations
 
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,15 @@ from typing import Any
 import click
 
 import graphfuse
+from graphfuse.cli._options import (
+    config_option,
+    device_option,
+    overrides_option,
+    progress_option,
+    show_progress,
+    tracking_uri_option,
+    with_tracking_uri,
+)
 from graphfuse.errors import GraphfuseError
 
 __all__ = [
@@ -53,66 +61,6 @@ class _Group(click.Group):
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
-def config_option(text: str, *, required: bool = True):
-    """``--config/-c PATH``: an experiment config (YAML)."""
-    return click.option(
-        "--config",
-        "-c",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        required=required,
-        default=None,
-        help=text,
-    )
-
-
-def device_option(text: str):
-    """``--device auto|cpu|cuda|cuda:N``: where a saved pipeline computes."""
-    return click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N", help=text)
-
-
-#: ``--set/-s KEY.SUB=VALUE`` (repeatable): config overrides, as ``load_config`` takes them.
-overrides_option = click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value, e.g. --set train.epochs=50 --set graph.k=5 (repeatable).",
-)
-
-
-def progress_option(text: str):
-    """``--progress/--no-progress``: a progress bar on standard error (default: when it is a
-    terminal; :func:`show_progress`)."""
-    return click.option(
-        "--progress/--no-progress",
-        default=None,
-        help=f"{text} on standard error (default: on when it is a terminal).",
-    )
-
-
-def show_progress(flag: bool | None) -> bool:
-    """``--progress``/``--no-progress`` as given, else whether standard error is a terminal."""
-    return sys.stderr.isatty() if flag is None else flag
-
-
-#: ``--tracking-uri URI``: the MLflow store, the same as ``--set tracking.uri=URI``.
-tracking_uri_option = click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="MLflow tracking store, e.g. sqlite:///mlflow.db or http://host:5000; the same as "
-    "--set tracking.uri=URI (default: the config's tracking.uri where there is a config, "
-    "else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder).",
-)
-
-
-def _with_tracking_uri(overrides: tuple[str, ...], uri: str | None) -> tuple[str, ...]:
-    """``overrides`` and, last (so it wins), ``tracking.uri=URI`` when ``--tracking-uri``."""
-    return overrides if uri is None else (*overrides, f"tracking.uri={uri}")
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(graphfuse.__version__, prog_name="graphfuse")
 def main() -> None:
@@ -151,7 +99,7 @@ def fit(
     """
     from graphfuse.config import load_config
 
-    cfg = load_config(config_path, _with_tracking_uri(overrides, tracking_uri))
+    cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     if dry_run:
         click.echo(cfg.to_yaml(), nl=False)
         return
@@ -213,7 +161,7 @@ def tune(
     from graphfuse.config import load_config
     from graphfuse.experiment import tune as run_tune
 
-    overrides = _with_tracking_uri(overrides, tracking_uri)
+    overrides = with_tracking_uri(overrides, tracking_uri)
     cfg = load_config(config_path, overrides)
     result = run_tune(
         cfg,
@@ -557,7 +505,7 @@ def benchmark_explainers_command(
         raise ConfigError("graphfuse benchmark explainers needs --config PATH or --run RUN_ID")
     cfg = None
     if config_path is not None:
-        cfg = load_config(config_path, _with_tracking_uri(overrides, tracking_uri))
+        cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     names = [m.strip() for item in methods for m in item.split(",") if m.strip()]
     sets = [c.strip() for item in collections for c in item.split(",") if c.strip()]
     result = benchmark_explainers(
@@ -631,7 +579,7 @@ def cv(
     from graphfuse.config import load_config
     from graphfuse.experiment import cross_validate
 
-    cfg = load_config(config_path, _with_tracking_uri(overrides, tracking_uri))
+    cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     result = cross_validate(
         cfg, folds=folds, seeds=list(seeds) or None, progress=show_progress(progress)
     )

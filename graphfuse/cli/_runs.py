@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from graphfuse.cli._main import config_option, main, overrides_option, tracking_uri_option
+from graphfuse.cli._main import main
+from graphfuse.cli._options import config_option, overrides_option, tracking_uri_option
 
 __all__ = ["runs"]
 
