@@ -1,9 +1,8 @@
-"""The commands ``fit``, ``tune``, ``predict``, ``explain``, ``benchmark`` and ``cv``, and
-the options they share."""
+"""The commands ``fit``, ``tune``, ``predict``, ``explain``, ``benchmark`` and ``cv``; the
+options they share are in ``_options`` (and importable from here)."""
 
 from __future__ import annotations
 
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -11,9 +10,25 @@ from typing import Any
 import click
 
 import graphfuse
+from graphfuse.cli._options import (
+    config_option,
+    device_option,
+    overrides_option,
+    progress_option,
+    show_progress,
+    tracking_uri_option,
+    with_tracking_uri,
+)
 from graphfuse.errors import GraphfuseError
 
-__all__ = ["config_option", "device_option", "main", "overrides_option"]
+__all__ = [
+    "config_option",
+    "device_option",
+    "main",
+    "overrides_option",
+    "progress_option",
+    "tracking_uri_option",
+]
 
 
 class _Group(click.Group):
@@ -46,35 +61,6 @@ class _Group(click.Group):
             ctx.exit(143 if isinstance(exc, Terminated) else 130)
 
 
-def config_option(text: str, *, required: bool = True):
-    """``--config/-c PATH``: an experiment config (YAML)."""
-    return click.option(
-        "--config",
-        "-c",
-        "config_path",
-        type=click.Path(dir_okay=False),
-        required=required,
-        default=None,
-        help=text,
-    )
-
-
-def device_option(text: str):
-    """``--device auto|cpu|cuda|cuda:N``: where a saved pipeline computes."""
-    return click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N", help=text)
-
-
-#: ``--set/-s KEY.SUB=VALUE`` (repeatable): config overrides, as ``load_config`` takes them.
-overrides_option = click.option(
-    "--set",
-    "-s",
-    "overrides",
-    multiple=True,
-    metavar="KEY.SUB=VALUE",
-    help="Override a config value, e.g. --set train.epochs=50 --set graph.k=5 (repeatable).",
-)
-
-
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(graphfuse.__version__, prog_name="graphfuse")
 def main() -> None:
@@ -91,13 +77,18 @@ def main() -> None:
 @main.command()
 @config_option("Experiment config (YAML), e.g. configs/ad.yaml.")
 @overrides_option
-@click.option(
-    "--progress/--no-progress", default=None, help="Training progress bar (default: on a terminal)."
-)
+@tracking_uri_option
+@progress_option("Training progress bar")
 @click.option(
     "--dry-run", is_flag=True, help="Validate and print the resolved config; train nothing."
 )
-def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry_run: bool) -> None:
+def fit(
+    config_path: str,
+    overrides: tuple[str, ...],
+    tracking_uri: str | None,
+    progress: bool | None,
+    dry_run: bool,
+) -> None:
     """Train and evaluate a model as an experiment config describes.
 
     Builds the cohort, splits it (stratified, from the seed), fits preprocessing and
@@ -108,15 +99,13 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
     """
     from graphfuse.config import load_config
 
-    cfg = load_config(config_path, overrides)
+    cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     if dry_run:
         click.echo(cfg.to_yaml(), nl=False)
         return
     from graphfuse.experiment import fit as run_fit
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    run_fit(cfg, progress=progress).print_summary()
+    run_fit(cfg, progress=show_progress(progress)).print_summary()
 
 
 @main.command()
@@ -150,6 +139,8 @@ def fit(config_path: str, overrides: tuple[str, ...], progress: bool | None, dry
     metavar="S",
     help="Start no new trial after S seconds (default: tune.timeout).",
 )
+@tracking_uri_option
+@progress_option("Progress bar over the trials, with the best value so far,")
 def tune(
     config_path: str,
     trials: int | None,
@@ -157,6 +148,8 @@ def tune(
     storage: str | None,
     study: str | None,
     timeout: float | None,
+    tracking_uri: str | None,
+    progress: bool | None,
 ) -> None:
     """Search hyper-parameters over the config's tune.space with Optuna.
 
@@ -168,8 +161,16 @@ def tune(
     from graphfuse.config import load_config
     from graphfuse.experiment import tune as run_tune
 
+    overrides = with_tracking_uri(overrides, tracking_uri)
     cfg = load_config(config_path, overrides)
-    result = run_tune(cfg, trials=trials, storage=storage, study=study, timeout=timeout)
+    result = run_tune(
+        cfg,
+        trials=trials,
+        storage=storage,
+        study=study,
+        timeout=timeout,
+        progress=show_progress(progress),
+    )
     result.print_summary(overrides=overrides)
 
 
@@ -204,7 +205,7 @@ def tune(
     "patient) instead of refusing them.",
 )
 @click.option("--track/--no-track", default=True, help="Log an MLflow run (default: yes).")
-@click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
+@tracking_uri_option
 @device_option("Where to compute (default: the run's train.device).")
 def predict(
     run_id: str,
@@ -276,8 +277,18 @@ def predict(
     default=None,
     help="With --data: save each attribution into OUT/<method>/ (Parquet + JSON).",
 )
-@click.option("--target", default=None, help="Class to explain (default: the positive class).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the explainers.")
+@click.option(
+    "--target",
+    default=None,
+    help="Class to explain, by name or index (default: the positive class).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the explainers' random draws (permutations, baselines, noise).",
+)
 @click.option(
     "--param",
     "-p",
@@ -286,7 +297,7 @@ def predict(
     metavar="METHOD.KEY=VALUE",
     help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
 )
-@click.option("--tracking-uri", default=None, help="Tracking store (default as for fit).")
+@tracking_uri_option
 @device_option("With --data: where to compute (default: the run's train.device).")
 @click.option(
     "--trust-run",
@@ -294,6 +305,7 @@ def predict(
     help="Explain a run without a data fingerprint tag, trusting its config.yaml to "
     "rebuild the data its model was trained on.",
 )
+@progress_option("Progress bar over the explainers")
 def explain(
     run_id: str,
     methods: str,
@@ -306,6 +318,7 @@ def explain(
     tracking_uri: str | None,
     device: str | None,
     trust_run: bool,
+    progress: bool | None,
 ) -> None:
     """Explain a tracked run's model and log the attributions and plots back into the run.
 
@@ -357,6 +370,7 @@ def explain(
         seed=seed,
         params=params,
         trust_run=trust_run,
+        progress=show_progress(progress),
     )
     result.print_summary()
 
@@ -401,7 +415,14 @@ def benchmark() -> None:
     show_default=True,
     help="Report folder.",
 )
-@click.option("--top-k", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Genes at the top of each explainer's ranking tested for over-representation "
+    "and against random gene lists.",
+)
 @click.option(
     "--permutations",
     type=click.IntRange(min=1),
@@ -415,8 +436,20 @@ def benchmark() -> None:
     multiple=True,
     help="Gene-set collection(s), repeatable (default: go_bp, reactome, hallmark).",
 )
-@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--fdr",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Benjamini-Hochberg false discovery rate at which a pathway counts as significant.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the explainers and of the random gene lists.",
+)
 @click.option(
     "--min-size",
     type=click.IntRange(min=1),
@@ -437,6 +470,8 @@ def benchmark() -> None:
     is_flag=True,
     help="With --run: explain a run without a data fingerprint tag (as explain --trust-run).",
 )
+@tracking_uri_option
+@progress_option("Progress bars over the explainers and the permutation tests")
 def benchmark_explainers_command(
     config_path: str | None,
     overrides: tuple[str, ...],
@@ -451,6 +486,8 @@ def benchmark_explainers_command(
     min_size: int,
     param_items: tuple[str, ...],
     trust_run: bool,
+    tracking_uri: str | None,
+    progress: bool | None,
 ) -> None:
     """Which explainer recovers known pathways, beats random gene sets, and at what cost.
 
@@ -466,7 +503,9 @@ def benchmark_explainers_command(
 
     if config_path is None and run_id is None:
         raise ConfigError("graphfuse benchmark explainers needs --config PATH or --run RUN_ID")
-    cfg = load_config(config_path, overrides) if config_path is not None else None
+    cfg = None
+    if config_path is not None:
+        cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     names = [m.strip() for item in methods for m in item.split(",") if m.strip()]
     sets = [c.strip() for item in collections for c in item.split(",") if c.strip()]
     result = benchmark_explainers(
@@ -482,6 +521,8 @@ def benchmark_explainers_command(
         run_id=run_id,
         min_size=min_size,
         trust_run=trust_run,
+        tracking_uri=tracking_uri,
+        progress=show_progress(progress),
     )
     result.print_summary()
 
@@ -503,7 +544,14 @@ def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
 
 @main.command()
 @config_option("Experiment config (YAML) of a cohort without a published split.")
-@click.option("--folds", "-k", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option(
+    "--folds",
+    "-k",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Number of stratified folds; each patient is tested in exactly one.",
+)
 @click.option(
     "--seed",
     "seeds",
@@ -512,7 +560,16 @@ def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     help="Repeat the cross-validation with this seed (repeatable; default: the config's).",
 )
 @overrides_option
-def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[str, ...]) -> None:
+@tracking_uri_option
+@progress_option("Progress bar over the folds")
+def cv(
+    config_path: str,
+    folds: int,
+    seeds: tuple[int, ...],
+    overrides: tuple[str, ...],
+    tracking_uri: str | None,
+    progress: bool | None,
+) -> None:
     """Stratified k-fold cross-validation: every patient is tested once per seed.
 
     Validation (early stopping) is carved out of each fold's training patients. Prints the
@@ -522,5 +579,8 @@ def cv(config_path: str, folds: int, seeds: tuple[int, ...], overrides: tuple[st
     from graphfuse.config import load_config
     from graphfuse.experiment import cross_validate
 
-    cfg = load_config(config_path, overrides)
-    cross_validate(cfg, folds=folds, seeds=list(seeds) or None).print_summary()
+    cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
+    result = cross_validate(
+        cfg, folds=folds, seeds=list(seeds) or None, progress=show_progress(progress)
+    )
+    result.print_summary()

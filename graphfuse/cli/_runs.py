@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from graphfuse.cli._main import config_option, main, overrides_option
+from graphfuse.cli._main import main
+from graphfuse.cli._options import config_option, overrides_option, tracking_uri_option
 
 __all__ = ["runs"]
 
@@ -22,9 +23,7 @@ def _runs_options(func: Any) -> Any:
     func = config_option(
         "An experiment config whose tracking: section (uri, experiment) to use.", required=False
     )(func)
-    func = click.option(
-        "--tracking-uri", default=None, help="Tracking store (default as for fit)."
-    )(func)
+    func = tracking_uri_option(func)
     return click.option(
         "--experiment",
         "-e",
@@ -144,7 +143,13 @@ def runs_clean(
     default=None,
     help="Only runs with this status.",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="List at most this many runs, newest first.",
+)
 def runs_list(
     experiment: str | None,
     tracking_uri: str | None,

@@ -6,6 +6,10 @@ gene-set collections.
 A fit's :class:`Pipeline` (``result.pipeline()``, or :func:`load_pipeline` of a run)
 scores, explains and embeds new patients; ``predict_run`` is ``graphfuse predict``.
 
+Long work (``explain_run``, ``benchmark_explainers``, ``cross_validate``, ``tune``) takes
+``progress=True`` (a rich bar on standard error, :class:`RichProgress`) or a callable
+``progress(stage, done, total, info)`` (:data:`ProgressCallback`).
+
 The CLI and notebooks call these same functions::
 
     from graphfuse.config import load_config
@@ -44,6 +48,7 @@ from graphfuse.experiment._prepare import (
     seed_everything,
     split_cohort,
 )
+from graphfuse.experiment._progress import ProgressCallback, RichProgress
 from graphfuse.experiment._pyfunc import from_wide_table, wide_table
 from graphfuse.experiment._tune import TuneResult, tune
 from graphfuse.experiment._tune_search import (
@@ -70,6 +75,8 @@ __all__ = [
     "Pipeline",
     "PredictResult",
     "Prepared",
+    "ProgressCallback",
+    "RichProgress",
     "Scored",
     "TuneResult",
     "ad_reference",

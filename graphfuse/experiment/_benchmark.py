@@ -48,6 +48,7 @@ from graphfuse.experiment._benchmark_reference import (
 )
 from graphfuse.experiment._explain import explain_run
 from graphfuse.experiment._fit import fit
+from graphfuse.experiment._progress import ProgressCallback, ProgressSetting, reporting
 from graphfuse.graphs import graph_info
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ def benchmark_explainers(
     min_size: int = 5,
     max_size: int | None = 500,
     trust_run: bool = False,
+    tracking_uri: str | None = None,
+    progress: ProgressSetting = False,
 ) -> BenchmarkResult:
     """Run every explainer on one model and test its gene ranking against pathways.
 
@@ -178,6 +181,14 @@ def benchmark_explainers(
     trust_run
         With ``run_id``: explain a run without a data fingerprint tag (see
         :func:`graphfuse.experiment.explain_run`).
+    tracking_uri
+        The tracking store instead of ``config.tracking.uri`` (also where ``run_id`` is).
+    progress
+        ``True``: progress bars on standard error, one per explainer (stage
+        ``"explain"``) and one over the permutation tests, an explainer's ranking against
+        one collection per step (stage ``"enrichment"``); a callable: called as
+        ``progress(stage, done, total, info)`` (the protocol of
+        :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
 
     Returns
     -------
@@ -194,76 +205,92 @@ def benchmark_explainers(
     params = {k: dict(v) for k, v in (params or {}).items()}
     _check_arguments(config, methods, params, collections, top_k, n_permutations, fdr, run_id)
     notes: list[str] = []
-    attributions, cohort, data, model_run_id = _explain(
-        config, methods, params, seed, run_id, trust_run
-    )
     tracking = config.tracking if config is not None else TrackingConfig()
-
-    background, label = _background(data, top_k, notes)
-
-    gene_sets, used = _collections(collections, cohort, background, min_size, max_size, notes)
-    reference = _reference(cohort, notes)
-    rankings = {m: a.gene_importance() for m, a in attributions.items()}
-    options = {"n_permutations": n_permutations, "seed": seed}
-    enrich, pre, ref_rows, list_p = _test_rankings(
-        rankings, gene_sets, reference, background, top_k, fdr, min_size, max_size, options
-    )
-    enrichment = _front(pd.concat(enrich, ignore_index=True), ["explainer", "key", "collection"])
-    preranked = _front(pd.concat(pre, ignore_index=True), ["explainer", "key", "collection"])
-    ref_table = pd.DataFrame(ref_rows)
-    empty = ref_table.loc[ref_table["n_reference"] == 0, "level"].unique().tolist()
-    if empty and not reference.planted:
-        notes.append(
-            f"no reference pathway has {min_size}-{max_size} genes in the background in "
-            f"{', '.join(e.removeprefix('pathways:') for e in empty)}: the pathway-level "
-            "reference test cannot be run there"
+    if tracking_uri is not None:
+        tracking = tracking.model_copy(update={"uri": tracking_uri})
+        if config is not None:
+            config = config.model_copy(update={"tracking": tracking})
+    with reporting(progress) as report:
+        attributions, cohort, data, model_run_id = _explain(
+            config, methods, params, seed, run_id, trust_run, tracking.uri, report
         )
-    recovery = _recovery(enrichment, preranked, reference, fdr) if reference.planted else None
 
-    from graphfuse.explain import agreement
+        background, label = _background(data, top_k, notes)
 
-    agree = agreement(attributions, k=top_k, level="gene") if len(attributions) > 1 else None
-    summary = _summary(attributions, enrichment, ref_table, recovery, agree, list_p, fdr)
-    if reference.genes is not None and reference.planted is False:
-        n_ref = len(set(reference.genes.genes) & set(background))
-        if n_ref < 10:
+        gene_sets, used = _collections(collections, cohort, background, min_size, max_size, notes)
+        reference = _reference(cohort, notes)
+        rankings = {m: a.gene_importance() for m, a in attributions.items()}
+        options = {"n_permutations": n_permutations, "seed": seed}
+        enrich, pre, ref_rows, list_p = _test_rankings(
+            rankings,
+            gene_sets,
+            reference,
+            background,
+            top_k,
+            fdr,
+            min_size,
+            max_size,
+            options,
+            report,
+        )
+        enrichment = _front(
+            pd.concat(enrich, ignore_index=True), ["explainer", "key", "collection"]
+        )
+        preranked = _front(pd.concat(pre, ignore_index=True), ["explainer", "key", "collection"])
+        ref_table = pd.DataFrame(ref_rows)
+        empty = ref_table.loc[ref_table["n_reference"] == 0, "level"].unique().tolist()
+        if empty and not reference.planted:
             notes.append(
-                f"only {n_ref} of the {len(reference.genes.genes)} {reference.label} genes are "
-                f"in the {len(background)}-gene background: the gene-level AD test has almost "
-                "no power, whatever the explainer"
+                f"no reference pathway has {min_size}-{max_size} genes in the background in "
+                f"{', '.join(e.removeprefix('pathways:') for e in empty)}: the pathway-level "
+                "reference test cannot be run there"
             )
-    result = BenchmarkResult(
-        summary=summary,
-        enrichment=enrichment,
-        preranked=preranked,
-        reference=ref_table,
-        recovery=recovery,
-        agreement=agree,
-        background={"label": label, "size": len(background), "genes": background},
-        collections=used,
-        notes=notes,
-        attributions=attributions,
-        settings={
-            "methods": methods,
-            "collections": list(collections),
-            "top_k": top_k,
-            "n_permutations": n_permutations,
-            "fdr": fdr,
-            "seed": seed,
-            "min_size": min_size,
-            "max_size": max_size,
-            "params": {m: a.params for m, a in attributions.items()},
-            "reference": reference.label,
-            "source": str(config.source) if config is not None else f"run {run_id}",
-        },
-        model_run_id=model_run_id,
-    )
-    from graphfuse.experiment._benchmark_report import log_report, write_report
+        recovery = _recovery(enrichment, preranked, reference, fdr) if reference.planted else None
 
-    result.out = write_report(result, Path(out))
-    if tracking.enabled:
-        result.run_id = log_report(result, tracking, run_id)
-    return result
+        from graphfuse.explain import agreement
+
+        agree = agreement(attributions, k=top_k, level="gene") if len(attributions) > 1 else None
+        summary = _summary(attributions, enrichment, ref_table, recovery, agree, list_p, fdr)
+        if reference.genes is not None and reference.planted is False:
+            n_ref = len(set(reference.genes.genes) & set(background))
+            if n_ref < 10:
+                notes.append(
+                    f"only {n_ref} of the {len(reference.genes.genes)} {reference.label} genes are "
+                    f"in the {len(background)}-gene background: the gene-level AD test has almost "
+                    "no power, whatever the explainer"
+                )
+        result = BenchmarkResult(
+            summary=summary,
+            enrichment=enrichment,
+            preranked=preranked,
+            reference=ref_table,
+            recovery=recovery,
+            agreement=agree,
+            background={"label": label, "size": len(background), "genes": background},
+            collections=used,
+            notes=notes,
+            attributions=attributions,
+            settings={
+                "methods": methods,
+                "collections": list(collections),
+                "top_k": top_k,
+                "n_permutations": n_permutations,
+                "fdr": fdr,
+                "seed": seed,
+                "min_size": min_size,
+                "max_size": max_size,
+                "params": {m: a.params for m, a in attributions.items()},
+                "reference": reference.label,
+                "source": str(config.source) if config is not None else f"run {run_id}",
+            },
+            model_run_id=model_run_id,
+        )
+        from graphfuse.experiment._benchmark_report import log_report, write_report
+
+        result.out = write_report(result, Path(out))
+        if tracking.enabled:
+            result.run_id = log_report(result, tracking, run_id)
+        return result
 
 
 # --------------------------------------------------------------------------- stages
@@ -335,14 +362,18 @@ def _test_rankings(
     min_size: int,
     max_size: int | None,
     options: dict[str, Any],
+    report: ProgressCallback | None = None,
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame], list[dict[str, Any]], dict[Any, float]]:
     """Per explainer's gene ranking and collection: the permutation-tested ORA of the top-k,
     the preranked test and the reference rows; and each list's permutation p."""
     enrich, pre, ref_rows = [], [], []
     list_p: dict[tuple[str, str], float] = {}
+    total, done = len(rankings) * len(gene_sets), 0
     for method, importance in rankings.items():
         top = list(importance.index[:top_k])
         for name, universe in gene_sets.items():
+            if report is not None:
+                report("enrichment", done, total, {"explainer": method, "collection": name})
             res = permutation_test(top, universe, **options)
             list_p[method, name] = res.p_value
             refs = set(reference.matches(universe.sets))
@@ -353,7 +384,10 @@ def _test_rankings(
             ranks = rank_test(importance, universe.sets, min_size=min_size, max_size=max_size)
             pre.append(ranks.assign(explainer=method, key=name, reference=ranks["set"].isin(refs)))
             ref_rows.append(_pathway_reference(method, name, top, universe, table, fdr, options))
+            done += 1
         ref_rows.append(_gene_reference(method, top, background, reference, options))
+    if report is not None:
+        report("enrichment", done, total, {})
     return enrich, pre, ref_rows, list_p
 
 
@@ -364,6 +398,8 @@ def _explain(
     seed: int,
     run_id: str | None,
     trust_run: bool,
+    uri: str | None = None,
+    report: ProgressCallback | None = None,
 ) -> tuple[dict[str, Any], Any, Any, str | None]:
     """Attributions of a freshly trained model, or of a tracked run's model."""
     from graphfuse._threads import auto_threads
@@ -371,7 +407,6 @@ def _explain(
     from graphfuse.explain import run as run_explainers
 
     if run_id is not None:
-        uri = config.tracking.uri if config is not None else None
         res = explain_run(
             run_id,
             methods,
@@ -380,13 +415,16 @@ def _explain(
             params=params,
             log=False,
             trust_run=trust_run,
+            progress=report,
         )
         prepared = res.prepared
         return res.attributions, prepared.cohort, prepared.data, run_id
     explainers = build_explainers(methods, params)
     fitted = fit(config, run_suffix="benchmark")
     threads = auto_threads(fitted.cohort.n_patients, config.train.threads)
-    attributions = run_explainers(fitted.model, fitted.data, explainers, seed=seed, threads=threads)
+    attributions = run_explainers(
+        fitted.model, fitted.data, explainers, seed=seed, threads=threads, progress=report
+    )
     return attributions, fitted.cohort, fitted.data, fitted.run_id
 
 

@@ -369,25 +369,25 @@ def print_report(result: Any, console: Console | None = None) -> None:
     """Print a :class:`~graphfuse.experiment.BenchmarkResult`: its per-explainer summary,
     the background, notes and where the report is."""
     from rich.console import Console
-    from rich.table import Table
+
+    from graphfuse.experiment._tables import print_table
 
     console = console or Console()
     s = result.settings
-    table = Table(
-        title=f"graphfuse benchmark explainers — top {s['top_k']}, FDR < {s['fdr']:g}",
-        title_justify="left",
-    )
     frame = result.summary
     sig = [c for c in frame.columns if c.startswith("sig_")]
     cols = ["seconds", *sig, "ref_gene_overlap", "ref_pathway_perm_p", "mean_jaccard"]
     cols += [c for c in ("precision", "recall") if c in frame.columns]
     cols = [c for c in cols if c in frame.columns]
-    table.add_column("explainer", no_wrap=True)
-    for c in cols:
-        table.add_column(_SHORT.get(c, c.removeprefix("sig_")), justify="right")
-    for row in frame.to_dict("records"):
-        table.add_row(row["explainer"], *(_short_fmt(row[c]) for c in cols))
-    console.print(table)
+    columns = [
+        ("explainer", "left"),
+        *((_HEADER.get(c, c.removeprefix("sig_")), "right") for c in cols),
+    ]
+    rows = [
+        [str(r["explainer"]), *(_short_fmt(r[c]) for c in cols)] for r in frame.to_dict("records")
+    ]
+    title = f"graphfuse benchmark explainers — top {s['top_k']}, FDR < {s['fdr']:g}"
+    print_table(console, title, columns, rows, short=_SHORT, meaning=_MEANING)
     console.print(f"background    {result.background['label']}")
     for note in result.notes:
         console.print(f"note          {note}")
@@ -397,13 +397,18 @@ def print_report(result: Any, console: Console | None = None) -> None:
         console.print(f"MLflow run    {result.run_id}")
 
 
-#: Short column names of the printed summary.
-_SHORT = {
-    "seconds": "s",
-    "ref_gene_overlap": "ref genes",
-    "ref_pathway_perm_p": "ref perm p",
+#: Column names of the printed summary.
+_HEADER = {
+    "ref_gene_overlap": "ref_genes",
+    "ref_pathway_perm_p": "ref_perm_p",
     "mean_jaccard": "jaccard",
-    "precision": "prec",
+}
+#: Shorter ones, where the console is narrow.
+_SHORT = {"seconds": "s", "precision": "prec", "recall": "rec", "ref_perm_p": "ref_p"}
+#: What the legend says a column is.
+_MEANING = {
+    "ref_genes": "reference genes in the top k",
+    "ref_perm_p": "permutation p of the reference pathways",
 }
 
 

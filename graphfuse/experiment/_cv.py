@@ -12,6 +12,7 @@ import pandas as pd
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import load_cohort
 from graphfuse.experiment._fit import fit
+from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.experiment._track import run_name
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 
@@ -45,29 +46,24 @@ class CVResult:
     n_folds: int | None = None
 
     def print_summary(self, console: Console | None = None) -> None:
-        """Print the per-fold test metrics and their mean ± sd (what ``graphfuse cv`` shows)."""
+        """Print the per-fold test metrics and their mean and sd (what ``graphfuse cv``
+        shows), within the console's width."""
         from rich.console import Console
-        from rich.table import Table
+
+        from graphfuse.experiment._tables import print_table
 
         console = console or Console()
         cols = [c for c in self.folds.columns if c.startswith("test_")]
-        title = f"graphfuse cv — {self.source}, {self.n_folds} folds"
-        table = Table(title=title, title_justify="left")
-        for c in ["seed", "fold", *cols]:
-            table.add_column(c.removeprefix("test_"), justify="right")
-        for row in self.folds.itertuples(index=False):
-            values = row._asdict()
-            cells = (f"{values[c]:.3f}" for c in cols)
-            table.add_row(str(values["seed"]), str(values["fold"]), *cells)
-        table.add_row(
-            "mean ± sd",
-            "",
-            *(
-                f"{self.summary.loc[c, 'mean']:.3f} ± {self.summary.loc[c, 'std']:.3f}"
-                for c in cols
-            ),
-        )
-        console.print(table)
+        title = f"graphfuse cv — {self.source}, {self.n_folds} folds (test metrics)"
+        columns = [("seed", "right"), ("fold", "right")]
+        columns += [(c.removeprefix("test_"), "right") for c in cols]
+        rows = [
+            [str(r["seed"]), str(r["fold"]), *(f"{r[c]:.3f}" for c in cols)]
+            for r in self.folds.to_dict("records")
+        ]
+        for stat, label in (("mean", "mean"), ("std", "sd")):
+            rows.append([label, "", *(f"{self.summary.loc[c, stat]:.3f}" for c in cols)])
+        print_table(console, title, columns, rows, styles=[None] * len(self.folds) + ["bold"] * 2)
         if self.run_id is not None:
             console.print(f"MLflow run {self.run_id} (folds are nested runs)")
 
@@ -77,7 +73,7 @@ def cross_validate(
     *,
     folds: int = 5,
     seeds: Sequence[int] | None = None,
-    progress: bool = False,
+    progress: ProgressSetting = False,
 ) -> CVResult:
     """Stratified k-fold cross-validation, repeated over seeds.
 
@@ -95,6 +91,11 @@ def cross_validate(
         Number of folds.
     seeds
         Repeat the whole cross-validation with each seed (default: ``[config.seed]``).
+    progress
+        ``True``: a progress bar over the folds (of all seeds) on standard error, with
+        the last fold's test metric; a callable: called as ``progress("fold", done,
+        total, {"seed": s, "fold": i, ...})`` (the protocol of
+        :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
 
     Raises
     ------
@@ -114,7 +115,11 @@ def cross_validate(
         )
     rows = []
     logger: RunLogger | None = None
+    total = folds * len(seeds)
     with ExitStack() as stack:
+        report = stack.enter_context(reporting(progress))
+        if report is not None:
+            report("fold", 0, total, {"seed": seeds[0], "fold": 0})
         if config.tracking.enabled:
             logger = RunLogger(
                 resolve_tracking_uri(config.tracking.uri),
@@ -138,7 +143,7 @@ def cross_validate(
             for i, split in enumerate(parts):
                 result = fit(
                     seeded,
-                    progress=progress,
+                    progress=False,  # one live display at a time: the folds' bar
                     cohort=cohort,
                     splits=split,
                     parent_run_id=logger.run_id if logger else None,
@@ -150,6 +155,14 @@ def cross_validate(
                 row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
                 row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
                 rows.append(row)
+                if report is not None:
+                    test = result.metrics["test"]
+                    metric = next((m for m in ("roc_auc", "c_index") if m in test), None)
+                    metric = metric or next(iter(test), None)
+                    info = {"seed": seed, "fold": i}
+                    if metric is not None:
+                        info[f"test_{metric}"] = test[metric]
+                    report("fold", len(rows), total, info)
         frame = pd.DataFrame(rows)
         summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
         if logger is not None:

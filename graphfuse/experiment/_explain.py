@@ -14,6 +14,7 @@ from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads
 from graphfuse.errors import DataError
 from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
+from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.models import FusionModel
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 
@@ -114,6 +115,7 @@ def explain_run(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     log: bool = True,
     trust_run: bool = False,
+    progress: ProgressSetting = False,
 ) -> ExplainResult:
     """Explain a tracked run's model with several explainers and log the results into it.
 
@@ -149,6 +151,10 @@ def explain_run(
         Explain a run that has no data fingerprint tag (made by other code, or with the tag
         removed) on the word of its ``config.yaml`` alone (``graphfuse explain
         --trust-run``).
+    progress
+        ``True``: a progress bar per explainer on standard error; a callable: called as
+        ``progress("explain", done, total, {"method": name})`` (the protocol of
+        :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
 
     Raises
     ------
@@ -208,16 +214,18 @@ def explain_run(
     data = prepared.data
     who = None if patients == "all" else prepared.splits[patients]
     threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
-    attributions = run_explainers(
-        model,
-        data,
-        explainers,
-        patients=who,
-        target=target,
-        seed=seed,
-        threads=threads,
-        device=resolve_device(config.train.device),
-    )
+    with reporting(progress) as report:
+        attributions = run_explainers(
+            model,
+            data,
+            explainers,
+            patients=who,
+            target=target,
+            seed=seed,
+            threads=threads,
+            device=resolve_device(config.train.device),
+            progress=report,
+        )
     truth = _truth(attributions, prepared) if prepared.cohort.truth else None
     table = agreement(attributions) if len(attributions) > 1 else None
     if log:

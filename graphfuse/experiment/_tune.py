@@ -36,7 +36,8 @@ from __future__ import annotations
 import math
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from graphfuse.config import ExperimentConfig, resolve_components
+from graphfuse.experiment._progress import ProgressSetting, RichProgress, reporting
 from graphfuse.experiment._tune_search import (
     _check_same_search,
     _default_study_name,
@@ -135,6 +137,7 @@ def tune(
     study: str | None = None,
     timeout: float | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
+    progress: ProgressSetting = False,
 ) -> TuneResult:
     """Run (or resume) an Optuna search over the config's ``tune.space``.
 
@@ -153,6 +156,12 @@ def tune(
         Start no new trial after this many seconds; ``None``: ``tune.timeout``.
     pruner
         An Optuna pruner to use instead of ``tune.pruner``.
+    progress
+        ``True``: a progress bar over this call's trials on standard error, with the best
+        validation value so far; a callable: called as ``progress("trial", done, total,
+        {"trial": n, "state": ..., "value": ..., "best": ...})`` after each trial (the
+        protocol of :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
+        With the bar, Optuna's own per-trial log lines are held back (the bar shows them).
 
     Returns
     -------
@@ -199,8 +208,18 @@ def tune(
             config.tracking.experiment,
             run_name=f"tune {name}",
         )
-    search = _Search(the_study, config, spec, name, shown, logger, custom_pruner=pruner is not None)
-    search.run(n_trials, timeout)
+    with reporting(progress) as report, _bar_replaces_trial_logs(report):
+        search = _Search(
+            the_study,
+            config,
+            spec,
+            name,
+            shown,
+            logger,
+            custom_pruner=pruner is not None,
+            progress=report,
+        )
+        search.run(n_trials, timeout)
     return TuneResult(
         study=the_study,
         config=config,
@@ -210,6 +229,23 @@ def tune(
         new_trials=sorted(search.ran),
         seconds=time.perf_counter() - started,
     )
+
+
+@contextmanager
+def _bar_replaces_trial_logs(report: Any) -> Iterator[None]:
+    """While a rich bar shows the trials, Optuna's per-trial log lines (which would be
+    written across the bar) are held back to warnings."""
+    import optuna
+
+    if not isinstance(report, RichProgress):
+        yield
+        return
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
 
 
 # --------------------------------------------------------------------------- output
@@ -227,7 +263,8 @@ def _print_summary(
     result: TuneResult, console: Console | None, max_rows: int, overrides: Sequence[str]
 ) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from graphfuse.experiment._tables import print_table
 
     console = console or Console()
     metric = result.metric
@@ -235,32 +272,33 @@ def _print_summary(
     study = result.study
     done = [t for t in study.trials if t.state.name == "COMPLETE" and t.value is not None]
     best = study.best_trial if done else None
-    table = Table(title=f"graphfuse tune — study {study.study_name}", title_justify="left")
-    table.add_column("trial", justify="right", no_wrap=True)
-    table.add_column("state", no_wrap=True, min_width=8)
-    table.add_column(metric, justify="right")
-    table.add_column(f"{test_key} (not used)", justify="right")
-    table.add_column("epochs", justify="right")
     keys = list(_spec(result.config).space)
-    for key in keys:
-        table.add_column(key.replace(".params.", ".", 1), justify="right")
+    names = _param_headers(keys)
+    columns = [("trial", "right"), ("state", "left"), ("val", "right"), ("test", "right")]
+    columns += [("epochs", "right"), *((names[k], "right") for k in keys)]
     trials = study.trials
     if len(trials) > max_rows:
         ranked = sorted(done, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
         trials = sorted(ranked[:max_rows], key=lambda t: t.number)
+    rows, styles = [], []
     for t in trials:
-        mark = "bold green" if best is not None and t.number == best.number else None
         new = "*" if t.number in result.new_trials else ""
-        table.add_row(
-            f"{t.number}{new}",
-            t.state.name,
-            _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
-            _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
-            _fmt(t.last_step),
-            *(_fmt(t.params.get(k)) for k in keys),
-            style=mark,
+        rows.append(
+            [
+                f"{t.number}{new}",
+                t.state.name,
+                _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
+                _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
+                _fmt(t.last_step),
+                *(_fmt(t.params.get(k)) for k in keys),
+            ]
         )
-    console.print(table)
+        styles.append("bold green" if best is not None and t.number == best.number else None)
+    title = f"graphfuse tune — study {study.study_name}"
+    meaning = {"val": f"{metric} (validation patients; chooses the best)"}
+    meaning["test"] = f"{test_key} (recorded, not used)"
+    meaning |= {names[k]: k for k in keys if names[k] != k}
+    print_table(console, title, columns, rows, styles=styles, meaning=meaning)
     if len(study.trials) > len(trials):
         console.print(f"(best {len(trials)} of {len(study.trials)} trials shown)")
     console.print(
@@ -282,6 +320,25 @@ def _print_summary(
     console.print(f"study storage  {result.storage}  (rerun the same command to resume)")
     if result.parent_run_id is not None:
         console.print(f"MLflow parent run  {result.parent_run_id}  ({result.tracking_uri})")
+
+
+def _param_headers(keys: Sequence[str]) -> dict[str, str]:
+    """A short, distinct header per searched key: its last part (``train.lr`` -> ``lr``),
+    more parts where two keys end alike (``model.dropout``, ``graph.dropout``).
+
+    >>> _param_headers(["train.lr", "model.params.dropout", "graph.dropout"])
+    {'train.lr': 'lr', 'model.params.dropout': 'model.dropout', 'graph.dropout': 'graph.dropout'}
+    """
+    parts = {k: k.replace(".params.", ".", 1).split(".") for k in keys}
+    depth = dict.fromkeys(keys, 1)
+    while True:
+        names = {k: ".".join(p[-depth[k] :]) for k, p in parts.items()}
+        clash = [k for k in keys if list(names.values()).count(names[k]) > 1]
+        clash = [k for k in clash if depth[k] < len(parts[k])]
+        if not clash:
+            return names
+        for k in clash:
+            depth[k] += 1
 
 
 def _yaml_scalar(value: Any) -> str:

@@ -12,7 +12,7 @@ import copy
 import functools
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -336,8 +336,10 @@ class _Search:
         storage: str,
         logger: RunLogger | None,
         custom_pruner: bool = False,
+        progress: Callable[[str, int, int, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.study, self.config, self.spec, self.name = study, config, spec, name
+        self.progress, self.n_trials = progress, 0
         self.storage, self.logger = storage, logger
         self.metric = spec.metric_for(config.task)
         # built-in pruners never look at epochs before the warm-up: no need to store them
@@ -379,6 +381,9 @@ class _Search:
         )
 
     def _optimize(self, n_trials: int, timeout: float | None) -> None:
+        self.n_trials = n_trials
+        if self.progress is not None:
+            self.progress("trial", 0, n_trials, {"best": self._best()})
         self.study.optimize(
             self._objective, n_trials=n_trials, timeout=timeout, callbacks=[self._after_trial]
         )
@@ -412,12 +417,18 @@ class _Search:
         trial.set_user_attr("mlflow_run_id", result.run_id)
         return value
 
+    def _best(self) -> float | None:
+        """The study's best validation value so far (``None`` before a trial completes)."""
+        done = [t for t in self.study.trials if t.value is not None and t.state.name == "COMPLETE"]
+        return self.study.best_value if done else None
+
     def _after_trial(self, study: optuna.Study, trial: Any) -> None:
-        if self.logger is None:
-            return
-        finished = [t for t in study.trials if t.value is not None and t.state.name == "COMPLETE"]
-        if finished:
-            self.logger.log_metrics({"best_value": study.best_value}, step=trial.number)
+        best = self._best()
+        if self.progress is not None:
+            info = {"trial": trial.number, "state": trial.state.name, "value": trial.value}
+            self.progress("trial", len(self.ran), self.n_trials, info | {"best": best})
+        if self.logger is not None and best is not None:
+            self.logger.log_metrics({"best_value": best}, step=trial.number)
 
     def _log_best(self) -> None:
         assert self.logger is not None

@@ -66,6 +66,7 @@ def run(
     threads: int | None = None,
     callback: Callable[[str, Attribution], None] | None = None,
     device: DeviceSetting | None = None,
+    progress: Callable[[str, int, int, Mapping[str, Any]], None] | None = None,
 ) -> dict[str, Attribution]:
     """Explain ``model`` on ``data`` with each of ``methods``, one after the other.
 
@@ -90,6 +91,11 @@ def run(
         model is copied there once for all methods (``model`` itself stays where it is)
         and the graph moved (:func:`graphfuse._device.on_device`). ``None``: where the
         model is (the graph must be there too).
+    progress
+        Called as ``progress("explain", done, total, {"method": name})`` before each
+        method (``done`` of the ``total`` methods finished, ``name`` the one starting;
+        ``done=0`` first) and ``progress("explain", total, total, {})`` at the end. See
+        ``graphfuse.experiment.RichProgress`` for a progress bar.
 
     Returns
     -------
@@ -108,11 +114,16 @@ def run(
     )
     model, data = on_device(model, data, device, who="explain")
     attributions: dict[str, Attribution] = {}
+    total = len(explainers)
     with torch_threads(threads):
-        for name, explainer in explainers.items():
+        for i, (name, explainer) in enumerate(explainers.items()):
+            if progress is not None:
+                progress("explain", i, total, {"method": name})
             attributions[name] = explainer.explain(
                 model, data, patients=patients, target=target, seed=seed
             )
             if callback is not None:
                 callback(name, attributions[name])
+    if progress is not None:
+        progress("explain", total, total, {})
     return attributions
