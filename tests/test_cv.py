@@ -63,3 +63,23 @@ def test_published_split_is_not_cross_validated(monkeypatch):
     cfg = load_config(QUICK, ["tracking.enabled=false"])
     with pytest.raises(ConfigError, match="published train/test split"):
         cross_validate(cfg, folds=3)
+
+
+def test_a_fold_run_is_explained_on_its_own_fold_split():
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.experiment import explain_run
+
+    cfg = load_config(QUICK, ["train.epochs=2", "seed=3"])
+    result = cross_validate(cfg, folds=2, seeds=[4])  # a fold's seed is not the config's
+    client = MlflowClient()
+    parent = client.get_run(result.run_id)
+    (fold,) = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{result.run_id}' and tags.`graphfuse.cv_fold` = '1'",
+    )
+    explained = explain_run(fold.info.run_id, ["saliency"], log=False)
+    cohort_y = explained.prepared.cohort.y
+    split = stratified_folds(cohort_y, folds=2, val_fraction=cfg.train.val_fraction, seed=4)[1]
+    assert np.array_equal(explained.prepared.splits["test"], split["test"])
+    assert explained.attributions["saliency"].scores  # explained, not a shape error

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from graphfuse._device import resolve_device
@@ -204,8 +205,13 @@ def explain_run(
             )
         config = load_config(cfg_path)
         model = load_checkpoint(ckpt)
-    # a refitted run's checkpoint was trained on training + validation patients: rebuild that
-    prepared = prepare(config, refit=config.train.refit)
+    # a refitted run's checkpoint was trained on training + validation patients: rebuild that;
+    # a cross-validation fold's model, on its fold's split
+    splits = _fold_splits(client, run, config)
+    cohort = None
+    if splits is not None:
+        cohort, splits = splits
+    prepared = prepare(config, cohort=cohort, splits=splits, refit=config.train.refit)
     if logged is not None and logged != prepared.fingerprint:
         raise DataError(
             f"run {run_id}: the data changed since the run (fingerprint {logged[:12]}… logged, "
@@ -233,6 +239,35 @@ def explain_run(
         with logger.start(run_id=run_id):
             _log_explanations(logger, attributions, truth, table)
     return ExplainResult(attributions, truth, table, run_id, prepared, model)
+
+
+def _fold_splits(client: Any, run: Any, config: Any) -> tuple[Any, dict[str, np.ndarray]] | None:
+    """The cohort and split of a :func:`cross_validate` fold's run (tags ``graphfuse.cv_fold``
+    and ``graphfuse.cv_seed``, the parent's ``graphfuse.cv_folds``), else ``None``."""
+    tags = run.data.tags
+    if "graphfuse.cv_fold" not in tags:
+        return None
+    from graphfuse.data import load_cohort
+    from graphfuse.train import stratified_folds
+
+    parent = tags.get("mlflow.parentRunId")
+    parent_run = client.get_run(parent) if parent else None
+    folds = parent_run.data.tags.get("graphfuse.cv_folds") if parent_run else None
+    if folds is None:
+        raise DataError(
+            f"run {run.info.run_id} is fold {tags['graphfuse.cv_fold']} of a cross-validation, "
+            "but its parent run (with the tag graphfuse.cv_folds) is gone, so its split cannot "
+            "be rebuilt; explain a graphfuse fit run instead"
+        )
+    # the cohort of the cross-validation's own config (its seed draws a synthetic cohort)
+    cohort = load_cohort(config.data, seed=int(parent_run.data.params.get("seed", config.seed)))
+    parts = stratified_folds(
+        cohort.y,
+        folds=int(folds),
+        val_fraction=config.train.val_fraction,
+        seed=int(tags.get("graphfuse.cv_seed", config.seed)),
+    )
+    return cohort, parts[int(tags["graphfuse.cv_fold"])]
 
 
 def _truth(attributions: Mapping[str, Any], prepared: Prepared) -> pd.DataFrame:
