@@ -152,7 +152,7 @@ def to_pyg(attribution: Attribution) -> Any:
     mask[: len(patients)] = np.nan_to_num(table, nan=0.0)
     out = HeteroExplanation()
     store = out[PATIENT]
-    store.node_mask = torch.from_numpy(mask)
+    store.node_mask = torch.as_tensor(mask, device="cpu")  # an explanation lives on the CPU
     store.num_nodes = len(nodes)
     store.patient = nodes
     store.feature_names = [f"{m}: {f}" for m, f in attribution.table().columns]
@@ -161,8 +161,11 @@ def to_pyg(attribution: Attribution) -> Any:
         etype = (PATIENT, name, PATIENT) if "__" not in name else tuple(name.split("__"))
         src = [position[str(p)] for p in frame["source"]]
         dst = [position[str(p)] for p in frame["target"]]
-        out[etype].edge_index = torch.tensor([src, dst], dtype=torch.long).reshape(2, -1)
-        out[etype].edge_mask = torch.tensor(frame["score"].to_numpy(), dtype=torch.float32)
+        edge_index = torch.tensor([src, dst], dtype=torch.long, device="cpu")
+        out[etype].edge_index = edge_index.reshape(2, -1)
+        out[etype].edge_mask = torch.tensor(
+            frame["score"].to_numpy(), dtype=torch.float32, device="cpu"
+        )
     out.validate_masks()
     return out
 
