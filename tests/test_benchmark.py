@@ -114,6 +114,9 @@ def test_cli_benchmark_logs_a_run(tmp_path, monkeypatch):
     assert len(bench) == 1 and len(runs) == 2  # the fit's run and the benchmark's
     run = bench[0]
     assert run.data.tags["graphfuse.model_run_id"] in {r.info.run_id for r in runs}
+    fitted = client.get_run(run.data.tags["graphfuse.model_run_id"]).info.run_name
+    assert fitted == "ad_quick-gcn_fusion-s0-benchmark"
+    assert run.info.run_name == f"{fitted}-explainers"
     assert "benchmark_saliency_seconds" in run.data.metrics
     files = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
     assert "benchmark/report.md" in files and "benchmark/dotplot.png" in files

@@ -158,6 +158,8 @@ def test_cli_predict_writes_csv_parquet_h5mu_and_tracks_the_source(run):
         f"tags.`graphfuse.source_run` = '{result.run_id}'",
     )
     assert len(runs) == 3
+    fit_name = client.get_run(result.run_id).info.run_name
+    assert {r.info.run_name for r in runs} == {f"{fit_name}-predict"}
     res = runner.invoke(
         main,
         ["predict", "--run", result.run_id, "--data", str(tmp / "new.yaml"), "--no-track",

@@ -220,6 +220,7 @@ def log_report(result: Any, tracking: Any, run_id: str | None) -> str:
     Into ``run_id`` (under ``benchmark/``) when given, else into a run of its own in
     ``tracking.experiment``, tagged with the explained model's run.
     """
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
@@ -238,7 +239,14 @@ def log_report(result: Any, tracking: Any, run_id: str | None) -> str:
             logger.log_metrics(metrics)
             logger.log_artifacts(result.out, "benchmark")
         return run_id
-    logger = RunLogger(uri, tracking.experiment, "benchmark-explainers")
+    name = tracking.run_name or "benchmark-explainers"
+    if result.model_run_id:  # named after the fit it explains: <fit's name>-explainers
+        try:
+            fitted = MlflowClient(tracking_uri=uri).get_run(result.model_run_id).info.run_name
+            name = f"{fitted}-explainers" if fitted else name
+        except MlflowException:
+            pass
+    logger = RunLogger(uri, tracking.experiment, name)
     tags = {f"version.{k}": v for k, v in package_versions().items()}
     tags |= {
         "graphfuse.kind": "benchmark_explainers",

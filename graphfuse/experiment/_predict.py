@@ -290,6 +290,23 @@ def _metrics(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, float]:
     return {k: float(v) for k, v in classification_metrics(y, proba).items()}
 
 
+def _predict_run_name(pipeline: Pipeline, uri: str) -> str:
+    """``<the training run's name>-predict`` (the run's config name where the training run
+    is not in this store)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.experiment._track import run_name
+
+    name = None
+    if pipeline.run_id:
+        try:
+            name = MlflowClient(tracking_uri=uri).get_run(pipeline.run_id).info.run_name
+        except MlflowException:
+            name = None
+    return f"{name or run_name(pipeline.config)}-predict"
+
+
 def _track(
     result: PredictResult,
     pipeline: Pipeline,
@@ -299,7 +316,9 @@ def _track(
     experiment: str | None,
 ) -> None:
     uri = resolve_tracking_uri(tracking_uri)
-    logger = RunLogger(uri, experiment or pipeline.config.tracking.experiment)
+    logger = RunLogger(
+        uri, experiment or pipeline.config.tracking.experiment, _predict_run_name(pipeline, uri)
+    )
     tags = {
         "graphfuse.kind": "predict",
         "graphfuse.source_run": result.source,
