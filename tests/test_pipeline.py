@@ -299,3 +299,25 @@ def test_cached_training_encoders_score_as_the_full_forward_pass(overrides):
     scored = pipe.attach(new)
     full = task_class("classification").predict(pipe.model, scored.data)[pipe.n_train :]
     np.testing.assert_allclose(fast, full, rtol=0, atol=1e-6)
+
+
+def test_explaining_new_patients_reports_methods_and_batches(quick_fit):
+    from graphfuse.experiment import explain_new
+
+    ids = quick_fit.cohort.patients[quick_fit.splits["test"]][:6]
+    steps = []
+    out = explain_new(
+        quick_fit.pipeline(),
+        subset(quick_fit.cohort, ids),
+        ["saliency", "sensitivity"],
+        progress=lambda *step: steps.append(step),
+    )
+    assert list(out) == ["saliency", "sensitivity"]
+    assert [s for s in steps if s[0] == "explain"] == [
+        ("explain", 0, 2, {"method": "saliency"}),
+        ("explain", 1, 2, {"method": "sensitivity"}),
+        ("explain", 2, 2, {}),
+    ]
+    batches = [s for s in steps if s[0] == "patients"]
+    assert batches and batches[-1][1] == batches[-1][2]  # sensitivity's batches, to the end
+    assert {s[3]["method"] for s in batches} == {"sensitivity"}

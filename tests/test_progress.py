@@ -116,15 +116,30 @@ def test_tune_bar_holds_back_optuna_trial_logs_and_restores_them(tmp_path, capsy
     assert optuna.logging.get_verbosity() == before
 
 
-def test_explainers_report_each_method():
+def test_explainers_report_each_method_and_their_batches_of_patients():
     result = fit(load_config(QUICK, OFF))
     steps = Steps()
-    run_explainers(result.model, result.data, ["saliency", "sensitivity"], progress=steps)
-    assert steps == [
-        ("explain", 0, 2, {"method": "saliency"}),
-        ("explain", 1, 2, {"method": "sensitivity"}),
-        ("explain", 2, 2, {}),
+    methods = ["saliency", "sensitivity", "shap", "integrated_gradients"]
+    params = {"shap": {"n_permutations": 2, "background": 4}}
+    run_explainers(result.model, result.data, methods, params=params, progress=steps)
+    assert steps.of("explain") == [
+        ("explain", 0, 4, {"method": "saliency"}),
+        ("explain", 1, 4, {"method": "sensitivity"}),
+        ("explain", 2, 4, {"method": "shap"}),
+        ("explain", 3, 4, {"method": "integrated_gradients"}),
+        ("explain", 4, 4, {}),
     ]
+    batches = steps.of("patients")
+    assert {s[3]["method"] for s in batches} == set(methods[1:])  # saliency: one pass
+    n = result.data["patient"].num_nodes
+    for method in methods[1:]:
+        mine = [s for s in batches if s[3]["method"] == method]
+        done = [s[1] for s in mine]
+        assert done == sorted(done) and done[-1] == mine[-1][2]  # counts up to its total
+    # sensitivity counts (patient, modality) pairs; shap and integrated gradients patients
+    available = int(result.data["patient"].available.sum())
+    assert [s[2] for s in batches if s[3]["method"] == "sensitivity"][-1] == available
+    assert [s[2] for s in batches if s[3]["method"] == "shap"][-1] == n
 
 
 def test_benchmark_reports_explainers_and_permutation_tests(tmp_path):

@@ -350,6 +350,7 @@ def explain(
             seed=seed,
             tracking_uri=tracking_uri,
             device=device,
+            progress=show_progress(progress),
         )
         _print_attributions(attributions, f"new patients of {data_path}, run {run_id}")
         if out is not None:

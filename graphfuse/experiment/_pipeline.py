@@ -451,10 +451,12 @@ class Pipeline:
         seed: int = 0,
         allow_missing_features: bool = False,
         device: str | None = None,
+        progress: Any = None,
         **params: Any,
     ) -> Any:
         """Explain the model's predictions for new patients with one explainer (the same
-        explainers and parameters as ``graphfuse explain``).
+        explainers and parameters as ``graphfuse explain``; ``progress``: a callback, as
+        :func:`graphfuse.explain.run` takes it).
 
         Returns
         -------
@@ -476,6 +478,7 @@ class Pipeline:
             threads=auto_threads(
                 self.n_train + scored.patients.n_patients, self.config.train.threads
             ),
+            progress=progress,
         )
         return out[method]
 

@@ -21,6 +21,7 @@ import pandas as pd
 from graphfuse.data import NewPatients, load_new_patients
 from graphfuse.errors import DataError
 from graphfuse.experiment._pipeline import Pipeline
+from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 from graphfuse.train import classification_metrics
 
@@ -352,8 +353,12 @@ def explain_new(
     allow_missing_features: bool = False,
     tracking_uri: str | None = None,
     device: str | None = None,
+    progress: ProgressSetting = False,
 ) -> dict[str, Any]:
     """Explain a saved pipeline's predictions for new patients with several explainers.
+
+    ``progress`` as in :func:`graphfuse.experiment.explain_run`: stage ``"explain"`` per
+    method, ``"patients"`` per batch of patients inside one.
 
     Returns
     -------
@@ -368,15 +373,26 @@ def explain_new(
     )
     new = read_new_data(data) if is_file else NewPatients.coerce(data)
     params = dict(params or {})
-    return {
-        m: pipeline.explain(
-            new,
-            m,
-            target=target,
-            seed=seed,
-            allow_missing_features=allow_missing_features,
-            device=device,
-            **dict(params.get(m, {})),
-        )
-        for m in methods
-    }
+    out = {}
+    with reporting(progress) as report:
+
+        def batches(stage: str, done: int, total: int, info: Mapping[str, Any]) -> None:
+            if report is not None and stage == "patients":
+                report(stage, done, total, info)
+
+        for i, m in enumerate(methods):
+            if report is not None:
+                report("explain", i, len(methods), {"method": m})
+            out[m] = pipeline.explain(
+                new,
+                m,
+                target=target,
+                seed=seed,
+                allow_missing_features=allow_missing_features,
+                device=device,
+                progress=batches,
+                **dict(params.get(m, {})),
+            )
+        if report is not None:
+            report("explain", len(methods), len(methods), {})
+    return out

@@ -12,6 +12,7 @@ from graphfuse.explain._base import EXPLAINERS, ExplainContext, ExplainerParams
 from graphfuse.explain._baselines import FixedBaseline, fixed_baseline
 from graphfuse.explain._gradients import GradientExplainer
 from graphfuse.explain._perturb import own_row_gradients
+from graphfuse.explain._ticks import patients_done
 
 __all__ = ["IntegratedGradients", "IntegratedGradientsParams", "integration_points"]
 
@@ -77,6 +78,7 @@ class IntegratedGradients(GradientExplainer):
             for m, g in grads.items():
                 avg = (g.double().reshape(k, s, -1) * w[None, :, None]).sum(dim=1)
                 total[m][sl] = avg * (rows[m][sl].double() - base[m].double())
+            patients_done(min(start + per_batch, len(patients)), len(patients))
         return total
 
 

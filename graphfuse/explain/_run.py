@@ -16,6 +16,7 @@ from graphfuse._device import DeviceSetting, on_device
 from graphfuse._threads import torch_threads
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._base import Explainer, build_explainer
+from graphfuse.explain._ticks import counting_patients
 from graphfuse.models import FusionModel
 
 __all__ = ["build_explainers", "run"]
@@ -94,7 +95,9 @@ def run(
     progress
         Called as ``progress("explain", done, total, {"method": name})`` before each
         method (``done`` of the ``total`` methods finished, ``name`` the one starting;
-        ``done=0`` first) and ``progress("explain", total, total, {})`` at the end. See
+        ``done=0`` first) and ``progress("explain", total, total, {})`` at the end; while
+        shap, sensitivity and integrated gradients work through their patients in batches,
+        also ``progress("patients", done, total, {"method": name})`` after each batch. See
         ``graphfuse.experiment.RichProgress`` for a progress bar.
 
     Returns
@@ -117,13 +120,27 @@ def run(
     total = len(explainers)
     with torch_threads(threads):
         for i, (name, explainer) in enumerate(explainers.items()):
+            hook = None
             if progress is not None:
                 progress("explain", i, total, {"method": name})
-            attributions[name] = explainer.explain(
-                model, data, patients=patients, target=target, seed=seed
-            )
+                hook = _patients_hook(progress, name)
+            with counting_patients(hook):
+                attributions[name] = explainer.explain(
+                    model, data, patients=patients, target=target, seed=seed
+                )
             if callback is not None:
                 callback(name, attributions[name])
     if progress is not None:
         progress("explain", total, total, {})
     return attributions
+
+
+def _patients_hook(
+    progress: Callable[[str, int, int, Mapping[str, Any]], None], name: str
+) -> Callable[[int, int], None]:
+    """``progress("patients", done, total, {"method": name})`` as a batch hook."""
+
+    def hook(done: int, total: int) -> None:
+        progress("patients", done, total, {"method": name})
+
+    return hook

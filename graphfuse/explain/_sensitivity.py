@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +26,7 @@ from graphfuse.explain._groups import (
     validated_gene_sets,
 )
 from graphfuse.explain._perturb import perturbed_outputs, replaced_outputs
+from graphfuse.explain._ticks import patients_done
 
 __all__ = ["Sensitivity"]
 
@@ -104,20 +106,27 @@ class Sensitivity(Explainer):
         own = {m: x[patients] for m, x in feats.items()}
         original = perturbed_outputs(ctx, patients, own)
         groups = self._groups(ctx)
+        per_feature = groups is None or p.feature_scores
+        steps = _Steps(
+            (int(ctx.available[patients].sum()) if per_feature else 0)
+            + (len(groups[1]) * len(patients) if groups is not None else 0)
+        )
         scores: dict[str, np.ndarray] = {}
         for i, (m, x) in enumerate(own.items()):
             values = np.full(x.shape, np.nan)
-            if groups is None or p.feature_scores:
+            if per_feature:
                 have = ctx.available[patients, i]
                 rows = torch.nonzero(have).ravel()
                 if len(rows):
-                    drop = _single_features(ctx, patients[rows], x[rows], fill[m][rows], m)
+                    drop = _single_features(
+                        ctx, patients[rows], x[rows], fill[m][rows], m, steps.add
+                    )
                     values[rows.cpu().numpy()] = (original[rows, None] - drop).cpu().numpy()
             scores[m] = values
         tables = {}
         if groups is not None:
             name, members = groups
-            tables[name] = _group_table(ctx, patients, own, fill, members, original)
+            tables[name] = _group_table(ctx, patients, own, fill, members, original, steps.add)
         return ExplainerOutput(features=scores, groups=tables)
 
     def _fill(
@@ -154,6 +163,7 @@ def _single_features(
     x: torch.Tensor,
     fill: torch.Tensor,
     modality: str,
+    tick: Callable[[int], None],
 ) -> torch.Tensor:
     """``(patients, features)``: mean output over draws with one feature replaced."""
     k, f = x.shape
@@ -168,6 +178,7 @@ def _single_features(
         values = fill[sl].reshape(-1)
         outs = replaced_outputs(ctx, pairs, modality, columns, values)
         out[sl] = outs.reshape(c, s, f).mean(dim=1)
+        tick(c)
     return out
 
 
@@ -178,6 +189,7 @@ def _group_table(
     fill: dict[str, torch.Tensor],
     members: dict[str, dict[str, list[int]]],
     original: torch.Tensor,
+    tick: Callable[[int], None],
 ) -> pd.DataFrame:
     """Patients x groups: output minus the mean output with the group replaced."""
     k = len(patients)
@@ -198,5 +210,17 @@ def _group_table(
                 rows[m] = r.reshape(c * s, -1)
             outs = perturbed_outputs(ctx, patients[sl].repeat_interleave(s), rows)
             table[sl, j] = (original[sl] - outs.reshape(c, s).mean(dim=1)).cpu().numpy()
+            tick(c)
         table[~have.cpu().numpy(), j] = np.nan
     return pd.DataFrame(table, columns=list(members))
+
+
+class _Steps:
+    """Counts (patient, feature set) steps done and reports them (:func:`patients_done`)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def add(self, n: int) -> None:
+        self.done += n
+        patients_done(self.done, self.total)

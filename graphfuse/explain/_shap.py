@@ -50,6 +50,7 @@ from graphfuse.explain._groups import (
     validated_gene_sets,
 )
 from graphfuse.explain._perturb import perturbed_outputs
+from graphfuse.explain._ticks import patients_done
 from graphfuse.graphs import PATIENT
 from graphfuse.models import FusionModel, eval_mode
 
@@ -135,12 +136,15 @@ class Shap(Explainer):
         background = _background(ctx, layout, p.background)
         scores = np.zeros((len(ctx.patients), layout.n_features))
         table = np.full((len(ctx.patients), len(layout.labels)), np.nan)
+        done = 0
         for block in _blocks(ctx, layout, p.n_permutations, len(background)):
             values = _evaluate(ctx, layout, x_all, background, block, p.batch_size)
             for plan, v in zip(block, values, strict=True):
                 phi = plan.shapley(v)
                 scores[plan.row] = plan.to_features(phi)
                 table[plan.row, plan.used] = phi
+            done += len(block)
+            patients_done(done, len(ctx.patients))
         groups = {}
         if p.groups != "features":
             name = _TABLE.get(p.groups, "groups") if isinstance(p.groups, str) else "groups"
