@@ -5,11 +5,12 @@ Tests never write into the repository: the session runs in a temporary working f
 (MLflow's SQLite stores put artifacts in ``./mlruns`` of the working folder), each test's
 default MLflow store (``MLFLOW_TRACKING_URI``, inherited by subprocesses) is a SQLite file
 in its own temporary folder, and the session fails if the repository gained an ``mlruns/``
-run folder or an ``mlflow.db``.
+run folder or an ``mlflow.db``; hypothesis keeps its files in a temporary folder.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def tracking_leftovers(root: Path = REPO) -> set[str]:
     if runs.is_dir():
         found |= {str(p.relative_to(root)) for p in runs.glob("*/*")} | {"mlruns"}
     return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """hypothesis keeps its example database and caches in a temporary folder too."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tempfile.mkdtemp(prefix="graphfuse-hypothesis-"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

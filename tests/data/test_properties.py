@@ -31,6 +31,7 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,  # the same inputs on every run: a failure reproduces
+    database=None,  # nothing written into the repository (.hypothesis/)
 )
 
 # numbers a spreadsheet or an instrument may write, up to the edges of float64
