@@ -454,18 +454,26 @@ class RunLogger:
             self.log_artifacts(tmp)
 
 
-def _experiments(client: Any, experiment: str | None, uri: str) -> list[Any]:
-    """The named experiment (a :class:`ConfigError` when absent), else every active one."""
+def _search_runs(
+    client: Any, experiment: str | None, uri: str, where: str, order: str, limit: int
+) -> list[Any]:
+    """Runs of the named experiment (a :class:`ConfigError` when absent), else of every
+    active one, matching the filter ``where``, in ``order``."""
     if experiment is None:
-        return list(client.search_experiments())
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        names = sorted(e.name for e in client.search_experiments())
-        raise ConfigError(
-            f"--experiment: no MLflow experiment {experiment!r} in the tracking store {uri}; "
-            f"experiments there: {', '.join(names) or 'none'}"
-        )
-    return [exp]
+        exps = list(client.search_experiments())
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise ConfigError(
+                f"--experiment: no MLflow experiment {experiment!r} in the tracking store "
+                f"{uri}; experiments there: {', '.join(names) or 'none'}"
+            )
+        exps = [exp]
+    if not exps:
+        return []
+    ids = [e.experiment_id for e in exps]
+    return list(client.search_runs(ids, where, order_by=[order], max_results=limit))
 
 
 def list_runs(
@@ -498,18 +506,9 @@ def list_runs(
     statuses = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
     if status is not None and status not in statuses:
         raise ConfigError(f"--status: expected one of {', '.join(statuses)}; got {status!r}")
+    where = f"attributes.status = '{status}'" if status else ""
     client = MlflowClient(tracking_uri=uri)
-    exps = _experiments(client, experiment, uri)
-    if not exps:
-        return []
-    return list(
-        client.search_runs(
-            [e.experiment_id for e in exps],
-            filter_string=f"attributes.status = '{status}'" if status else "",
-            order_by=["attributes.start_time DESC"],
-            max_results=limit,
-        )
-    )
+    return _search_runs(client, experiment, uri, where, "attributes.start_time DESC", limit)
 
 
 def stale_runs(
@@ -546,18 +545,9 @@ def stale_runs(
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
-    exps = _experiments(client, experiment, uri)
-    if not exps:
-        return []
     cutoff = int((time.time() - older_than_hours * 3600) * 1000)
-    return list(
-        client.search_runs(
-            [e.experiment_id for e in exps],
-            filter_string=f"attributes.status = 'RUNNING' AND attributes.start_time < {cutoff}",
-            order_by=["attributes.start_time ASC"],
-            max_results=50_000,
-        )
-    )
+    where = f"attributes.status = 'RUNNING' AND attributes.start_time < {cutoff}"
+    return _search_runs(client, experiment, uri, where, "attributes.start_time ASC", 50_000)
 
 
 def clean_runs(

@@ -5,7 +5,7 @@ The stage's parameters (``DataConfig`` and its sections, ``PreprocessConfig``) a
 """
 
 from graphfuse.data._clinical import CLINICAL_TYPES, encode_clinical
-from graphfuse.data._cohort import MODALITY_KINDS, Cohort
+from graphfuse.data._cohort import MODALITY_KINDS, Cohort, require_patients
 from graphfuse.data._collections import (
     GENE_SET_SOURCES,
     GeneSetSource,
@@ -89,4 +89,5 @@ __all__ = [
     "read_modality",
     "read_mogonet",
     "read_table",
+    "require_patients",
 ]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from graphfuse.errors import DataError
 
-__all__ = ["MODALITY_KINDS", "Cohort"]
+__all__ = ["MODALITY_KINDS", "Cohort", "require_patients"]
 
 #: Kinds of modality graphfuse knows; stored per modality in ``.uns["kind"]``.
 MODALITY_KINDS = ("omics", "imaging", "clinical")
@@ -330,3 +330,18 @@ class Cohort:
             for name in self.modalities
         )
         return f"Cohort({self.n_patients} patients, target {self.target!r} {counts}; {mods})"
+
+
+def require_patients(have: Iterable[Any], need: Iterable[Any], *, what: str, where: str) -> None:
+    """Refuse a table that lacks some of the patients a result covers (a one-paragraph
+    :class:`DataError` naming the first missing ones)."""
+    have_set = {str(p) for p in have}
+    missing = [str(p) for p in need if str(p) not in have_set]
+    if missing:
+        shown = ", ".join(repr(p) for p in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise DataError(
+            f"{where} lacks {len(missing)} patient(s) of {what}: {shown}{more}; write into "
+            "the MuData the result was computed from (or one holding all its patients: extra "
+            "patients are fine and get NaN)"
+        )

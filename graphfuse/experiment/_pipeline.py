@@ -35,6 +35,7 @@ from graphfuse.data import NewPatients, Preprocessor
 from graphfuse.errors import DataError
 from graphfuse.experiment._pipeline_fast import CachedEncoders
 from graphfuse.experiment._pipeline_input import NewMatrices, preprocess_new
+from graphfuse.experiment._write import model_info, write_predictions
 from graphfuse.graphs import (
     BUILDERS,
     FUSED_BUILDERS,
@@ -543,24 +544,9 @@ class Pipeline:
                 "predict(write=True) writes into a MuData (or a Cohort's); the new patients "
                 f"were given as {type(new).__name__}"
             )
-        at = mdata.obs_names.astype(str)
-        if "risk" in frame.columns:
-            mdata.obs["graphfuse_risk"] = frame["risk"].reindex(at).to_numpy()
-            if "risk_group" in frame.columns:
-                mdata.obs["graphfuse_prediction"] = frame["risk_group"].reindex(at).to_numpy()
-        else:
-            mdata.obs["graphfuse_prediction"] = frame["prediction"].reindex(at).to_numpy()
-            for c in self.classes:
-                mdata.obs[f"graphfuse_p_{c}"] = frame[f"p_{c}"].reindex(at).to_numpy()
-        if _has_embedding(self.model):
-            mdata.obsm["graphfuse_embedding"] = self._embedding(scored).reindex(at).to_numpy()
-        mdata.uns["graphfuse"] = {
-            "run_id": self.run_id or "",
-            "model": self.config.model.name,
-            "params": json.dumps(self.config.model.params, default=str),
-            "classes": self.classes,
-            "task": self.task,
-        }
+        embedding = self._embedding(scored) if _has_embedding(self.model) else None
+        info = model_info(self.run_id, self.config, self.classes, self.task)
+        write_predictions(mdata, frame, self.classes, embedding, info)
 
 
 def _has_embedding(model: FusionModel) -> bool:

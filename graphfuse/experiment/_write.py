@@ -4,7 +4,7 @@ slots :meth:`Pipeline.predict` ``write=True`` uses."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,18 +14,16 @@ from graphfuse.errors import DataError
 from graphfuse.models import FusionModel
 from graphfuse.train import task_class
 
-if TYPE_CHECKING:
-    from graphfuse.experiment._fit import FitResult
-
-__all__ = ["write_fit"]
+__all__ = ["model_info", "write_fit", "write_predictions"]
 
 
-def write_fit(result: FitResult, target: Any) -> None:
-    """Write ``result``'s predictions into ``target`` (see :meth:`FitResult.write`)."""
+def write_fit(result: Any, target: Any) -> None:
+    """Write ``result``'s predictions into ``target`` (see :meth:`FitResult.write`, whose
+    module calls this one: ``result`` is a :class:`~graphfuse.experiment.FitResult`)."""
     import anndata as ad
     import mudata as md
 
-    from graphfuse.data import Cohort
+    from graphfuse.data import Cohort, require_patients
 
     target = target.mdata if isinstance(target, Cohort) else target
     if not isinstance(target, md.MuData | ad.AnnData):
@@ -35,45 +33,69 @@ def write_fit(result: FitResult, target: Any) -> None:
         )
     ids = pd.Index([str(p) for p in result.cohort.patients], name="patient")
     kind = "MuData" if isinstance(target, md.MuData) else "AnnData"
-    have = set(target.obs_names.astype(str))
-    missing = [p for p in ids if p not in have]
-    if missing:
-        shown = ", ".join(repr(p) for p in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DataError(
-            f"FitResult.write: the {kind} lacks {len(missing)} patient(s) of the fit "
-            f"({len(ids)} patients): {shown}{more}; write into the cohort's MuData (or one "
-            "holding all its patients: extra patients are fine and get NaN)"
-        )
-    at = target.obs_names.astype(str)
+    where = f"FitResult.write: the {kind}"
+    require_patients(target.obs_names, ids, what=f"the fit ({len(ids)} patients)", where=where)
     proba = pd.DataFrame(result.proba, index=ids)
     classes = [str(c) for c in result.cohort.classes]
     if task_class(result.task).output == "risk":
         risk = proba[0]
         median = float(np.median(result.proba[result.splits["train"], 0]))
-        target.obs["graphfuse_risk"] = risk.reindex(at).to_numpy()
-        group = pd.Series(np.where(risk > median, "high", "low"), index=ids)
-        target.obs["graphfuse_prediction"] = group.reindex(at).to_numpy()
+        frame = pd.DataFrame({"risk": risk, "risk_group": np.where(risk > median, "high", "low")})
     else:
-        predicted = pd.Series(np.asarray(classes, dtype=object)[result.proba.argmax(1)], ids)
-        target.obs["graphfuse_prediction"] = predicted.reindex(at).to_numpy()
-        for i, c in enumerate(classes):
-            target.obs[f"graphfuse_p_{c}"] = proba[i].reindex(at).to_numpy()
+        frame = proba.set_axis([f"p_{c}" for c in classes], axis=1)
+        frame.insert(0, "prediction", np.asarray(classes, dtype=object)[result.proba.argmax(1)])
+    embedding = _embedding(result.model, result.data)
+    write_predictions(
+        target,
+        frame,
+        classes,
+        None if embedding is None else pd.DataFrame(embedding, index=ids),
+        model_info(result.run_id, result.config, classes, result.task)
+        | {"metrics": json.dumps(result.metrics, default=float)},
+    )
     split = pd.Series(pd.NA, index=ids, dtype=object)
     for name, positions in result.splits.items():
         split.iloc[np.asarray(positions, dtype=int)] = name
-    target.obs["graphfuse_split"] = split.reindex(at).to_numpy()
-    embedding = _embedding(result.model, result.data)
+    target.obs["graphfuse_split"] = split.reindex(target.obs_names.astype(str)).to_numpy()
+
+
+def write_predictions(
+    target: Any,
+    frame: pd.DataFrame,
+    classes: list[str],
+    embedding: pd.DataFrame | None,
+    info: dict[str, Any],
+) -> None:
+    """Put predictions into a MuData/AnnData's slots, aligned by patient id: ``frame``
+    (index: patient ids) has ``prediction`` and ``p_<class>`` columns, or ``risk`` (and
+    ``risk_group``); patients of ``target`` that ``frame`` lacks get NaN.
+
+    Sets ``obs["graphfuse_prediction"]``, ``obs["graphfuse_p_<class>"]`` or
+    ``obs["graphfuse_risk"]``, ``obsm["graphfuse_embedding"]`` (with ``embedding``) and
+    ``uns["graphfuse"] = info``.
+    """
+    at = target.obs_names.astype(str)
+    if "risk" in frame.columns:
+        target.obs["graphfuse_risk"] = frame["risk"].reindex(at).to_numpy()
+        if "risk_group" in frame.columns:
+            target.obs["graphfuse_prediction"] = frame["risk_group"].reindex(at).to_numpy()
+    else:
+        target.obs["graphfuse_prediction"] = frame["prediction"].reindex(at).to_numpy()
+        for c in classes:
+            target.obs[f"graphfuse_p_{c}"] = frame[f"p_{c}"].reindex(at).to_numpy()
     if embedding is not None:
-        frame = pd.DataFrame(embedding, index=ids).reindex(at)
-        target.obsm["graphfuse_embedding"] = frame.to_numpy()
-    target.uns["graphfuse"] = {
-        "run_id": result.run_id or "",
-        "model": result.config.model.name,
-        "params": json.dumps(result.config.model.params, default=str),
+        target.obsm["graphfuse_embedding"] = embedding.reindex(at).to_numpy()
+    target.uns["graphfuse"] = info
+
+
+def model_info(run_id: str | None, config: Any, classes: list[str], task: str) -> dict[str, Any]:
+    """``uns["graphfuse"]``: the run, model, its parameters (JSON), classes and task."""
+    return {
+        "run_id": run_id or "",
+        "model": config.model.name,
+        "params": json.dumps(config.model.params, default=str),
         "classes": classes,
-        "task": result.task,
-        "metrics": json.dumps(result.metrics, default=float),
+        "task": task,
     }
 
 

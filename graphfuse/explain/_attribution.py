@@ -11,6 +11,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+import graphfuse.explain._interop as interop
 from graphfuse.data import GeneSets
 from graphfuse.errors import DataError
 from graphfuse.explain._groups import gene_set_groups, gene_set_members
@@ -260,9 +261,7 @@ class Attribution:
         DataError
             ``modality`` is not explained, or ``data`` lacks explained patients/features.
         """
-        from graphfuse.explain._interop import to_shap
-
-        return to_shap(self, modality, data=data)
+        return interop.to_shap(self, modality, data=data)
 
     def to_pyg(self) -> Any:
         """The scores as a PyG ``HeteroExplanation``.
@@ -275,9 +274,7 @@ class Attribution:
         ``masking``) becomes ``(patient, <name>, patient)`` with ``edge_index`` over those
         rows and ``edge_mask``. PyG's ``visualize_feature_importance`` works on it.
         """
-        from graphfuse.explain._interop import to_pyg
-
-        return to_pyg(self)
+        return interop.to_pyg(self)
 
     def write(self, mdata: Any, *, modality: str | None = None, key: str | None = None) -> None:
         """Write the scores into a MuData (or an AnnData), as scanpy functions write theirs.
@@ -318,9 +315,7 @@ class Attribution:
             modality's features is a var name, or an AnnData is given for several
             modalities without ``modality``.
         """
-        from graphfuse.explain._interop import write
-
-        write(self, mdata, modality=modality, key=key)
+        interop.write(self, mdata, modality=modality, key=key)
 
     # ----------------------------------------------------------- persistence
     def save(self, folder: str | Path) -> Path:

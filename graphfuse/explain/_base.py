@@ -20,6 +20,7 @@ from graphfuse._params import StrictModel
 from graphfuse.errors import ConfigError, DataError, format_validation_errors
 from graphfuse.explain._attribution import Attribution
 from graphfuse.explain._baselines import training_mean
+from graphfuse.explain._names import class_names, patient_ids
 from graphfuse.graphs import PATIENT, feature_key, graph_info
 from graphfuse.models import FusionModel, eval_mode
 from graphfuse.registry import Registry
@@ -388,24 +389,6 @@ def model_name(model: FusionModel) -> str:
     """The model's registered name; its class name for a class that is not registered
     (``registry_name`` is set by ``MODELS.register``, e.g. test doubles have none)."""
     return getattr(type(model), "registry_name", type(model).__name__)
-
-
-def patient_ids(data: HeteroData) -> np.ndarray:
-    """Patient ids of the graph's nodes (:func:`~graphfuse.graphs.graph_info`), else their
-    positions."""
-    n = int(data[PATIENT].num_nodes)
-    ids = graph_info(data).patients
-    if ids is None or len(ids) != n:
-        return np.arange(n)
-    return np.asarray(ids, dtype=object)
-
-
-def class_names(data: HeteroData, n_classes: int) -> list[str]:
-    """Class names (:func:`~graphfuse.graphs.graph_info`), else ``"0"``, ``"1"``, ..."""
-    classes = graph_info(data).classes
-    if classes is None or len(classes) != n_classes:
-        return [str(i) for i in range(n_classes)]
-    return [str(c) for c in classes]
 
 
 def _patients(patients: Sequence[int] | np.ndarray | None, n: int) -> np.ndarray:

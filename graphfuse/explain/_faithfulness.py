@@ -31,8 +31,9 @@ from torch_geometric.data import HeteroData
 from graphfuse._device import on_device
 from graphfuse.errors import DataError
 from graphfuse.explain._attribution import Attribution
-from graphfuse.explain._base import ExplainContext, check_model, class_names, patient_ids
+from graphfuse.explain._base import ExplainContext, check_model
 from graphfuse.explain._baselines import training_mean
+from graphfuse.explain._names import class_names, patient_ids
 from graphfuse.explain._perturb import perturbed_outputs
 from graphfuse.models import FusionModel, eval_mode
 

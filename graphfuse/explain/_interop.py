@@ -2,43 +2,31 @@
 
 :func:`to_shap` builds a ``shap.Explanation`` (shap's plots), :func:`to_pyg` a PyG
 ``HeteroExplanation`` (node and edge masks), :func:`write` puts the scores into a
-MuData/AnnData's slots. :func:`check_patients` is the shared refusal of a MuData that lacks
-patients a result covers.
+MuData/AnnData's slots.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from graphfuse.data import require_patients
 from graphfuse.errors import ConfigError, DataError
+from graphfuse.explain._names import patient_ids
+from graphfuse.graphs import PATIENT, feature_key
 
-if TYPE_CHECKING:
-    from graphfuse.explain._attribution import Attribution
+#: What the functions here take: a :class:`~graphfuse.explain.Attribution` (whose module
+#: calls them, so it is not imported here).
+Attribution = Any
 
-__all__ = ["check_patients", "to_pyg", "to_shap", "write"]
+__all__ = ["to_pyg", "to_shap", "write"]
 
 #: Per-feature importance column :func:`write` adds to a modality's ``.var``.
 IMPORTANCE = "importance"
-
-
-def check_patients(have: Iterable[Any], need: Iterable[Any], *, what: str, where: str) -> None:
-    """Refuse a table that lacks some of the patients a result covers (a one-paragraph
-    :class:`DataError` naming the first missing ones)."""
-    have_set = {str(p) for p in have}
-    missing = [str(p) for p in need if str(p) not in have_set]
-    if missing:
-        shown = ", ".join(repr(p) for p in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise DataError(
-            f"{where} lacks {len(missing)} patient(s) of {what}: {shown}{more}; write into "
-            "the MuData the result was computed from (or one holding all its patients: extra "
-            "patients are fine and get NaN)"
-        )
 
 
 def _log_odds(attribution: Attribution) -> np.ndarray:
@@ -64,9 +52,6 @@ def _feature_values(
     if isinstance(data, Mapping):
         frames = dict(data)
     else:
-        from graphfuse.explain._base import patient_ids
-        from graphfuse.graphs import PATIENT, feature_key
-
         store = data[PATIENT]
         ids = pd.Index([str(p) for p in patient_ids(data)])
         order = list(data.modalities)
@@ -81,7 +66,7 @@ def _feature_values(
         if m not in frames:
             raise DataError(f"to_shap(data=...): no feature values for modality {m!r}")
         frame = frames[m].set_axis([str(p) for p in frames[m].index], axis=0)
-        check_patients(frame.index, patients, what=f"attribution {attribution.method!r}",
+        require_patients(frame.index, patients, what=f"attribution {attribution.method!r}",
                        where=f"to_shap(data=...)[{m!r}]")  # fmt: skip
         cols = list(attribution.scores[m].columns)
         absent = [c for c in cols if c not in frame.columns]
@@ -135,8 +120,6 @@ def to_pyg(attribution: Attribution) -> Any:
     """The attribution as a PyG ``HeteroExplanation`` (see :meth:`Attribution.to_pyg`)."""
     import torch
     from torch_geometric.explain import HeteroExplanation
-
-    from graphfuse.graphs import PATIENT
 
     patients = [str(p) for p in attribution.patients]
     extra: list[str] = []
@@ -212,11 +195,11 @@ def write(
         attribution._frame(m)  # an unknown modality is an error naming those there are
     adatas = {m: _target(target, m) for m in mods}
     where = "the MuData" if len(adatas) > 1 or adatas[mods[0]] is not target else "the AnnData"
-    check_patients(target.obs_names, attribution.patients, what=what, where=where)
+    require_patients(target.obs_names, attribution.patients, what=what, where=where)
     for m, adata in adatas.items():
         scores = attribution.scores[m].set_axis([str(p) for p in attribution.patients], axis=0)
         scored = scores.index[scores.notna().any(axis=1).to_numpy()]
-        check_patients(adata.obs_names, scored, what=f"{what} (modality {m!r})",
+        require_patients(adata.obs_names, scored, what=f"{what} (modality {m!r})",
                        where=f"modality {m!r}")  # fmt: skip
         if not set(scores.columns) & set(adata.var_names):
             raise DataError(
