@@ -327,7 +327,13 @@ class SurvSetConfig(StrictModel):
     omics: dict[str, str] = Field(default_factory=dict)
     """Omics modality name -> column prefix, e.g. ``{expression: num_HS_}``."""
     drop: list[str] = Field(default_factory=list)
-    """Columns to leave out (full SurvSet names, e.g. ``fac_size``)."""
+    """Columns to leave out: full SurvSet names (``fac_size``) or omics gene symbols (``ESR1``)."""
+    label: str | None = None
+    """A covariate to predict (``task: classification``), e.g. ``fac_er_positive``; ``None``:
+    the survival outcome. It leaves the features; patients without a value are left out
+    with a warning naming them."""
+    classes: list[str] | None = None
+    """With ``label``: its values in class order (the second is the positive class)."""
     types: dict[str, Literal["numeric", "binary", "ordinal", "categorical"]] = Field(
         default_factory=dict
     )

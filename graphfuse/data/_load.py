@@ -255,5 +255,7 @@ def _survset(config: DataConfig, seed: int) -> Cohort:
         drop=cfg.drop,
         types=cfg.types,
         categories=cfg.categories,
+        label=cfg.label,
+        classes=cfg.classes,
         where=f"SurvSet data set {cfg.dataset!r}",
     )

@@ -54,6 +54,8 @@ def read_survset(
     drop: Sequence[str] = (),
     types: Mapping[str, str] | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
+    label: str | None = None,
+    classes: Sequence[str] | None = None,
     where: str = "SurvSet table",
 ) -> Cohort:
     """A cohort from a SurvSet-style table: omics modalities by column prefix, the rest clinical.
@@ -66,10 +68,18 @@ def read_survset(
         Omics modality name -> column prefix (e.g. ``{"expression": "num_HS_"}``); the
         rest of a column's name is its gene symbol (``var["gene"]``).
     drop
-        Columns to leave out (full names, e.g. ``fac_size``).
+        Columns to leave out: full names (``fac_size``), or an omics feature's gene symbol
+        (``ESR1`` for ``num_HS_ESR1``).
     types, categories
         Clinical column types and level orders (see :func:`encode_clinical`), keyed by
         the name without its ``fac_``/``num_`` prefix.
+    label
+        A covariate to predict instead of survival (a classification target, e.g.
+        ``fac_er_positive``): it leaves the features, and patients whose value is missing
+        are left out with a warning that names them.
+    classes
+        With ``label``: its values in class order (the second is the positive class);
+        default: the values present, sorted.
     where
         The table's name, for messages.
 
@@ -78,7 +88,8 @@ def read_survset(
     Cohort
         The omics modalities and one ``clinical`` modality (``fac_``/``num_`` stripped;
         SurvSet's ``"missing"`` read as missing); ``obs`` holds ``time`` and ``event``
-        (the target, so splits are stratified by event).
+        (the target, so splits are stratified by event), and with ``label`` the label
+        (named without ``fac_``/``num_``), which is then the target.
 
     Raises
     ------
@@ -97,14 +108,16 @@ def read_survset(
     missing = [c for c in _OUTCOME if c not in table.columns]
     if missing:
         raise DataError(f"{where}: lacks the column(s) {missing}; a SurvSet table has {_OUTCOME}")
-    unknown = [c for c in drop if c not in table.columns]
-    if unknown:
-        raise DataError(f"{where}: data.survset.drop names unknown column(s) {unknown}")
+    drop = _drop_columns(table, drop, omics, where)
     ids = table["pid"].astype(str).to_numpy()
     if len(set(ids)) != len(ids):
         raise DataError(f"{where}: patient IDs (pid) repeat")
+    labels = None
+    if label is not None:
+        table, labels = _labels(table, label, classes, where)
+        ids = table["pid"].astype(str).to_numpy()
     patients = pd.Index(ids)
-    dropped = set(drop)
+    dropped = set(drop) | ({label} if label is not None else set())
     rest = [c for c in table.columns if c not in _OUTCOME and c not in dropped]
     modalities: dict[str, ad.AnnData] = {}
     kinds: dict[str, str] = {}
@@ -135,7 +148,75 @@ def read_survset(
         {"time": table["time"].to_numpy(dtype=np.float64), "event": table["event"].to_numpy()},
         index=patients,
     )
-    return Cohort.from_modalities(modalities, obs, kinds=kinds, target="event")
+    if labels is None:
+        return Cohort.from_modalities(modalities, obs, kinds=kinds, target="event")
+    name = _stripped(label)
+    obs[name] = labels.to_numpy()
+    return Cohort.from_modalities(modalities, obs, kinds=kinds, target=name)
+
+
+def _stripped(column: str) -> str:
+    return column.split("_", 1)[1] if column.startswith(("fac_", "num_")) else column
+
+
+def _drop_columns(
+    table: pd.DataFrame, drop: Sequence[str], omics: Mapping[str, str], where: str
+) -> list[str]:
+    """``drop``'s full column names: a name that is no column may be an omics gene symbol."""
+    out, unknown = [], []
+    columns = set(table.columns)
+    for name in drop:
+        if name in columns:
+            out.append(name)
+            continue
+        found = [p + name for p in omics.values() if p + name in columns]
+        if found:
+            out.extend(found)
+        else:
+            unknown.append(name)
+    if unknown:
+        raise DataError(
+            f"{where}: data.survset.drop names unknown column(s) {unknown}: neither a column "
+            f"nor the gene symbol of an omics column ({', '.join(omics.values()) or 'no omics'})"
+        )
+    return out
+
+
+def _labels(
+    table: pd.DataFrame, label: str, classes: Sequence[str] | None, where: str
+) -> tuple[pd.DataFrame, pd.Categorical]:
+    """The table without the patients whose ``label`` is missing, and the labels."""
+    key = f"{where}, data.survset.label {label!r}"
+    if label not in table.columns:
+        covariates = [c for c in table.columns if c.startswith("fac_")]
+        raise DataError(f"{key}: no such column; factor columns: {covariates[:20]}")
+    if label in _OUTCOME:
+        raise DataError(f"{key}: {label!r} is an outcome column, not a covariate to predict")
+    values = table[label].map(lambda v: v if isinstance(v, str) else repr(v)).astype(object)
+    values = values.map(lambda v: v[:-2] if v.endswith(".0") else v)
+    missing = table[label].isna().to_numpy() | (values == _MISSING).to_numpy()
+    if missing.all():
+        raise DataError(f"{key}: no patient has a value")
+    if missing.any():
+        left = table.loc[missing, "pid"].astype(str).tolist()
+        warnings.warn(
+            f"{key}: {len(left)} of {len(table)} patient(s) have no label and are left out: "
+            f"{left[:10]}",
+            UserWarning,
+            stacklevel=3,
+        )
+        table, values = table.loc[~missing], values[~missing]
+    present = sorted(set(values))
+    names = [str(c) for c in classes] if classes is not None else present
+    outside = sorted(set(present) - set(names))
+    if outside:
+        raise DataError(f"{key}: value(s) {outside} are not among data.survset.classes {names}")
+    empty = [c for c in names if c not in present]
+    if empty:
+        raise DataError(f"{key}: class(es) {empty} of data.survset.classes have no patient")
+    if len(names) < 2:
+        raise DataError(f"{key}: one class only ({names}); a classifier needs two or more")
+    return table, pd.Categorical(values.to_numpy(), categories=names)
 
 
 def _clinical(

@@ -166,3 +166,49 @@ def test_survival_config_round_trips(tmp_path):
     again.write_text(cfg.to_yaml())
     assert load_config(again).to_dict() == cfg.to_dict()
     assert list(cfg.to_dict())[:3] == ["seed", "task", "data"]
+
+
+def _er_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "pid": [f"P{i}" for i in range(6)],
+            "time": [5.0, 7.0, 2.0, 3.0, 4.0, 9.0],
+            "event": [1, 0, 1, 0, 1, 0],
+            "fac_er_positive": ["1", "0", "missing", "1", "0", "1"],
+            "num_age": [50.0, 60.0, 55.0, 40.0, 70.0, 65.0],
+            "num_HS_ESR1": [3.0, 0.5, 2.0, 3.1, 0.4, 2.9],
+            "num_HS_GATA3": [1.0, 0.1, 0.8, 1.1, 0.2, 0.9],
+        }
+    )
+
+
+def test_survset_label_is_the_target_and_leaves_the_features():
+    from graphfuse.data._survset import read_survset
+
+    with pytest.warns(UserWarning, match=r"1 of 6 patient\(s\) have no label.*P2"):
+        cohort = read_survset(
+            _er_table(),
+            omics={"expression": "num_HS_"},
+            drop=["ESR1"],  # a gene symbol of an omics column
+            label="fac_er_positive",
+            classes=["0", "1"],
+        )
+    assert cohort.n_patients == 5
+    assert cohort.target == "er_positive"
+    assert cohort.classes == ["0", "1"] and cohort.y.tolist() == [1, 0, 1, 0, 1]
+    assert cohort.modality("expression").var["gene"].tolist() == ["GATA3"]
+    assert "er_positive" not in cohort.modality("clinical").var_names
+
+
+def test_survset_label_refuses_unknown_values_and_drop_names():
+    from graphfuse.data._survset import read_survset
+
+    table = _er_table().assign(fac_er_positive=["1", "0", "2", "1", "0", "1"])
+    with pytest.raises(DataError, match=r"value\(s\) \['2'\] are not among"):
+        read_survset(
+            table, omics={"expression": "num_HS_"}, label="fac_er_positive", classes=["0", "1"]
+        )
+    with pytest.raises(DataError, match=r"ESR2.*neither a column nor the gene symbol"):
+        read_survset(_er_table(), omics={"expression": "num_HS_"}, drop=["ESR2"])
+    with pytest.raises(DataError, match="no such column"):
+        read_survset(_er_table(), omics={"expression": "num_HS_"}, label="fac_er")

@@ -6,6 +6,7 @@ SurvSet is GPL-licensed, so it is never a graphfuse dependency; this test skips 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -72,3 +73,14 @@ def test_gse1992_expression_and_clinical_tables(tmp_path, monkeypatch):
     x = pd.DataFrame(cohort.matrix("clinical"), columns=clinical.index)
     assert x["er_positive"].isin([0, 1]).sum() + x["er_positive"].isna().sum() == 124
     assert x["grade"].isna().any()  # "missing" read as missing
+
+
+def test_brca_er_config_predicts_er_status_without_esr1():
+    config = load_config(Path(__file__).parents[2] / "configs" / "brca_er.yaml")
+    with pytest.warns(UserWarning, match=r"2 of 124 patient\(s\) have no label"):
+        cohort = load_cohort(config.data, seed=0)
+    assert cohort.n_patients == 122
+    assert pd.Series(cohort.y).value_counts().to_dict() == {1: 72, 0: 50}
+    genes = cohort.modality("expression").var["gene"]
+    assert len(genes) == 15_527 and "ESR1" not in set(genes)
+    assert "er_positive" not in cohort.modality("clinical").var_names
