@@ -62,7 +62,9 @@ def test_validation_errors_list_a_component_sections_own_keys():
     with pytest.raises(ValidationError) as info:
         config.ExperimentConfig.model_validate({"graph": {"fused": {"name": "snf"}}, "trian": {}})
     text = format_validation_errors(info.value, config.ExperimentConfig, (), "x.yaml", {})
-    assert text.startswith("invalid config:\n  x.yaml: trian: unknown key; valid keys here: data")
+    assert text.startswith(
+        "invalid config:\n  x.yaml: trian: unknown key; valid keys here: benchmark, data"
+    )
     with pytest.raises(ValidationError) as info:
         config.TrainConfig.model_validate({"epochz": 3})
     text = format_validation_errors(info.value, config.TrainConfig, ("train",), "x.yaml", {})

@@ -23,6 +23,7 @@ Examples
 """
 
 from graphfuse._params import StrictModel
+from graphfuse.config._benchmark import BenchmarkConfig, RankingReferenceConfig, ReferenceConfig
 from graphfuse.config._experiment import (
     ComponentConfig,
     ExperimentConfig,
@@ -59,6 +60,7 @@ from graphfuse.data import (
 from graphfuse.errors import format_validation_errors
 
 __all__ = [
+    "BenchmarkConfig",
     "ClinicalPreprocessConfig",
     "ComponentConfig",
     "DataConfig",
@@ -76,6 +78,8 @@ __all__ = [
     "OmicsPreprocessConfig",
     "ParamSpace",
     "PreprocessConfig",
+    "RankingReferenceConfig",
+    "ReferenceConfig",
     "SelectConfig",
     "StrictModel",
     "SurvSetConfig",

@@ -24,6 +24,7 @@ from pydantic import (
 
 from graphfuse._device import DEVICE_PATTERN
 from graphfuse._params import StrictModel
+from graphfuse.config._benchmark import BenchmarkConfig
 from graphfuse.config._knowledge import KnowledgeConfig
 from graphfuse.config._tune import TuneConfig
 from graphfuse.data import DataConfig
@@ -213,6 +214,9 @@ class ExperimentConfig(StrictModel):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     tune: TuneConfig | None = None
     """What ``graphfuse tune`` searches (:mod:`graphfuse.tune`); ignored by ``fit``."""
+    benchmark: BenchmarkConfig | None = None
+    """What ``graphfuse benchmark explainers`` checks explanations against (the cohort's
+    reference biology, :mod:`graphfuse.config._benchmark`); ignored by ``fit``."""
 
     source: str | None = Field(None, exclude=True)
     """Where the config was read from (not part of the experiment)."""
@@ -252,7 +256,8 @@ class ExperimentConfig(StrictModel):
         out["graph"] = self.graph.flat()
         out["model"] = self.model.flat()
         keys = ("seed", "task", "data", "graph", "model", "train", "tracking")
-        return {key: out[key] for key in keys} | ({"tune": out["tune"]} if self.tune else {})
+        extra = {k: out[k] for k in ("tune", "benchmark") if getattr(self, k) is not None}
+        return {key: out[key] for key in keys} | extra
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

@@ -211,14 +211,14 @@ def benchmark_explainers(
         if config is not None:
             config = config.model_copy(update={"tracking": tracking})
     with reporting(progress) as report:
-        attributions, cohort, data, model_run_id = _explain(
+        attributions, cohort, data, model_run_id, run_config = _explain(
             config, methods, params, seed, run_id, trust_run, tracking.uri, report
         )
 
         background, label = _background(data, top_k, notes)
 
         gene_sets, used = _collections(collections, cohort, background, min_size, max_size, notes)
-        reference = _reference(cohort, notes)
+        reference = _reference(cohort, notes, _declared_reference(config, run_config))
         rankings = {m: a.gene_importance() for m, a in attributions.items()}
         options = {"n_permutations": n_permutations, "seed": seed}
         enrich, pre, ref_rows, list_p = _test_rankings(
@@ -400,8 +400,9 @@ def _explain(
     trust_run: bool,
     uri: str | None = None,
     report: ProgressCallback | None = None,
-) -> tuple[dict[str, Any], Any, Any, str | None]:
-    """Attributions of a freshly trained model, or of a tracked run's model."""
+) -> tuple[dict[str, Any], Any, Any, str | None, ExperimentConfig | None]:
+    """Attributions of a freshly trained model, or of a tracked run's model, and the
+    model's config."""
     from graphfuse._threads import auto_threads
     from graphfuse.explain import build_explainers
     from graphfuse.explain import run as run_explainers
@@ -418,14 +419,24 @@ def _explain(
             progress=report,
         )
         prepared = res.prepared
-        return res.attributions, prepared.cohort, prepared.data, run_id
+        return res.attributions, prepared.cohort, prepared.data, run_id, res.config
     explainers = build_explainers(methods, params)
     fitted = fit(config, run_suffix="benchmark")
     threads = auto_threads(fitted.cohort.n_patients, config.train.threads)
     attributions = run_explainers(
         fitted.model, fitted.data, explainers, seed=seed, threads=threads, progress=report
     )
-    return attributions, fitted.cohort, fitted.data, fitted.run_id
+    return attributions, fitted.cohort, fitted.data, fitted.run_id, config
+
+
+def _declared_reference(
+    config: ExperimentConfig | None, run_config: ExperimentConfig | None
+) -> Any:
+    """``benchmark.reference`` of the config given, else of the explained run's config."""
+    for cfg in (config, run_config):
+        if cfg is not None and cfg.benchmark is not None and cfg.benchmark.reference is not None:
+            return cfg.benchmark.reference
+    return None
 
 
 def _collections(

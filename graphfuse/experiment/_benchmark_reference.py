@@ -1,6 +1,8 @@
 """The reference an explainer benchmark checks gene rankings against: the planted pathways
-and genes of a synthetic cohort, or the Alzheimer's disease reference of the shared data
-folder; and the gene- and pathway-level reference tests."""
+and genes of a synthetic cohort, or the reference the cohort's config declares
+(``benchmark.reference``: the Alzheimer's disease reference of the shared data folder, sets
+of a collection or of a GMT file, a reference gene ranking); and the gene- and
+pathway-level reference tests."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from graphfuse.data import GeneSets, data_root
+from graphfuse.config import ReferenceConfig
+from graphfuse.data import GeneSets, data_path, data_root, load_gene_sets
 from graphfuse.enrich import Universe, permutation_test
 from graphfuse.errors import DataError
 
@@ -29,6 +32,8 @@ class _Reference:
     genes: GeneSets | None
     pathways: dict[str, str]  # id or set name -> theme
     planted: bool = False
+    ranking: pd.Series | None = None  # gene -> |score| of a reference ranking
+    ranking_label: str | None = None
 
     def matches(self, gene_sets: GeneSets) -> list[str]:
         """Sets of ``gene_sets`` that are reference pathways (by id, or by name)."""
@@ -82,10 +87,11 @@ def ad_reference(root: str | Path | None = None) -> tuple[GeneSets, dict[str, st
     return genes, pathways
 
 
-def _reference(cohort: Any, notes: list[str]) -> _Reference:
-    """The planted pathways and genes (synthetic cohort), else the AD reference."""
+def _reference(cohort: Any, notes: list[str], config: ReferenceConfig | None = None) -> _Reference:
+    """The planted pathways and genes (synthetic cohort), else the reference of ``config``
+    (``benchmark.reference``); none without either (the note says so)."""
     truth = cohort.truth
-    if truth and "pathways" in truth:
+    if truth and "pathways" in truth and config is None:
         from graphfuse.explain import planted_truth
 
         planted = planted_truth(cohort)
@@ -95,12 +101,71 @@ def _reference(cohort: Any, notes: list[str]) -> _Reference:
             {p: "planted" for p in planted["pathways"]},
             planted=True,
         )
-    try:
-        genes, pathways = ad_reference()
-    except DataError as exc:
-        notes.append(f"AD reference skipped: {exc}")
+    if config is None:
+        notes.append(
+            "the config declares no benchmark.reference: no reference biology is tested "
+            "(e.g. benchmark: {reference: {builtin: ad}} or {collection: hallmark, sets: [...]})"
+        )
         return _Reference("none", None, {})
-    return _Reference("AD reference (WP5124; AD pathways of ad_reference.md)", genes, pathways)
+    ref = _declared_sets(config)
+    if config.ranking is not None:
+        ref.ranking, ref.ranking_label = reference_ranking(config)
+    return ref
+
+
+def _declared_sets(config: ReferenceConfig) -> _Reference:
+    """The reference sets of ``config``: gene level = their union, pathway level = the sets."""
+    if config.builtin == "ad":
+        genes, pathways = ad_reference()
+        label = config.label or "AD reference (WP5124; AD pathways of ad_reference.md)"
+        return _Reference(label, genes, pathways)
+    if config.collection is None and config.gmt is None:
+        return _Reference(config.label or "reference ranking", None, {})
+    if config.gmt is not None:
+        where = f"benchmark.reference.gmt {config.gmt}"
+        sets = GeneSets.read_gmt(data_path(config.gmt, key="benchmark.reference.gmt"))
+    else:
+        where = f"benchmark.reference.collection {config.collection!r}"
+        sets = load_gene_sets(config.collection)
+    names = config.sets or sets.names
+    unknown = [n for n in names if n not in sets]
+    if unknown:
+        close = [n for n in sets.names if any(u.split("_")[-1] in n for u in unknown)][:8]
+        raise DataError(
+            f"{where}: no set(s) {unknown} ({len(sets.names)} sets; e.g. {close or sets.names[:5]})"
+        )
+    members = sorted({g for n in names for g in sets[n]})
+    label = config.label or ", ".join(names)
+    return _Reference(
+        label, GeneSets({"reference_genes": members}, name=label), dict.fromkeys(names, "reference")
+    )
+
+
+def reference_ranking(config: ReferenceConfig) -> tuple[pd.Series, str]:
+    """``gene -> |score|`` of ``config.ranking`` (the largest ``|score|`` where a gene
+    repeats), sorted decreasing, and its label."""
+    from graphfuse.data._tables import _suffix, read_csv_file
+
+    spec = config.ranking
+    assert spec is not None
+    path = data_path(spec.path, key="benchmark.reference.ranking.path")
+    where = f"benchmark.reference.ranking {path}"
+    sep = "\t" if _suffix(path) in (".tsv", ".txt", ".tab") else ","
+    table = read_csv_file(path, "reference ranking", sep=sep)
+    missing = [c for c in (spec.gene, spec.score) if c not in table.columns]
+    if missing:
+        raise DataError(f"{where}: no column(s) {missing}; columns: {list(table.columns)[:20]}")
+    score = pd.to_numeric(table[spec.score], errors="coerce")
+    bad = score.isna() & table[spec.score].notna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{where}, column {spec.score!r}, row {i + 2}: {table[spec.score].iloc[i]!r} "
+            "is not a number"
+        )
+    frame = pd.DataFrame({"gene": table[spec.gene].astype(str), "score": score.abs()}).dropna()
+    ranking = frame.groupby("gene")["score"].max().sort_values(ascending=False, kind="stable")
+    return ranking, spec.label or path.name
 
 
 def _gene_reference(

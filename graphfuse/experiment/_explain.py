@@ -13,6 +13,7 @@ import pandas as pd
 
 from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads
+from graphfuse.config import ExperimentConfig, load_config
 from graphfuse.errors import DataError
 from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
 from graphfuse.experiment._progress import ProgressSetting, reporting
@@ -44,6 +45,8 @@ class ExplainResult:
         The run explained (and logged into, unless ``log=False``).
     prepared, model
         The rebuilt data and the model loaded from the run's checkpoint.
+    config
+        The run's config (its ``config.yaml``).
     """
 
     attributions: dict[str, Any]
@@ -52,6 +55,7 @@ class ExplainResult:
     run_id: str
     prepared: Prepared
     model: FusionModel
+    config: ExperimentConfig | None = None
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -166,7 +170,6 @@ def explain_run(
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from graphfuse.config import load_config
     from graphfuse.explain import EXPLAINERS, agreement, build_explainers
     from graphfuse.explain import run as run_explainers
     from graphfuse.models import load_checkpoint
@@ -238,7 +241,7 @@ def explain_run(
         logger = RunLogger(uri, client.get_experiment(run.info.experiment_id).name)
         with logger.start(run_id=run_id):
             _log_explanations(logger, attributions, truth, table)
-    return ExplainResult(attributions, truth, table, run_id, prepared, model)
+    return ExplainResult(attributions, truth, table, run_id, prepared, model, config)
 
 
 def _fold_splits(client: Any, run: Any, config: Any) -> tuple[Any, dict[str, np.ndarray]] | None:
