@@ -12,5 +12,14 @@ from graphfuse.experiment._benchmark import (
     ad_reference,
     benchmark_explainers,
 )
+from graphfuse.experiment._benchmark_seeds import SeedsBenchmarkResult, benchmark_seeds
 
-__all__ = ["COLLECTIONS", "METHODS", "BenchmarkResult", "ad_reference", "benchmark_explainers"]
+__all__ = [
+    "COLLECTIONS",
+    "METHODS",
+    "BenchmarkResult",
+    "SeedsBenchmarkResult",
+    "ad_reference",
+    "benchmark_explainers",
+    "benchmark_seeds",
+]

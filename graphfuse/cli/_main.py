@@ -13,6 +13,7 @@ import graphfuse
 from graphfuse.cli._options import (
     config_option,
     device_option,
+    explainer_params,
     overrides_option,
     progress_option,
     show_progress,
@@ -332,7 +333,7 @@ def explain(
     from graphfuse.errors import ConfigError
 
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    params = _explainer_params(param_items)
+    params = explainer_params(param_items)
     chosen: int | str | None = target
     if target is not None and target.isdigit():
         chosen = int(target)
@@ -387,160 +388,6 @@ def _print_attributions(attributions: dict[str, Any], title: str) -> None:
         top = ", ".join(str(f) for _, f in a.feature_importance().index[:5])
         table.add_row(name, str(len(a.patients)), f"{a.seconds:.2f}", top)
     Console().print(table)
-
-
-@main.group()
-def benchmark() -> None:
-    """Benchmarks run from an experiment config (`graphfuse benchmark explainers`)."""
-
-
-@benchmark.command("explainers")
-@config_option(
-    "Experiment config (YAML) to train, e.g. configs/ad.yaml (with --run: its tracking).",
-    required=False,
-)
-@overrides_option
-@click.option(
-    "--method",
-    "-m",
-    "methods",
-    multiple=True,
-    help="Explainer(s), repeatable or comma-separated (default: saliency, shap, masking, "
-    "sensitivity).",
-)
-@click.option("--run", "run_id", default=None, help="Explain this MLflow run instead of training.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default="benchmark-explainers",
-    show_default=True,
-    help="Report folder.",
-)
-@click.option(
-    "--top-k",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Genes at the top of each explainer's ranking tested for over-representation "
-    "and against random gene lists.",
-)
-@click.option(
-    "--permutations",
-    type=click.IntRange(min=1),
-    default=10_000,
-    show_default=True,
-    help="Random gene lists per permutation test.",
-)
-@click.option(
-    "--collection",
-    "collections",
-    multiple=True,
-    help="Gene-set collection(s), repeatable (default: go_bp, reactome, hallmark).",
-)
-@click.option(
-    "--fdr",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.05,
-    show_default=True,
-    help="Benjamini-Hochberg false discovery rate at which a pathway counts as significant.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the explainers and of the random gene lists.",
-)
-@click.option(
-    "--min-size",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Smallest set tested, in genes within the background.",
-)
-@click.option(
-    "--param",
-    "-p",
-    "param_items",
-    multiple=True,
-    metavar="METHOD.KEY=VALUE",
-    help="An explainer parameter, e.g. -p shap.n_permutations=64 (repeatable).",
-)
-@click.option(
-    "--trust-run",
-    is_flag=True,
-    help="With --run: explain a run without a data fingerprint tag (as explain --trust-run).",
-)
-@tracking_uri_option
-@progress_option("Progress bars over the explainers and the permutation tests")
-def benchmark_explainers_command(
-    config_path: str | None,
-    overrides: tuple[str, ...],
-    methods: tuple[str, ...],
-    run_id: str | None,
-    out: str,
-    top_k: int,
-    permutations: int,
-    collections: tuple[str, ...],
-    fdr: float,
-    seed: int,
-    min_size: int,
-    param_items: tuple[str, ...],
-    trust_run: bool,
-    tracking_uri: str | None,
-    progress: bool | None,
-) -> None:
-    """Which explainer recovers known pathways, beats random gene sets, and at what cost.
-
-    Trains the config's model (or loads --run), runs every explainer, tests each gene
-    ranking (over-representation of the top-k against the genes the model saw, a preranked
-    test, permutation tests against random gene lists) against GO BP, Reactome and
-    Hallmark (the synthetic cohort: its own planted pathways), and writes report.md, CSV
-    tables and figures to --out (and to MLflow when tracking is on).
-    """
-    from graphfuse.config import load_config
-    from graphfuse.errors import ConfigError
-    from graphfuse.experiment import COLLECTIONS, METHODS, benchmark_explainers
-
-    if config_path is None and run_id is None:
-        raise ConfigError("graphfuse benchmark explainers needs --config PATH or --run RUN_ID")
-    cfg = None
-    if config_path is not None:
-        cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
-    names = [m.strip() for item in methods for m in item.split(",") if m.strip()]
-    sets = [c.strip() for item in collections for c in item.split(",") if c.strip()]
-    result = benchmark_explainers(
-        cfg,
-        methods=names or METHODS,
-        collections=sets or COLLECTIONS,
-        top_k=top_k,
-        n_permutations=permutations,
-        fdr=fdr,
-        out=out,
-        params=_explainer_params(param_items),
-        seed=seed,
-        run_id=run_id,
-        min_size=min_size,
-        trust_run=trust_run,
-        tracking_uri=tracking_uri,
-        progress=show_progress(progress),
-    )
-    result.print_summary()
-
-
-def _explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    from graphfuse.config import parse_overrides
-    from graphfuse.errors import ConfigError
-
-    params: dict[str, dict[str, Any]] = {}
-    for key, value in parse_overrides(list(items)).items():
-        method, _, name = key.partition(".")
-        if not name:
-            raise ConfigError(
-                f"--param {key}=…: expected METHOD.KEY=VALUE, e.g. shap.background=10"
-            )
-        params.setdefault(method, {})[name] = value
-    return params
 
 
 @main.command()

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 __all__ = [
     "config_option",
     "device_option",
+    "explainer_params",
     "overrides_option",
     "progress_option",
     "show_progress",
@@ -76,3 +78,19 @@ tracking_uri_option = click.option(
 def with_tracking_uri(overrides: tuple[str, ...], uri: str | None) -> tuple[str, ...]:
     """``overrides`` and, last (so it wins), ``tracking.uri=URI`` when ``--tracking-uri``."""
     return overrides if uri is None else (*overrides, f"tracking.uri={uri}")
+
+
+def explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--param METHOD.KEY=VALUE`` items as ``method -> {key: value}``."""
+    from graphfuse.config import parse_overrides
+    from graphfuse.errors import ConfigError
+
+    params: dict[str, dict[str, Any]] = {}
+    for key, value in parse_overrides(list(items)).items():
+        method, _, name = key.partition(".")
+        if not name:
+            raise ConfigError(
+                f"--param {key}=…: expected METHOD.KEY=VALUE, e.g. shap.background=10"
+            )
+        params.setdefault(method, {})[name] = value
+    return params

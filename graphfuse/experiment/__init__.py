@@ -26,6 +26,13 @@ from graphfuse.experiment._benchmark import (
     ad_reference,
     benchmark_explainers,
 )
+from graphfuse.experiment._benchmark_controls import (
+    coefficient_ranking,
+    consensus_ranking,
+    model_free_ranking,
+    permuted_cohort,
+)
+from graphfuse.experiment._benchmark_seeds import SeedsBenchmarkResult, benchmark_seeds
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
@@ -78,12 +85,16 @@ __all__ = [
     "ProgressCallback",
     "RichProgress",
     "Scored",
+    "SeedsBenchmarkResult",
     "TuneResult",
     "ad_reference",
     "annotate_graph",
     "benchmark_explainers",
+    "benchmark_seeds",
     "build_graph",
     "check_space",
+    "coefficient_ranking",
+    "consensus_ranking",
     "cross_validate",
     "default_storage",
     "explain_new",
@@ -91,7 +102,9 @@ __all__ = [
     "fit",
     "from_wide_table",
     "load_pipeline",
+    "model_free_ranking",
     "open_storage",
+    "permuted_cohort",
     "predict_run",
     "prepare",
     "read_new_data",
