@@ -198,3 +198,20 @@ def test_ad_reference_skips_cleanly_or_names_the_files(tmp_path, monkeypatch):
 
     with pytest.raises(DataError, match="AD reference"):
         _reference(_Cohort(), [], ReferenceConfig(builtin="ad"))
+
+
+def test_chance_jaccard_of_random_lists():
+    from graphfuse.experiment._benchmark_seeds import _chance_jaccard
+
+    assert _chance_jaccard(10, 10) == 1.0
+    # two random 1-gene lists of 4 genes: the same gene with probability 1/4
+    assert _chance_jaccard(1, 4) == pytest.approx(0.25)
+    rng = np.random.default_rng(0)
+    sims = [
+        len(set(a) & set(b)) / len(set(a) | set(b))
+        for a, b in (
+            (rng.choice(200, 50, replace=False), rng.choice(200, 50, replace=False))
+            for _ in range(4000)
+        )
+    ]
+    assert _chance_jaccard(50, 200) == pytest.approx(np.mean(sims), abs=0.005)

@@ -222,7 +222,7 @@ def benchmark_seeds(
     models_table = pd.DataFrame(models)
     headline = ks[len(ks) // 2]
     summary = _summarise(per_seed, models_table, ks)
-    stability = _stability(rankings, ks)
+    stability = _stability(rankings, ks, len(background))
     agree = _agreement(rankings, headline)
     verdict = _verdict(summary, headline, reference, len(seeds))
     if not reference.planted and reference.genes is not None:
@@ -464,8 +464,11 @@ def _auc(name: str, models: pd.DataFrame) -> dict[str, float]:
     return {"test_auc_mean": float(values.mean()), "test_auc_sd": sd}
 
 
-def _stability(rankings: dict[int, dict[str, pd.Series]], ks: list[int]) -> pd.DataFrame:
-    """Per ranking: top-k Jaccard and Kendall's tau over every pair of seeds."""
+def _stability(
+    rankings: dict[int, dict[str, pd.Series]], ks: list[int], n_genes: int
+) -> pd.DataFrame:
+    """Per ranking: top-k Jaccard and Kendall's tau over every pair of seeds, and the
+    Jaccard two random top-k lists of the ``n_genes`` background have on average."""
     from scipy.stats import kendalltau
 
     seeds = list(rankings)
@@ -481,6 +484,7 @@ def _stability(rankings: dict[int, dict[str, pd.Series]], ks: list[int]) -> pd.D
             values = [_jaccard(rankings[a][name], rankings[b][name], k) for a, b in pairs]
             row[f"jaccard@{k}_mean"] = float(np.mean(values)) if values else np.nan
             row[f"jaccard@{k}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+            row[f"jaccard@{k}_chance"] = _chance_jaccard(k, n_genes)
         taus = []
         for a, b in pairs:
             x, y = rankings[a][name], rankings[b][name]
@@ -490,6 +494,19 @@ def _stability(rankings: dict[int, dict[str, pd.Series]], ks: list[int]) -> pd.D
         row["kendall_tau_sd"] = float(np.std(taus, ddof=1)) if len(taus) > 1 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _chance_jaccard(k: int, n: int) -> float:
+    """Expected Jaccard of two independent random ``k``-gene lists from ``n`` genes (exact,
+    over the hypergeometric distribution of their overlap)."""
+    from scipy.stats import hypergeom
+
+    k = min(k, n)
+    if k <= 0:
+        return np.nan
+    overlap = np.arange(max(0, 2 * k - n), k + 1)
+    weights = hypergeom(n, k, k).pmf(overlap)
+    return float(np.sum(weights * overlap / (2 * k - overlap)))
 
 
 def _jaccard(a: pd.Series, b: pd.Series, k: int) -> float:
@@ -510,13 +527,18 @@ def _agreement(rankings: dict[int, dict[str, pd.Series]], k: int) -> pd.DataFram
 
 def _verdict(summary: pd.DataFrame, k: int, reference: _Reference, n_seeds: int) -> list[str]:
     """Plain sentences on what the tables say, at the headline ``k``."""
-    if reference.genes is None:
-        return ["no reference biology declared: nothing to judge"]
-    col = f"-log10 ref_p@{k}"
-    if f"{col}_mean" not in summary:
-        return ["the reference genes are not in the background: nothing to judge"]
     s = summary.set_index("ranking")
-    lines = []
+    lines = _spearman_verdict(s, reference, n_seeds)
+    if reference.genes is None:
+        return lines or ["no reference biology declared: nothing to judge"]
+    col = f"-log10 ref_p@{k}"
+    n_ref = s.get(f"ref_n@{k}_mean", pd.Series([0.0])).max()
+    if f"{col}_mean" not in s or not n_ref >= 10:
+        return [
+            *lines,
+            f"{n_ref:.0f} reference genes are in the background: the gene-level reference "
+            "test is untestable here (no power for any ranking)",
+        ]
     explainers = s[s["kind"] == EXPLAINER]
     if len(explainers):
         best = explainers[f"{col}_mean"].idxmax()
@@ -554,6 +576,25 @@ def _verdict(summary: pd.DataFrame, k: int, reference: _Reference, n_seeds: int)
             "(a calibrated pipeline gives about 5 %)"
         )
     return lines
+
+
+def _spearman_verdict(s: pd.DataFrame, reference: _Reference, n_seeds: int) -> list[str]:
+    """The explainers' Spearman with the reference ranking, against the controls'."""
+    if reference.ranking is None or "spearman_mean" not in s:
+        return []
+    explainers = s[s["kind"] == EXPLAINER]["spearman_mean"].dropna()
+    if explainers.empty:
+        return []
+    best = explainers.idxmax()
+    parts = [
+        f"{n} {s.loc[n, 'spearman_mean']:.2f} ± {_sd(s.loc[n, 'spearman_sd'])}"
+        for n in s.index
+        if np.isfinite(s.loc[n, "spearman_mean"])
+    ]
+    return [
+        f"Spearman with the reference ranking ({reference.ranking_label}), over {n_seeds} "
+        f"seed(s): " + "; ".join(parts) + f" (best explainer: {best})"
+    ]
 
 
 def _sd(value: float) -> str:

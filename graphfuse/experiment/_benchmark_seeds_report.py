@@ -212,6 +212,15 @@ def _pm(mean: float, sd: float) -> str:
     return fmt(mean) if not np.isfinite(sd) else f"{fmt(mean)} ± {fmt(sd)}"
 
 
+def _short(mean: float, sd: float) -> str:
+    if not np.isfinite(mean):
+        return ""
+    text = f"{mean:.2g}" if abs(mean) < 10 else f"{mean:.0f}"
+    if np.isfinite(sd):
+        text += f"±{sd:.1g}" if abs(sd) < 10 else f"±{sd:.0f}"
+    return text
+
+
 def _markdown(result: Any) -> str:
     st = result.settings
     k = _headline(result)
@@ -301,18 +310,29 @@ def print_seeds_report(result: Any, console: Console | None = None) -> None:
     console = console or Console()
     k = _headline(result)
     table = Table(title=f"explainers over seeds {result.settings['seeds']} (top-{k})")
-    frame = headline_table(result)
-    keep = [
-        c
-        for c in frame.columns
-        if c
-        in ("ranking", "test AUC", f"overlap@{k}", f"-log10 p@{k}", f"perm p<0.05@{k}", "seconds")
-    ]
-    for col in keep:
-        table.add_column(col)
-    for row in frame[keep].itertuples(index=False):
-        table.add_row(*[str(v) for v in row])
+    columns = {
+        "ranking": None,
+        "AUC": "test_auc",
+        f"ref@{k}": f"ref_overlap@{k}",
+        "-log10 p": f"-log10 ref_p@{k}",
+        "s": "seconds",
+    }
+    for name in (*columns, "<0.05"):
+        table.add_column(name, justify="left" if name == "ranking" else "right")
+    s = result.summary
+    frac = f"frac_perm_p<0.05@{k}"
+    for _, row in s.iterrows():
+        cells = [str(row["ranking"])]
+        for base in list(columns.values())[1:]:
+            cells.append(_short(row.get(f"{base}_mean", np.nan), row.get(f"{base}_sd", np.nan)))
+        value = row.get(frac, np.nan)
+        cells.append(f"{value:.0%}" if np.isfinite(value) else "")
+        table.add_row(*cells)
     console.print(table)
+    console.print(
+        f"[dim]ref@{k}: reference genes in the top {k}; -log10 p: hypergeometric; <0.05: "
+        "seeds whose top list beats random lists (permutation p < 0.05); mean±sd[/dim]"
+    )
     for line in result.verdict:
         console.print(f"- {line}")
     for note in result.notes:
