@@ -159,6 +159,11 @@ def test_seeds_protocol_tables_controls_and_null(seeds):
     assert s.loc["saliency", col] > 3 and s.loc["t-test", col] > 3
     assert s.loc["null:saliency", col] < s.loc["saliency", col]
     assert s.loc["saliency", "test_auc_mean"] > s.loc["null:saliency", "test_auc_mean"]
+    sets = result.reference_sets
+    assert {"seed", "ranking", "k", "collection", "set", "rank", "of", "p", "fdr"} <= set(sets)
+    real = sets[(sets["ranking"] == "saliency") & (sets["k"] == 20)]
+    assert real.groupby("seed")["rank"].min().eq(1).all()  # a planted pathway ranks first
+    assert (sets["rank"] <= sets["of"]).all()
     stab = result.stability.set_index("ranking")
     assert stab["pairs"].eq(3).all()
     assert stab["jaccard@20_mean"].between(0, 1).all()

@@ -92,6 +92,10 @@ class SeedsBenchmarkResult:
     models
         Per seed: the test metrics of the graph model, the logistic baseline and the null
         model.
+    reference_sets
+        Per seed, ranking, ``k`` and collection, each reference set tested: its ``rank``
+        among the ``of`` sets of the collection (by ORA p), ``overlap``, ``size``, ``p``,
+        ``fdr``.
     verdict
         Plain sentences: explanations against the model-free ranking, the null's
         calibration, each explainer against random lists.
@@ -102,6 +106,7 @@ class SeedsBenchmarkResult:
     stability: pd.DataFrame
     agreement: pd.DataFrame
     models: pd.DataFrame
+    reference_sets: pd.DataFrame
     verdict: list[str]
     notes: list[str]
     settings: dict[str, Any] = field(default_factory=dict)
@@ -181,6 +186,7 @@ def benchmark_seeds(
     cohort = load_cohort(config.data, seed=config.seed)
     reference = _reference(cohort, notes, _declared_reference(config, None))
     rows: list[dict[str, Any]] = []
+    set_rows: list[dict[str, Any]] = []
     models: list[dict[str, Any]] = []
     rankings: dict[int, dict[str, pd.Series]] = {}
     universes: dict[tuple[str, ...], tuple[dict[str, Universe], dict[str, str]]] = {}
@@ -205,6 +211,7 @@ def benchmark_seeds(
             for name, ranking in ranks.items():
                 kind = _kind(name)
                 rows += _test_one(
+                    set_rows,
                     seed,
                     name,
                     kind,
@@ -219,6 +226,7 @@ def benchmark_seeds(
         if report is not None:
             report("seeds", len(seeds), len(seeds), {})
     per_seed = pd.DataFrame(rows)
+    reference_sets = pd.DataFrame(set_rows)
     models_table = pd.DataFrame(models)
     headline = ks[len(ks) // 2]
     summary = _summarise(per_seed, models_table, ks)
@@ -238,6 +246,7 @@ def benchmark_seeds(
         stability=stability,
         agreement=agree,
         models=models_table,
+        reference_sets=reference_sets,
         verdict=verdict,
         notes=notes,
         settings={
@@ -347,6 +356,7 @@ def _test_metrics(fitted: Any, prefix: str) -> dict[str, float]:
 
 
 def _test_one(
+    set_rows: list[dict[str, Any]],
     seed: int,
     name: str,
     kind: str,
@@ -358,7 +368,8 @@ def _test_one(
     ks: list[int],
     options: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Every test of one ranking at every ``k``, one row per ``k``."""
+    """Every test of one ranking at every ``k``, one row per ``k``; appends the rank, p and
+    FDR of each reference set to ``set_rows``."""
     ranking = ranking[ranking.index.isin(set(background))]
     perm = {"n_permutations": options["n_permutations"], "seed": seed}
     fdr = options["fdr"]
@@ -396,6 +407,18 @@ def _test_one(
             table = table.assign(reference=table["set"].isin(refs))
             ranks = np.flatnonzero(table["reference"].to_numpy()) + 1  # table sorted by p
             row[f"ref_rank_{cname}"] = int(ranks.min())
+            for rank in ranks:
+                hit = table.iloc[rank - 1]
+                set_rows.append(
+                    {"seed": seed, "ranking": name, "kind": kind, "k": k, "collection": cname}
+                    | {
+                        "set": hit["set"],
+                        "rank": int(rank),
+                        "of": len(table),
+                        "overlap": int(hit["overlap"]),
+                    }
+                    | {"size": int(hit["size"]), "p": float(hit["p"]), "fdr": float(hit["fdr"])}
+                )
             row[f"n_sets_{cname}"] = len(table)
             p = _pathway_reference(name, cname, top, universe, table, fdr, perm)
             row[f"ref_sig_{cname}"] = p.get("n_significant", 0)

@@ -153,6 +153,7 @@ def write_seeds_report(result: Any, out: Path) -> Path:
     result.stability.to_csv(out / "stability.csv", index=False)
     result.agreement.to_csv(out / "agreement.csv", index=False)
     result.models.to_csv(out / "models.csv", index=False)
+    result.reference_sets.to_csv(out / "reference_sets.csv", index=False)
     k = _headline(result)
     top = {
         f"{name}@seed{seed}": list(r.index[:k])
@@ -203,6 +204,30 @@ def headline_table(result: Any) -> pd.DataFrame:
     if frac in s:
         table[f"perm p<0.05@{k}"] = [f"{v:.0%}" if np.isfinite(v) else "" for v in s[frac]]
     return table
+
+
+def reference_set_table(result: Any) -> pd.DataFrame:
+    """Per reference set and ranking at the headline ``k``: median rank (of how many sets),
+    median ORA p, and the seeds at FDR < ``fdr``."""
+    sets = result.reference_sets
+    k = _headline(result)
+    if sets.empty:
+        return pd.DataFrame({"reference set": []})
+    at = sets[sets["k"] == k]
+    fdr = result.settings["fdr"]
+    rows = []
+    for (collection, name), part in at.groupby(["collection", "set"], sort=False):
+        row: dict[str, Any] = {
+            "reference set": f"{name} [{collection}]",
+            "of": int(part["of"].max()),
+        }
+        for ranking, own in part.groupby("ranking", sort=False):
+            row[ranking] = (
+                f"{own['rank'].median():.0f} (p {own['p'].median():.2g}; "
+                f"{int((own['fdr'] < fdr).sum())}/{len(own)} sig)"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _pm(mean: float, sd: float) -> str:
@@ -256,6 +281,10 @@ def _markdown(result: Any) -> str:
         "",
         _table(result.agreement),
         "",
+        f"## Reference sets at k = {k} (median rank over seeds among the collection's sets)",
+        "",
+        _table(reference_set_table(result)),
+        "",
         "## Models (test metrics per seed)",
         "",
         _table(result.models),
@@ -264,7 +293,8 @@ def _markdown(result: Any) -> str:
     if result.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
     lines += [
-        "Files: `per_seed.csv` (every test, seed and k), `summary.csv`, `stability.csv`, "
+        "Files: `per_seed.csv` (every test, seed and k), `reference_sets.csv` (each reference "
+        "set's rank, p and FDR), `summary.csv`, `stability.csv`, "
         f"`agreement.csv`, `models.csv`, `top{k}_genes.csv`; figures `reference_dots.png`, "
         "`cost_recovery.png`, `stability.png`.",
         "",
