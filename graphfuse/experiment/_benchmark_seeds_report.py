@@ -192,6 +192,8 @@ def headline_table(result: Any) -> pd.DataFrame:
     )
     for c in ref_ranks:
         cols[f"best ref rank {c.removeprefix('ref_rank_').split('@')[0]}"] = c
+    for c in sorted(c for c in s.columns if c.startswith("sig_") and c.endswith(f"@{k}_mean")):
+        cols[f"sig sets {c.removeprefix('sig_').split('@')[0]}"] = c[: -len("_mean")]
     cols["-log10 preranked p"] = "-log10 preranked_p"
     cols["spearman"] = "spearman"
     table = pd.DataFrame({"ranking": s["ranking"], "kind": s["kind"]})
