@@ -133,6 +133,11 @@ def stability_figure(result: Any) -> Any:
         label=f"top-{k} Jaccard",
     )
     ax.plot(x, st["kendall_tau_mean"], "kD", ms=5, label="Kendall tau")
+    if f"jaccard@{k}_chance" in st and len(st):
+        chance = float(st[f"jaccard@{k}_chance"].iloc[0])
+        ax.axhline(
+            chance, color="grey", ls=":", lw=1.2, label=f"Jaccard of random lists ({chance:.2f})"
+        )
     ax.set_xticks(x, st["ranking"], rotation=45, ha="right", fontsize=8)
     ax.set_ylim(
         min(0.0, float(np.nanmin(st["kendall_tau_mean"].to_numpy(dtype=float), initial=0))), 1
