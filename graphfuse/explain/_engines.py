@@ -73,6 +73,18 @@ class Engine(ABC):
         rows[torch.arange(len(owners), device=owners.device), columns] = values.to(x.dtype)
         return self.outputs(owners, {modality: rows})
 
+    def paths(self, owner: int, background: Rows, entry: Rows, steps: int) -> torch.Tensor | None:
+        """Outputs of ``owner`` along paths of coalitions, where an engine can do better
+        than evaluating each coalition's rows (``None``: it cannot, evaluate the rows).
+
+        Path ``j`` at step ``k`` (``0 <= k <= steps``): feature ``f`` of modality ``m``
+        keeps the owner's own value when ``entry[m][j, f] < k`` and takes
+        ``background[m][f]`` otherwise (``entry < 0``: always the owner's own value).
+        Returns ``(paths, steps + 1)`` float64 outputs; SHAP's permutation sampling walks
+        such paths.
+        """
+        return None
+
     def gradients(
         self, owners: torch.Tensor, rows: Rows
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -66,6 +66,7 @@ __all__ = [
     "Engine",
     "NotApplicable",
     "own_row_gradients",
+    "path_outputs",
     "perturbation_engine",
     "perturbed_outputs",
     "register_fast_path",
@@ -153,6 +154,36 @@ def replaced_outputs(
         for s in _slices(len(owners_t), engine.sparse_batch)
     ]
     return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64, device=ctx.device)
+
+
+@torch.no_grad()
+def path_outputs(
+    ctx: ExplainContext, owner: int, background: Rows, entry: Rows, steps: int
+) -> torch.Tensor | None:
+    """Outputs of patient ``owner`` along paths of coalitions (:meth:`Engine.paths`), or
+    ``None`` where the engine has no faster way than evaluating each coalition's rows
+    with :func:`perturbed_outputs`. Exact like it.
+
+    Parameters
+    ----------
+    ctx
+        The explanation context.
+    owner
+        Node position of the patient.
+    background
+        ``modality -> (features,)`` values a feature takes before it enters.
+    entry
+        ``modality -> (paths, features)`` integer step at which each feature takes the
+        patient's own value (``< 0``: always the patient's own).
+    steps
+        Steps per path: outputs for ``k = 0 .. steps``.
+
+    Returns
+    -------
+    torch.Tensor or None
+        ``(paths, steps + 1)`` float64 outputs.
+    """
+    return perturbation_engine(ctx).paths(int(owner), background, entry, steps)
 
 
 def own_row_gradients(

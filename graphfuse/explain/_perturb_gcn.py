@@ -182,6 +182,7 @@ class GCNFusionEngine(Engine):
     name = "propagation"
     batch = 4096
     sparse_batch = 4096  # larger batches fall out of cache: 2-3x slower per pair
+    path_batch = 8192  # coalitions per update in :meth:`paths`
 
     @classmethod
     def supports(cls, model: torch.nn.Module) -> bool:
@@ -239,6 +240,54 @@ class GCNFusionEngine(Engine):
         entries = (torch.arange(len(pairs), device=pairs.device), columns[pairs], diff[pairs])
         change = _RowChange(pairs, (len(pairs), mod.x.shape[1]), entries=entries)
         return self._evaluate(owners, {modality: change})
+
+    def paths(self, owner: int, background: Rows, entry: Rows, steps: int) -> torch.Tensor | None:
+        """Outputs along paths of coalitions (:meth:`Engine.paths`) without building rows.
+
+        A first layer that maps many features to few (``weight``: out < in) is linear in
+        the row change, and along a path the change loses features step by step: the
+        mapped change at step ``k`` is the sum of ``(background_f - x_f) W[:, f]`` over the
+        features entering at step ``k`` or later, a cumulative sum over the path, so
+        each coalition costs the later layers only. Narrow modalities take dense changes.
+        """
+        n_paths = next(iter(entry.values())).shape[0]
+        jobs = n_paths * (steps + 1)
+        device = self.ctx.device
+        step = torch.arange(steps + 1, device=device).repeat(n_paths)
+        path = torch.arange(n_paths, device=device).repeat_interleave(steps + 1)
+        changes: dict[str, _RowChange] = {}
+        for m, e in entry.items():
+            mod = self.modalities[m]
+            if not bool(mod.have[owner]):
+                continue
+            e = e.to(device=device, dtype=torch.long)
+            diff = background[m].to(device=device, dtype=_DTYPE) - mod.x[owner]
+            first = mod.layers[0]
+            if first.weight.shape[0] >= first.weight.shape[1]:
+                values = torch.where(e[path] >= step[:, None], diff, torch.zeros((), dtype=_DTYPE))
+                changes[m] = _RowChange(None, (jobs, len(diff)), values=values)
+                continue
+            keep = (e >= 0) & (diff != 0)[None]
+            j, f = torch.nonzero(keep, as_tuple=True)
+            bins = j * steps + e[j, f]
+            mapped = {}
+            for w in (first.weight, first.root):
+                if w is None:
+                    continue
+                c = diff[:, None] * w.T  # (features, out): each feature's mapped change
+                per = torch.zeros(n_paths * steps, w.shape[0], dtype=_DTYPE, device=device)
+                per = per.index_add_(0, bins, c[f]).view(n_paths, steps, -1)
+                later = per.flip(1).cumsum(1).flip(1)  # entering at step k or later
+                end = torch.zeros(n_paths, 1, w.shape[0], dtype=_DTYPE, device=device)
+                mapped[id(w)] = torch.cat([later, end], 1).reshape(jobs, -1)
+            changes[m] = _RowChange(None, (jobs, len(diff)), mapped=mapped)
+        owners = torch.full((jobs,), owner, dtype=torch.long, device=device)
+        out = torch.empty(jobs, dtype=torch.float64, device=device)
+        for start in range(0, jobs, self.path_batch):
+            s = slice(start, min(start + self.path_batch, jobs))
+            part = {m: c.rows(s) for m, c in changes.items()}
+            out[s] = self._evaluate(owners[s], part)
+        return out.view(n_paths, steps + 1)
 
     def _evaluate(self, owners: torch.Tensor, changes: dict[str, _RowChange]) -> torch.Tensor:
         slots = self.slots[owners]
@@ -355,6 +404,7 @@ class _RowChange:
     size: tuple[int, int]
     values: torch.Tensor | None = None  # dense (pairs, features)
     entries: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # row, col, value
+    mapped: dict[int, torch.Tensor] | None = None  # id(weight) -> change @ weight.T, given
 
     @classmethod
     def of(cls, rows: torch.Tensor, mod: _Modality, owners: torch.Tensor) -> _RowChange:
@@ -380,7 +430,18 @@ class _RowChange:
             diff = diff * have
         return cls(pairs, size, values=diff.to(_DTYPE))
 
+    def rows(self, s: slice) -> _RowChange:
+        """The change of the pairs ``s`` (of a change of all pairs, ``pairs=None``)."""
+        if self.pairs is not None or self.entries is not None:
+            raise ValueError("only a change of every pair, dense or mapped, is sliced")
+        size = (len(range(*s.indices(self.size[0]))), self.size[1])
+        if self.mapped is not None:
+            return _RowChange(None, size, mapped={k: v[s] for k, v in self.mapped.items()})
+        return _RowChange(None, size, values=self.values[s])
+
     def dense(self) -> torch.Tensor:
+        if self.values is None and self.entries is None:
+            raise ValueError("a change given mapped through its layer has no dense rows")
         if self.values is None:
             row, col, value = self.entries
             zeros = torch.zeros(self.size, dtype=_DTYPE, device=value.device)
@@ -389,6 +450,8 @@ class _RowChange:
 
     def map(self, weight: torch.Tensor) -> torch.Tensor:
         """``change @ weight.T``, gathering weight columns for a sparse change."""
+        if self.mapped is not None:
+            return self.mapped[id(weight)]
         if self.values is not None:
             return self.values @ weight.T
         row, col, value = self.entries

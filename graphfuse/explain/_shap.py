@@ -49,7 +49,7 @@ from graphfuse.explain._groups import (
     graph_feature_genes,
     validated_gene_sets,
 )
-from graphfuse.explain._perturb import perturbed_outputs
+from graphfuse.explain._perturb import path_outputs, perturbed_outputs
 from graphfuse.explain._ticks import patients_done
 from graphfuse.graphs import PATIENT
 from graphfuse.models import FusionModel, eval_mode
@@ -138,7 +138,9 @@ class Shap(Explainer):
         table = np.full((len(ctx.patients), len(layout.labels)), np.nan)
         done = 0
         for block in _blocks(ctx, layout, p.n_permutations, len(background)):
-            values = _evaluate(ctx, layout, x_all, background, block, p.batch_size)
+            values = _along_paths(ctx, layout, background, block)
+            if values is None:
+                values = _evaluate(ctx, layout, x_all, background, block, p.batch_size)
             for plan, v in zip(block, values, strict=True):
                 phi = plan.shapley(v)
                 scores[plan.row] = plan.to_features(phi)
@@ -403,6 +405,38 @@ def _evaluate(
         }
         out[idx] = perturbed_outputs(ctx, nodes[w], parts).double()
     return list(torch.split(out.cpu(), counts))  # type: ignore[arg-type]
+
+
+def _along_paths(
+    ctx: ExplainContext, layout: _Layout, background: torch.Tensor, block: list[_Plan]
+) -> list[np.ndarray] | None:
+    """The outputs of :func:`_evaluate`, from the engine's :func:`path_outputs` (each
+    permutation is a path of coalitions: step ``k`` = its first ``k`` players present);
+    ``None`` where the engine has no faster way than evaluating rows."""
+    out = []
+    for plan in block:
+        d, nb = plan.n_players, len(background)
+        if d == 0:
+            out.append(np.zeros(_n_jobs(d, len(plan.perms), nb)))
+            continue
+        entry = {
+            m: plan.entry[:, layout.offsets[i] : layout.offsets[i + 1]]
+            for i, m in enumerate(layout.modalities)
+        }
+        per_bg = []
+        for bg in background:
+            rows = {
+                m: bg[layout.offsets[i] : layout.offsets[i + 1]]
+                for i, m in enumerate(layout.modalities)
+            }
+            v = path_outputs(ctx, plan.node, rows, entry, d)
+            if v is None:
+                return None
+            per_bg.append(v.cpu().numpy())
+        v = np.stack(per_bg, axis=-1)  # (n_perm, d + 1, background)
+        # in the order of plan.jobs(): empty coalition per background, full, then inner
+        out.append(np.concatenate([v[0, 0], v[0, d, :1], v[:, 1:d].ravel()]))
+    return out
 
 
 # ------------------------------------------------------------- one patient's game

@@ -375,3 +375,36 @@ def test_labels_are_not_used(small_gcn):
     shuffled["patient"].y = 1 - shuffled["patient"].y
     after = explain(model, shuffled, "shap", patients=patients, n_permutations=2).table()
     np.testing.assert_array_equal(before.to_numpy(), after.to_numpy())
+
+
+@pytest.mark.parametrize("layers, root", [(2, False), (3, True)])
+def test_path_engine_equals_evaluating_rows(cohort, splits, matrices, monkeypatch, layers, root):
+    """The propagation engine's paths (cumulative first-layer changes along each
+    permutation) give the scores of evaluating every coalition's rows."""
+    from graphfuse.explain._engines import Engine
+    from graphfuse.explain._perturb_gcn import GCNFusionEngine
+
+    graph = _small_graph(
+        cohort, splits, matrices, {"expression": 30, "methylation": 2, "imaging": 2}
+    )
+    model = _train("gcn_fusion", graph, hidden=6, layers=layers, root=root)
+    store = graph["patient"]
+    patients = [_full_patient(graph)] + [
+        int(np.flatnonzero(~store.available[:, i].numpy())[0]) for i in (1, 2)
+    ]
+    genes = list(graph.feature_genes["expression"].values())
+    cases = [
+        {"n_permutations": 4},
+        {"n_permutations": 2, "background": 3},
+        {"groups": "modalities"},
+        {"groups": "pathways", "gene_sets": {"a": genes[:12], "b": genes[8:20]}},
+    ]
+    for params in cases:
+        fast = explain(model, graph, "shap", patients=patients, seed=5, **params)
+        with monkeypatch.context() as patch:
+            patch.setattr(GCNFusionEngine, "paths", Engine.paths)
+            slow = explain(model, graph, "shap", patients=patients, seed=5, **params)
+        np.testing.assert_allclose(
+            fast.table().to_numpy(), slow.table().to_numpy(), rtol=1e-4, atol=1e-6
+        )
+        assert fast.table().abs().sum().sum() > 0
