@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "DataError",
+    "DependencyError",
     "GraphfuseError",
     "RegistryError",
     "config_key_prefix",
@@ -35,6 +36,11 @@ class ConfigError(GraphfuseError, ValueError):
 
 class DataError(GraphfuseError, ValueError):
     """Input data is invalid: names the modality, column or patient at fault."""
+
+
+class DependencyError(GraphfuseError, ImportError):
+    """An optional package the config or command needs is not installed: names the
+    package and how to install it."""
 
 
 class RegistryError(GraphfuseError, KeyError):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from graphfuse.data._clinical import encode_clinical
 from graphfuse.data._cohort import Cohort
-from graphfuse.errors import ConfigError, DataError
+from graphfuse.errors import ConfigError, DataError, DependencyError
 
 __all__ = ["read_survset"]
 
@@ -31,7 +31,7 @@ def load_survset_table(dataset: str) -> pd.DataFrame:
     try:
         from SurvSet.data import SurvLoader
     except ImportError:
-        raise ImportError(
+        raise DependencyError(
             "data.source 'survset' reads the optional SurvSet package, which is not installed: "
             "pip install SurvSet (GPL-licensed; graphfuse does not depend on it)"
         ) from None

@@ -14,7 +14,7 @@ import yaml
 from graphfuse.config import load_config
 from graphfuse.data import load_cohort
 from graphfuse.data._survset import read_survset
-from graphfuse.errors import DataError
+from graphfuse.errors import DataError, DependencyError
 from graphfuse.experiment import fit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,8 +134,25 @@ def test_survset_source_without_the_package_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "SurvSet", None)  # import SurvSet fails
     monkeypatch.setitem(sys.modules, "SurvSet.data", None)
     cfg = load_config(ROOT / "configs" / "gse1992_survival.yaml")
-    with pytest.raises(ImportError, match=r"pip install SurvSet \(GPL-licensed"):
+    with pytest.raises(DependencyError, match=r"pip install SurvSet \(GPL-licensed"):
         load_cohort(cfg.data, seed=0)
+    # the command line prints it as one line, exit status 2, no traceback
+    from click.testing import CliRunner
+
+    from graphfuse.cli import main
+
+    res = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            "--config",
+            str(ROOT / "configs" / "brca_er.yaml"),
+            "--set",
+            "tracking.enabled=false",
+        ],
+    )
+    assert res.exit_code == 2 and "pip install SurvSet" in res.output
+    assert "Traceback" not in res.output
 
 
 @needs_survset
