@@ -31,11 +31,13 @@ from pathlib import Path
 import graphfuse  # noqa: F401 - applies the thread policy before torch is imported
 
 # isort: split
+import numpy as np
+import pandas as pd
+
 from graphfuse.config import load_config
 from graphfuse.data import data_root
 from graphfuse.experiment import METHODS, benchmark_seeds
 from graphfuse.experiment._benchmark_report import _table
-from graphfuse.experiment._benchmark_seeds_report import headline_table
 
 ROOT = Path(__file__).resolve().parents[1]
 COHORTS = {
@@ -54,6 +56,40 @@ def _missing(cohort: str) -> str | None:
     if path is not None and not (data_root() / path).is_file():
         return f"{data_root() / path} not found (set GRAPHFUSE_DATA to the data folder)"
     return None
+
+
+def paper_table(summary: pd.DataFrame, stability: pd.DataFrame, k: int) -> pd.DataFrame:
+    """One row per ranking at the headline ``k``: the paper-like table of docs/benchmark.md."""
+
+    def pm(row: pd.Series, base: str, digits: int = 2) -> str:
+        mean, sd = row.get(f"{base}_mean", np.nan), row.get(f"{base}_sd", np.nan)
+        if not np.isfinite(mean):
+            return ""
+        return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if np.isfinite(sd) else "")
+
+    stab = stability.set_index("ranking")
+    rows = []
+    for _, row in summary.iterrows():
+        out = {"ranking": row["ranking"], "test AUC": pm(row, "test_auc")}
+        out[f"ref genes in top {k}"] = pm(row, f"ref_overlap@{k}", 1)
+        out["-log10 p"] = pm(row, f"-log10 ref_p@{k}")
+        frac = row.get(f"frac_perm_p<0.05@{k}", np.nan)
+        out["beats random"] = f"{frac:.0%}" if np.isfinite(frac) else ""
+        for c in ("hallmark", "reactome", "go_bp"):
+            if f"sig_{c}@{k}_mean" in row:
+                out[f"sig {c}"] = pm(row, f"sig_{c}@{k}", 1)
+        for c in ("hallmark", "reactome", "go_bp"):
+            if f"ref_rank_{c}@{k}_mean" in row and np.isfinite(row[f"ref_rank_{c}@{k}_mean"]):
+                out[f"ref rank {c}"] = pm(row, f"ref_rank_{c}@{k}", 0)
+        if np.isfinite(row.get("spearman_mean", np.nan)):
+            out["Spearman"] = pm(row, "spearman")
+        name = row["ranking"]
+        if name in stab.index:
+            out[f"Jaccard@{k}"] = f"{stab.loc[name, f'jaccard@{k}_mean']:.2f}"
+        out["seconds"] = pm(row, "seconds", 1)
+        rows.append(out)
+    table = pd.DataFrame(rows)
+    return table.loc[:, (table != "").any(axis=0)]
 
 
 def main() -> None:
@@ -124,15 +160,11 @@ def main() -> None:
             f"Recovery at k = {k}, mean ± sd over seeds (-log10 p of the top-{k}'s overlap "
             "with the reference genes; perm p: against size-matched random lists):",
             "",
-            _table(headline_table(result)),
+            _table(paper_table(result.summary, result.stability, k)),
             "",
-            f"Stability across seeds (top-{k} Jaccard, Kendall tau):",
-            "",
-            _table(
-                result.stability[
-                    ["ranking", f"jaccard@{k}_mean", f"jaccard@{k}_sd", "kendall_tau_mean"]
-                ]
-            ),
+            f"Jaccard@{k}: top-{k} agreement across seeds; random lists: "
+            f"{result.stability[f'jaccard@{k}_chance'].iloc[0]:.2f}. Full tables: "
+            f"`{cohort}/report.md`.",
             "",
             "Verdict:",
             "",
