@@ -19,6 +19,14 @@ The CLI and notebooks call these same functions::
     result.metrics["test"]["roc_auc"]
 """
 
+from graphfuse.experiment._advice import (
+    Advice,
+    CostModel,
+    ExplainerAdvice,
+    advise,
+    choose_graph,
+    fit_cost_model,
+)
 from graphfuse.experiment._benchmark import (
     COLLECTIONS,
     METHODS,
@@ -68,9 +76,12 @@ __all__ = [
     "OUTPUT_FORMATS",
     "PIPELINE_FORMAT",
     "SPLITS",
+    "Advice",
     "BenchmarkResult",
     "CVResult",
+    "CostModel",
     "ExplainResult",
+    "ExplainerAdvice",
     "FitResult",
     "Pipeline",
     "PredictResult",
@@ -80,15 +91,18 @@ __all__ = [
     "Scored",
     "TuneResult",
     "ad_reference",
+    "advise",
     "annotate_graph",
     "benchmark_explainers",
     "build_graph",
     "check_space",
+    "choose_graph",
     "cross_validate",
     "default_storage",
     "explain_new",
     "explain_run",
     "fit",
+    "fit_cost_model",
     "from_wide_table",
     "load_pipeline",
     "open_storage",
