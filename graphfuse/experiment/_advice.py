@@ -319,12 +319,15 @@ class Advice:
         print_table(console, "explainers, cheapest first", columns, rows, styles=styles)
         for c, metric in self.recovery_metrics.items():
             console.print(f"recovery: {c}: {metric}")
+        far: dict[tuple[str, ...], list[str]] = {}
         for e in self.explainers:
             if e.extrapolated:
-                console.print(
-                    f"[yellow]note:[/] {e.name}: {', '.join(e.extrapolated)} outside the "
-                    "measured range, extrapolated"
-                )
+                far.setdefault(tuple(e.extrapolated), []).append(e.name)
+        for terms, names in far.items():
+            console.print(
+                f"[yellow]note:[/] {', '.join(names)}: {', '.join(terms)} outside the "
+                "measured range, extrapolated"
+            )
         if not any(e.fits for e in self.explainers):
             console.print("nothing fits the budget: explain a sample of patients (patients=)")
         elif "shap" in {e.name for e in self.explainers if not e.fits}:
