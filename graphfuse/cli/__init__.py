@@ -6,7 +6,7 @@ Thin by design: it parses arguments, loads the config and calls
 
 from __future__ import annotations
 
-from graphfuse.cli import _benchmark, _runs  # noqa: F401  (register benchmark, runs)
+from graphfuse.cli import _advise, _benchmark, _runs  # noqa: F401  (register advise, benchmark, runs)
 from graphfuse.cli._main import main
 
 __all__ = ["main"]

@@ -19,6 +19,14 @@ The CLI and notebooks call these same functions::
     result.metrics["test"]["roc_auc"]
 """
 
+from graphfuse.experiment._advice import (
+    Advice,
+    CostModel,
+    ExplainerAdvice,
+    advise,
+    choose_graph,
+    fit_cost_model,
+)
 from graphfuse.experiment._benchmark import (
     COLLECTIONS,
     METHODS,
@@ -75,9 +83,12 @@ __all__ = [
     "OUTPUT_FORMATS",
     "PIPELINE_FORMAT",
     "SPLITS",
+    "Advice",
     "BenchmarkResult",
     "CVResult",
+    "CostModel",
     "ExplainResult",
+    "ExplainerAdvice",
     "FitResult",
     "Pipeline",
     "PredictResult",
@@ -88,11 +99,13 @@ __all__ = [
     "SeedsBenchmarkResult",
     "TuneResult",
     "ad_reference",
+    "advise",
     "annotate_graph",
     "benchmark_explainers",
     "benchmark_seeds",
     "build_graph",
     "check_space",
+    "choose_graph",
     "coefficient_ranking",
     "consensus_ranking",
     "cross_validate",
@@ -100,6 +113,7 @@ __all__ = [
     "explain_new",
     "explain_run",
     "fit",
+    "fit_cost_model",
     "from_wide_table",
     "load_pipeline",
     "model_free_ranking",
