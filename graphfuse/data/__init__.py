@@ -41,7 +41,7 @@ from graphfuse.data._paths import data_path, data_root
 from graphfuse.data._preprocess import ModalityMatrix, Preprocessor, check_transformed
 from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._synthetic import make_synthetic_cohort
-from graphfuse.data._tables import read_labels, read_table
+from graphfuse.data._tables import read_csv_file, read_labels, read_table
 
 __all__ = [
     "CLINICAL_TYPES",
@@ -84,6 +84,7 @@ __all__ = [
     "load_gene_sets",
     "load_new_patients",
     "make_synthetic_cohort",
+    "read_csv_file",
     "read_interactions",
     "read_labels",
     "read_modality",

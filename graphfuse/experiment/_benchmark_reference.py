@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from graphfuse.config import ReferenceConfig
-from graphfuse.data import GeneSets, data_path, data_root, load_gene_sets
+from graphfuse.data import GeneSets, data_path, data_root, load_gene_sets, read_csv_file
 from graphfuse.enrich import Universe, permutation_test
 from graphfuse.errors import DataError
 
@@ -144,13 +144,12 @@ def _declared_sets(config: ReferenceConfig) -> _Reference:
 def reference_ranking(config: ReferenceConfig) -> tuple[pd.Series, str]:
     """``gene -> |score|`` of ``config.ranking`` (the largest ``|score|`` where a gene
     repeats), sorted decreasing, and its label."""
-    from graphfuse.data._tables import _suffix, read_csv_file
-
     spec = config.ranking
     assert spec is not None
     path = data_path(spec.path, key="benchmark.reference.ranking.path")
     where = f"benchmark.reference.ranking {path}"
-    sep = "\t" if _suffix(path) in (".tsv", ".txt", ".tab") else ","
+    name = path.name.lower().removesuffix(".gz").removesuffix(".bz2").removesuffix(".xz")
+    sep = "\t" if name.endswith((".tsv", ".txt", ".tab")) else ","
     table = read_csv_file(path, "reference ranking", sep=sep)
     missing = [c for c in (spec.gene, spec.score) if c not in table.columns]
     if missing:
