@@ -21,8 +21,8 @@ missing is skipped with the reason.
 from __future__ import annotations
 
 import argparse
-import json
 import importlib.util
+import json
 import os
 import platform
 import tempfile
