@@ -399,8 +399,18 @@ def test_path_engine_equals_evaluating_rows(cohort, splits, matrices, monkeypatc
         {"groups": "modalities"},
         {"groups": "pathways", "gene_sets": {"a": genes[:12], "b": genes[8:20]}},
     ]
+    walked, original = [], GCNFusionEngine.paths
+
+    def paths(self, *args):
+        walked.append(original(self, *args))
+        return walked[-1]
+
     for params in cases:
-        fast = explain(model, graph, "shap", patients=patients, seed=5, **params)
+        walked.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(GCNFusionEngine, "paths", paths)
+            fast = explain(model, graph, "shap", patients=patients, seed=5, **params)
+        assert walked and all(v is not None for v in walked)  # the paths were walked
         with monkeypatch.context() as patch:
             patch.setattr(GCNFusionEngine, "paths", Engine.paths)
             slow = explain(model, graph, "shap", patients=patients, seed=5, **params)
