@@ -10,6 +10,7 @@ import click
 __all__ = [
     "config_option",
     "device_option",
+    "fanout_options",
     "overrides_option",
     "progress_option",
     "show_progress",
@@ -76,3 +77,26 @@ tracking_uri_option = click.option(
 def with_tracking_uri(overrides: tuple[str, ...], uri: str | None) -> tuple[str, ...]:
     """``overrides`` and, last (so it wins), ``tracking.uri=URI`` when ``--tracking-uri``."""
     return overrides if uri is None else (*overrides, f"tracking.uri={uri}")
+
+
+def fanout_options(what: str):
+    """``--workers N`` and ``--scheduler ADDRESS``: where ``what`` run (serial by default;
+    :class:`graphfuse.experiment.FanOut`)."""
+
+    def decorate(command):
+        command = click.option(
+            "--scheduler",
+            default=None,
+            metavar="tcp://HOST:8786",
+            help=f"Run {what} on this running Dask cluster (`dask scheduler` and `dask "
+            "worker`, docs/scaling.md); needs graphfuse[dask]. Default: serially.",
+        )(command)
+        return click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"Run {what} on a local Dask cluster of this many worker processes (one "
+            "thread each); needs graphfuse[dask]. Default: serially, in this process.",
+        )(command)
+
+    return decorate

@@ -19,6 +19,7 @@ The CLI and notebooks call these same functions::
     result.metrics["test"]["roc_auc"]
 """
 
+from graphfuse._fanout import FanOut, task_seeds
 from graphfuse.experiment._benchmark import (
     COLLECTIONS,
     METHODS,
@@ -71,6 +72,7 @@ __all__ = [
     "BenchmarkResult",
     "CVResult",
     "ExplainResult",
+    "FanOut",
     "FitResult",
     "Pipeline",
     "PredictResult",
@@ -99,6 +101,7 @@ __all__ = [
     "redact",
     "seed_everything",
     "split_cohort",
+    "task_seeds",
     "trial_config",
     "trials_frame",
     "tune",
