@@ -45,3 +45,19 @@ def test_permutation_test_on_a_two_worker_local_cluster_equals_serial():
     assert serial.p_value == dask.p_value
     other = permutation_test(genes[:20], sets, **(kwargs | {"seed": 8}))
     assert not np.array_equal(serial.null_min_p, other.null_min_p)
+
+
+def test_cv_folds_on_a_cluster_log_their_own_nested_runs(tmp_path):
+    pytest.importorskip("distributed", reason="needs the extra graphfuse[dask]")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = load_config(QUICK, [f"tracking.uri={uri}", "train.epochs=2"])
+    result = cross_validate(cfg, folds=2, fanout=FanOut(workers=2))
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(cfg.tracking.experiment)
+    runs = client.search_runs([exp.experiment_id])
+    nested = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.run_id]
+    assert len(runs) == 3 and len(nested) == 2
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(r.data.tags["graphfuse.cv_fold"] for r in nested) == ["0", "1"]
