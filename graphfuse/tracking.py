@@ -2,7 +2,9 @@
 
 Where runs go: the config's ``tracking.uri``, else ``MLFLOW_TRACKING_URI``, else a
 SQLite store ``sqlite:///mlflow.db`` in the working directory (browse it with
-``mlflow ui --backend-store-uri sqlite:///mlflow.db``).
+``mlflow ui --backend-store-uri sqlite:///mlflow.db``). Several processes may create and
+write one SQLite store at once (its schema is created under a file lock, writes that find
+it locked are retried: :mod:`graphfuse._store`, which says the limits).
 
 Per-epoch metrics are buffered and sent with ``MlflowClient.log_batch``: on SQLite a
 ``log_metric`` call costs tens of milliseconds while a batch of 1,000 metrics costs
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from graphfuse._store import RetryingClient, experiment_id, open_client, retry_locked
 from graphfuse.errors import ConfigError, GraphfuseError
 
 __all__ = [
@@ -281,7 +284,6 @@ class RunLogger:
 
     def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its per-call INFO lines
 
@@ -290,11 +292,9 @@ class RunLogger:
         self.experiment = experiment
         with _writing("the tracking store", uri):
             mlflow.set_tracking_uri(uri)
-            self.client = MlflowClient(tracking_uri=uri)
-            exp = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = (
-                exp.experiment_id if exp is not None else self.client.create_experiment(experiment)
-            )
+            # several processes may open one SQLite store at once (graphfuse._store)
+            self.client = RetryingClient(open_client(uri))
+            self.experiment_id = experiment_id(self.client, experiment)
         self.run_name = run_name
         self.run_id: str | None = None
         self._pending: list[Any] = []
@@ -317,7 +317,8 @@ class RunLogger:
             self._warn_stale()
         with _sigterm_as_interrupt():
             with _writing("a new run", self.uri):
-                run = self._mlflow.start_run(
+                run = retry_locked(
+                    self._mlflow.start_run,
                     run_id=run_id,
                     experiment_id=self.experiment_id,
                     run_name=self.run_name,
@@ -349,7 +350,7 @@ class RunLogger:
                     try:
                         self.flush()
                     finally:
-                        self._mlflow.end_run(status=status)
+                        retry_locked(self._mlflow.end_run, status=status)
 
     def _warn_stale(self) -> None:
         """Warn about this experiment's runs ``RUNNING`` for more than a day (once)."""

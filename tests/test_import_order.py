@@ -4,7 +4,8 @@ The order, earliest first (a tier's members are independent of each other)::
 
     _params, _threads       the strict pydantic base; the CPU thread policy (import no graphfuse)
     errors                  the user-facing errors and how a validation error reads
-    registry, graphfuse     name -> component registries; the package's ``__init__``
+    registry, graphfuse     name -> component registries; the package's ``__init__``;
+    _fanout, _store         (also the device rule) fan-out on Dask; the SQLite store's lock
     data                    cohorts, readers, preprocessing, gene sets, the data section's models
     graphs                  patient-similarity and knowledge graphs (HeteroData)
     models                  fusion models
@@ -47,7 +48,7 @@ ROOT = PACKAGE.parent
 ORDER: list[tuple[str, ...]] = [
     ("_params", "_threads"),
     ("errors",),
-    ("registry", "graphfuse", "_device"),
+    ("registry", "graphfuse", "_device", "_fanout", "_store"),
     ("data",),
     ("graphs",),
     ("models",),

@@ -14,6 +14,7 @@ from graphfuse.cli._options import (
     config_option,
     device_option,
     explainer_params,
+    fanout_options,
     overrides_option,
     progress_option,
     show_progress,
@@ -410,6 +411,7 @@ def _print_attributions(attributions: dict[str, Any], title: str) -> None:
 @overrides_option
 @tracking_uri_option
 @progress_option("Progress bar over the folds")
+@fanout_options("the folds (of every seed)")
 def cv(
     config_path: str,
     folds: int,
@@ -417,18 +419,25 @@ def cv(
     overrides: tuple[str, ...],
     tracking_uri: str | None,
     progress: bool | None,
+    workers: int | None,
+    scheduler: str | None,
 ) -> None:
     """Stratified k-fold cross-validation: every patient is tested once per seed.
 
     Validation (early stopping) is carved out of each fold's training patients. Prints the
     per-fold test metrics and their mean ± sd; with tracking on, one parent MLflow run
-    holds the summary and each fold is a nested run.
+    holds the summary and each fold is a nested run. --workers N / --scheduler ADDRESS run
+    the folds on Dask, with the same results as serially (docs/scaling.md).
     """
     from graphfuse.config import load_config
-    from graphfuse.experiment import cross_validate
+    from graphfuse.experiment import FanOut, cross_validate
 
     cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     result = cross_validate(
-        cfg, folds=folds, seeds=list(seeds) or None, progress=show_progress(progress)
+        cfg,
+        folds=folds,
+        seeds=list(seeds) or None,
+        progress=show_progress(progress),
+        fanout=FanOut(workers=workers, scheduler=scheduler),
     )
     result.print_summary()

@@ -12,6 +12,7 @@ __all__ = [
     "config_option",
     "device_option",
     "explainer_params",
+    "fanout_options",
     "overrides_option",
     "progress_option",
     "show_progress",
@@ -94,3 +95,26 @@ def explainer_params(items: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             )
         params.setdefault(method, {})[name] = value
     return params
+
+
+def fanout_options(what: str):
+    """``--workers N`` and ``--scheduler ADDRESS``: where ``what`` run (serial by default;
+    :class:`graphfuse.experiment.FanOut`)."""
+
+    def decorate(command):
+        command = click.option(
+            "--scheduler",
+            default=None,
+            metavar="tcp://HOST:8786",
+            help=f"Run {what} on this running Dask cluster (`dask scheduler` and `dask "
+            "worker`, docs/scaling.md); needs graphfuse[dask]. Default: serially.",
+        )(command)
+        return click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"Run {what} on a local Dask cluster of this many worker processes (one "
+            "thread each); needs graphfuse[dask]. Default: serially, in this process.",
+        )(command)
+
+    return decorate

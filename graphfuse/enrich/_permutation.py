@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graphfuse._fanout import FanOut, task_seeds
 from graphfuse.data import GeneSets
 from graphfuse.enrich._ora import ora
 from graphfuse.enrich._stats import Universe, bh_fdr, hypergeom_sf
@@ -71,6 +73,7 @@ def permutation_test(
     min_size: int = 5,
     max_size: int | None = 500,
     batch: int = 2_000,
+    fanout: FanOut | None = None,
 ) -> PermutationResult:
     """Compare a gene list with random lists of the same size drawn from the same background.
 
@@ -103,7 +106,12 @@ def permutation_test(
     min_size, max_size
         Set-size limits within the background.
     batch
-        Random lists per sparse product (memory: ``batch x n_sets`` integers).
+        Random lists per sparse product (memory: ``batch x n_sets`` integers), drawn from
+        their own seed (derived from ``seed`` and the chunk's place), so the result depends
+        on ``seed`` and ``batch`` only.
+    fanout
+        Where the chunks of ``batch`` lists run: here (default) or on a Dask cluster
+        (:class:`graphfuse.experiment.FanOut`); the result is the same.
 
     Returns
     -------
@@ -136,23 +144,17 @@ def permutation_test(
     p_table = hypergeom_sf(grid[None, :], big_n, sizes[:, None], n)  # sets x (n + 1)
     critical = np.where(p_table < alpha, grid[None, :], n + 1).min(axis=1)
 
-    rng = np.random.default_rng(seed)
-    mt = universe.membership.T.tocsr()
-    exceed = np.zeros(len(sizes), dtype=np.int64)
-    null_sig = np.empty(n_permutations, dtype=np.int64)
-    null_min_p = np.empty(n_permutations)
-    rows = np.arange(len(sizes))
-    for start in range(0, n_permutations, batch):
-        b = min(batch, n_permutations - start)
-        draws = np.concatenate([rng.choice(big_n, n, replace=False) for _ in range(b)])
-        lists = sp.csr_matrix(
-            (np.ones(b * n, dtype=np.int32), draws, np.arange(0, b * n + 1, n)),
-            shape=(b, big_n),
-        )
-        overlaps = (lists @ mt).toarray()  # b x sets
-        exceed += (overlaps >= observed[None, :]).sum(axis=0)
-        null_sig[start : start + b] = (overlaps >= critical[None, :]).sum(axis=1)
-        null_min_p[start : start + b] = p_table[rows[None, :], overlaps].min(axis=1)
+    # chunks of `batch` random lists, each from its own seed derived from `seed`: the same
+    # lists whether the chunks run here or on a Dask cluster (`fanout`)
+    starts = list(range(0, n_permutations, batch))
+    chunks = [
+        _Chunk(universe.membership, big_n, n, min(batch, n_permutations - start), s)
+        for start, s in zip(starts, task_seeds(seed, len(starts)), strict=True)
+    ]
+    parts = (fanout or FanOut()).map(partial(_null_chunk, observed, critical, p_table), chunks)
+    exceed = np.sum([p[0] for p in parts], axis=0)
+    null_sig = np.concatenate([p[1] for p in parts])
+    null_min_p = np.concatenate([p[2] for p in parts])
 
     empirical = pd.Series((1 + exceed) / (1 + n_permutations), index=universe.sets.names)
     table["empirical_p"] = table["set"].map(empirical).to_numpy()
@@ -169,6 +171,36 @@ def permutation_test(
         alpha=alpha,
         n_permutations=n_permutations,
         seed=seed,
+    )
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """``size`` random lists of ``n`` of ``big_n`` genes from ``seed`` (a picklable task)."""
+
+    membership: sp.spmatrix
+    big_n: int
+    n: int
+    size: int
+    seed: int
+
+
+def _null_chunk(
+    observed: np.ndarray, critical: np.ndarray, p_table: np.ndarray, chunk: _Chunk
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's per-set exceedance counts, significant-set counts and smallest p."""
+    rng = np.random.default_rng(chunk.seed)
+    b, n, big_n = chunk.size, chunk.n, chunk.big_n
+    draws = np.concatenate([rng.choice(big_n, n, replace=False) for _ in range(b)])
+    lists = sp.csr_matrix(
+        (np.ones(b * n, dtype=np.int32), draws, np.arange(0, b * n + 1, n)), shape=(b, big_n)
+    )
+    overlaps = (lists @ chunk.membership.T.tocsr()).toarray()  # b x sets
+    rows = np.arange(len(critical))
+    return (
+        (overlaps >= observed[None, :]).sum(axis=0).astype(np.int64),
+        (overlaps >= critical[None, :]).sum(axis=1).astype(np.int64),
+        p_table[rows[None, :], overlaps].min(axis=1),
     )
 
 

@@ -19,6 +19,7 @@ The CLI and notebooks call these same functions::
     result.metrics["test"]["roc_auc"]
 """
 
+from graphfuse._fanout import FanOut, task_seeds
 from graphfuse.experiment._advice import (
     Advice,
     CostModel,
@@ -89,6 +90,7 @@ __all__ = [
     "CostModel",
     "ExplainResult",
     "ExplainerAdvice",
+    "FanOut",
     "FitResult",
     "Pipeline",
     "PredictResult",
@@ -126,6 +128,7 @@ __all__ = [
     "redact",
     "seed_everything",
     "split_cohort",
+    "task_seeds",
     "trial_config",
     "trials_frame",
     "tune",

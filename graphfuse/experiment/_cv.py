@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from graphfuse._fanout import FanOut
 from graphfuse.config import ExperimentConfig
-from graphfuse.data import load_cohort
+from graphfuse.data import Cohort, load_cohort
 from graphfuse.experiment._fit import fit
 from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.experiment._track import run_name
@@ -74,6 +75,7 @@ def cross_validate(
     folds: int = 5,
     seeds: Sequence[int] | None = None,
     progress: ProgressSetting = False,
+    fanout: FanOut | None = None,
 ) -> CVResult:
     """Stratified k-fold cross-validation, repeated over seeds.
 
@@ -96,6 +98,13 @@ def cross_validate(
         the last fold's test metric; a callable: called as ``progress("fold", done,
         total, {"seed": s, "fold": i, ...})`` (the protocol of
         :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
+    fanout
+        Where the folds (of all seeds) run: serially (default), or on a Dask cluster
+        (:class:`graphfuse.experiment.FanOut`, ``graphfuse cv --workers N`` /
+        ``--scheduler ADDRESS``). Each fold is seeded by its seed alone, so the table is
+        the serial path's. Each fold logs its own nested MLflow run from where it runs
+        (its worker needs the tracking store: a tracking server, or a SQLite file on this
+        machine); the driver logs the parent run and the summary.
 
     Raises
     ------
@@ -113,7 +122,6 @@ def cross_validate(
             f"{config.source}: the cohort has a published train/test split (obs['split']); "
             "cross-validation would ignore it — run fit over several seeds instead"
         )
-    rows = []
     logger: RunLogger | None = None
     total = folds * len(seeds)
     with ExitStack() as stack:
@@ -135,34 +143,34 @@ def cross_validate(
             stack.enter_context(logger.start(tags=tags))
             logger.log_params(config.to_dict())
             logger.log_text(config.to_yaml(), "config.yaml")
+        tasks = []
+        fingerprint = cohort.fingerprint()
+        uri = _absolute(logger.uri) if logger else None
         for seed in seeds:
             seeded = config.model_copy(update={"seed": seed})
+            if uri is not None:  # a worker's working folder may differ from this one's
+                tracking = seeded.tracking.model_copy(update={"uri": uri})
+                seeded = seeded.model_copy(update={"tracking": tracking})
             parts = stratified_folds(
                 cohort.y, folds=folds, val_fraction=config.train.val_fraction, seed=seed
             )
             for i, split in enumerate(parts):
-                result = fit(
-                    seeded,
-                    progress=False,  # one live display at a time: the folds' bar
-                    cohort=cohort,
-                    splits=split,
-                    parent_run_id=logger.run_id if logger else None,
-                    run_tags={"graphfuse.cv_fold": str(i), "graphfuse.cv_seed": str(seed)},
-                    run_suffix=f"fold{i}",
-                )
-                row = {"seed": seed, "fold": i}
-                row |= {f"test_{k}": v for k, v in result.metrics["test"].items()}
-                row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
-                row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
-                rows.append(row)
-                if report is not None:
-                    test = result.metrics["test"]
-                    metric = next((m for m in ("roc_auc", "c_index") if m in test), None)
-                    metric = metric or next(iter(test), None)
-                    info = {"seed": seed, "fold": i}
-                    if metric is not None:
-                        info[f"test_{metric}"] = test[metric]
-                    report("fold", len(rows), total, info)
+                parent = logger.run_id if logger else None
+                here = cohort if fanout is None or fanout.serial else None
+                tasks.append(_Fold(seeded, here, fingerprint, split, seed, i, parent, config.seed))
+
+        def done(index: int, row: dict) -> None:
+            finished.append(row)
+            if report is not None:
+                metric = next((m for m in ("roc_auc", "c_index") if f"test_{m}" in row), None)
+                metric = metric or next((k[5:] for k in row if k.startswith("test_")), None)
+                info = {"seed": row["seed"], "fold": row["fold"]}
+                if metric is not None:
+                    info[f"test_{metric}"] = row[f"test_{metric}"]
+                report("fold", len(finished), total, info)
+
+        finished: list[dict] = []
+        rows = (fanout or FanOut()).map(_run_fold, tasks, on_result=done)
         frame = pd.DataFrame(rows)
         summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
         if logger is not None:
@@ -174,3 +182,68 @@ def cross_validate(
                 frame.to_csv(folder / "cv_folds.csv", index=False)
     run_id = logger.run_id if logger else None
     return CVResult(frame, summary, run_id, source=str(config.source), n_folds=folds)
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """One fold of one seed: everything its fit depends on (a picklable task)."""
+
+    config: ExperimentConfig
+    cohort: Cohort | None  # None on a cluster: the worker reads it again (_fold_cohort)
+    fingerprint: str
+    split: dict
+    seed: int
+    fold: int
+    parent_run_id: str | None
+    data_seed: int
+
+
+def _run_fold(task: _Fold) -> dict:
+    """Fit one fold (where a :class:`FanOut` runs it); its row of the folds table."""
+    result = fit(
+        task.config,
+        progress=False,  # one live display at a time: the folds' bar
+        cohort=task.cohort if task.cohort is not None else _fold_cohort(task),
+        splits=task.split,
+        parent_run_id=task.parent_run_id,
+        run_tags={"graphfuse.cv_fold": str(task.fold), "graphfuse.cv_seed": str(task.seed)},
+        run_suffix=f"fold{task.fold}",
+    )
+    row: dict = {"seed": task.seed, "fold": task.fold}
+    row |= {f"test_{k}": v for k, v in result.metrics["test"].items()}
+    row |= {f"val_{k}": v for k, v in result.metrics["val"].items()}
+    row |= {"best_epoch": result.history.best_epoch, "seconds": result.seconds}
+    return row
+
+
+_cohorts: dict[str, Cohort] = {}  # a worker's cohorts, by fingerprint
+
+
+def _fold_cohort(task: _Fold) -> Cohort:
+    """The driver's cohort, read again from the config where the fold runs (a Cohort does
+    not travel: AnnData cannot be unpickled), once per worker process; checked against
+    the driver's data fingerprint."""
+    from graphfuse.errors import DataError
+
+    if task.fingerprint not in _cohorts:
+        # the data's seed is the config's own (cross_validate reads it so), not the fold's
+        cohort = load_cohort(task.config.data, seed=task.data_seed)
+        if cohort.fingerprint() != task.fingerprint:
+            raise DataError(
+                f"{task.config.source}: the cohort read on a Dask worker differs from the "
+                f"driver's (data fingerprint {cohort.fingerprint()} != {task.fingerprint}); "
+                "the workers must see the same data files as the driver"
+            )
+        _cohorts[task.fingerprint] = cohort
+    return _cohorts[task.fingerprint]
+
+
+def _absolute(uri: str) -> str:
+    """``uri`` with a relative SQLite path made absolute (``sqlite:///x.db`` is relative to
+    the working folder, which a Dask worker's may not be)."""
+    from graphfuse._store import sqlite_file
+
+    db = sqlite_file(uri)
+    if db is None or db.is_absolute():
+        return uri
+    return f"sqlite:///{db.resolve()}"
