@@ -125,8 +125,8 @@ class TuneConfig(StrictModel):
     on; each report is a write to the storage (about 10 ms on a journal file)."""
     seed: int | None = Field(None, ge=0)
     """The study's sampler (TPE) seed; ``null``: the experiment seed. Each worker seeds its
-    sampler from this value, the worker and the trials already in the study, so workers
-    sharing a study, and a resumed search, draw new points."""
+    sampler from this value, the worker (``host:pid``) and the trials already in the study,
+    so workers sharing a study, and a resumed search, draw new points."""
     space: dict[str, ParamSpace] = Field(..., min_length=1)
     """Dotted config path -> distribution, e.g. ``train.lr: {type: float, low: 1e-4,
     high: 1e-2, log: true}``; ``model.hidden`` and ``model.params.hidden`` are the same."""

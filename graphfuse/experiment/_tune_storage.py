@@ -207,11 +207,11 @@ def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
 
 
 def worker_identity(worker: int | str | None = None) -> str:
-    """Who samples: ``worker`` when given (``graphfuse tune --workers`` numbers its
-    processes), else this machine and process (``host:pid``)."""
-    if worker is not None:
-        return str(worker)
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who samples: this machine and process (``host:pid``), and ``worker`` when given
+    (``graphfuse tune --workers`` numbers its processes). Two processes never share an
+    identity, even when two machines or two commands start at the same moment."""
+    identity = f"{socket.gethostname()}:{os.getpid()}"
+    return identity if worker is None else f"{identity}:{worker}"
 
 
 def worker_seed(base: int, worker: str, n_trials: int) -> int:
