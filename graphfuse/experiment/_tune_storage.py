@@ -85,11 +85,11 @@ def _is_postgres(url: str) -> bool:
 def _lock_file(url: str) -> Path | None:
     """The file a journal or SQLite storage is locked through (``None``: another kind)."""
     if "://" not in url:
-        return Path(url).expanduser().with_name(Path(url).name + ".lock")
+        return Path(url).expanduser().with_name(Path(url).name + ".graphfuse-lock")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :].split("?")[0]
         if path and path != ":memory:":
-            return Path(path).expanduser().with_name(Path(path).name + ".lock")
+            return Path(path).expanduser().with_name(Path(path).name + ".graphfuse-lock")
     return None
 
 
@@ -119,8 +119,9 @@ def study_lock(storage: str | Path) -> Iterator[None]:
     """Hold the lock under which a worker creates (or loads) a study on ``storage``.
 
     A PostgreSQL session advisory lock for ``postgresql://`` storage (released when the
-    block ends or the connection drops); a file lock (``<file>.lock``) for a journal file
-    or a SQLite database; nothing for other storage (creating the tables is retried there).
+    block ends or the connection drops); a file lock ``<file>.graphfuse-lock`` for a journal
+    file or a SQLite database (not ``<file>.lock``: Optuna's journal takes that one itself);
+    nothing for other storage (creating the tables is retried there).
 
     Raises
     ------
