@@ -5,15 +5,13 @@ The search lives in the experiment stage (``graphfuse/experiment/_tune.py`` and
 """
 
 from graphfuse.experiment._tune import TuneResult, tune
-from graphfuse.experiment._tune_search import (
+from graphfuse.experiment._tune_search import _pruner, check_space, trial_config, trials_frame
+from graphfuse.experiment._tune_storage import (
     JOURNAL_NAME,
-    _pruner,
-    check_space,
     default_storage,
     open_storage,
     redact,
-    trial_config,
-    trials_frame,
+    worker_seed,
 )
 
 __all__ = [
@@ -27,4 +25,5 @@ __all__ = [
     "trial_config",
     "trials_frame",
     "tune",
+    "worker_seed",
 ]

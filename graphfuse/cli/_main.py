@@ -141,6 +141,15 @@ def fit(
     metavar="S",
     help="Start no new trial after S seconds (default: tune.timeout).",
 )
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine sharing the study, one trial each at a time; "
+    "together they run --trials trials.",
+)
 @tracking_uri_option
 @progress_option("Progress bar over the trials, with the best value so far,")
 def tune(
@@ -150,6 +159,7 @@ def tune(
     storage: str | None,
     study: str | None,
     timeout: float | None,
+    workers: int,
     tracking_uri: str | None,
     progress: bool | None,
 ) -> None:
@@ -172,6 +182,7 @@ def tune(
         study=study,
         timeout=timeout,
         progress=show_progress(progress),
+        workers=workers,
     )
     result.print_summary(overrides=overrides)
 

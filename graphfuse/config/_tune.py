@@ -124,9 +124,9 @@ class TuneConfig(StrictModel):
     """Report the metric (and ask the pruner) every this many epochs from ``warmup_epochs``
     on; each report is a write to the storage (about 10 ms on a journal file)."""
     seed: int | None = Field(None, ge=0)
-    """Sampler (TPE) seed; ``null``: the experiment seed plus the number of trials already
-    in the study, so a resumed search draws new points. Give each machine sharing a study
-    its own value."""
+    """The study's sampler (TPE) seed; ``null``: the experiment seed. Each worker seeds its
+    sampler from this value, the worker (``host:pid``) and the trials already in the study,
+    so workers sharing a study, and a resumed search, draw new points."""
     space: dict[str, ParamSpace] = Field(..., min_length=1)
     """Dotted config path -> distribution, e.g. ``train.lr: {type: float, low: 1e-4,
     high: 1e-2, log: true}``; ``model.hidden`` and ``model.params.hidden`` are the same."""

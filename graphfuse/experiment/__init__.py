@@ -67,14 +67,12 @@ from graphfuse.experiment._prepare import (
 from graphfuse.experiment._progress import ProgressCallback, RichProgress
 from graphfuse.experiment._pyfunc import from_wide_table, wide_table
 from graphfuse.experiment._tune import TuneResult, tune
-from graphfuse.experiment._tune_search import (
+from graphfuse.experiment._tune_search import check_space, trial_config, trials_frame
+from graphfuse.experiment._tune_storage import (
     JOURNAL_NAME,
-    check_space,
     default_storage,
     open_storage,
     redact,
-    trial_config,
-    trials_frame,
 )
 
 __all__ = [

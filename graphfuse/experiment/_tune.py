@@ -34,6 +34,7 @@ From Python, as ``graphfuse tune --config my.yaml --trials 10`` does::
 from __future__ import annotations
 
 import math
+import queue
 import shlex
 import time
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from graphfuse.config import ExperimentConfig, resolve_components
+from graphfuse.errors import ConfigError, GraphfuseError
 from graphfuse.experiment._progress import ProgressSetting, RichProgress, reporting
 from graphfuse.experiment._tune_search import (
     _check_same_search,
@@ -53,11 +55,16 @@ from graphfuse.experiment._tune_search import (
     _Search,
     _spec,
     check_space,
+    trial_config,
+    trials_frame,
+)
+from graphfuse.experiment._tune_storage import (
     default_storage,
     open_storage,
     redact,
-    trial_config,
-    trials_frame,
+    study_lock,
+    worker_identity,
+    worker_seed,
 )
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
 
@@ -138,6 +145,7 @@ def tune(
     timeout: float | None = None,
     pruner: optuna.pruners.BasePruner | None = None,
     progress: ProgressSetting = False,
+    workers: int = 1,
 ) -> TuneResult:
     """Run (or resume) an Optuna search over the config's ``tune.space``.
 
@@ -162,6 +170,11 @@ def tune(
         {"trial": n, "state": ..., "value": ..., "best": ...})`` after each trial (the
         protocol of :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
         With the bar, Optuna's own per-trial log lines are held back (the bar shows them).
+    workers
+        Worker processes sharing the study on this machine (each trains one trial at a
+        time; together they run ``trials`` trials). Each worker's sampler is seeded from
+        ``tune.seed`` (else the experiment seed), the worker and the trials already in the
+        study, so workers and resumed searches draw different points.
 
     Returns
     -------
@@ -175,8 +188,6 @@ def tune(
         runs), an existing study with another metric or direction, or storage that
         cannot be opened.
     """
-    import optuna
-
     started = time.perf_counter()
     resolve_components(config)
     spec = _spec(config)
@@ -185,22 +196,46 @@ def tune(
     where = storage if storage is not None else spec.storage
     if where is None:
         where = default_storage(config)
-    metric, direction = spec.metric_for(config.task), spec.direction_for(config.task)
-    the_study = optuna.create_study(
-        storage=open_storage(where),
-        study_name=name,
-        direction=direction,
-        pruner=pruner if pruner is not None else _pruner(spec, config),
-        load_if_exists=True,
-    )
-    _check_same_search(the_study, metric, direction, name)
-    the_study.sampler = optuna.samplers.TPESampler(
-        seed=spec.seed if spec.seed is not None else config.seed + len(the_study.trials)
-    )
-    shown = redact(str(where))
     n_trials = trials if trials is not None else spec.trials
     timeout = timeout if timeout is not None else spec.timeout
+    if workers < 1:
+        raise ConfigError(f"tune: workers must be >= 1 (got {workers})")
+    search = _open_search(config, name, where, pruner, progress=None)
+    if workers == 1:
+        with reporting(progress) as report, _bar_replaces_trial_logs(report):
+            search.progress = report
+            search.run(n_trials, timeout)
+        ran = sorted(search.ran)
+    else:
+        ran = _run_workers(
+            config, name, where, pruner, search, workers, n_trials, timeout, progress
+        )
+    logger = search.logger
+    return TuneResult(
+        study=search.study,
+        config=config,
+        storage=search.storage,
+        parent_run_id=search.parent,
+        tracking_uri=logger.uri if logger else None,
+        new_trials=ran,
+        seconds=time.perf_counter() - started,
+    )
 
+
+def _open_search(
+    config: ExperimentConfig,
+    name: str,
+    where: str | Path,
+    pruner: optuna.pruners.BasePruner | None,
+    progress: Any,
+    worker: int | None = None,
+) -> _Search:
+    """Create or load the study and its MLflow parent run under the storage's lock, and
+    seed this worker's sampler (:func:`worker_seed`)."""
+    import optuna
+
+    spec = _spec(config)
+    metric, direction = spec.metric_for(config.task), spec.direction_for(config.task)
     logger: RunLogger | None = None
     if config.tracking.enabled:
         logger = RunLogger(
@@ -208,27 +243,125 @@ def tune(
             config.tracking.experiment,
             run_name=f"tune {name}",
         )
-    with reporting(progress) as report, _bar_replaces_trial_logs(report):
+    with study_lock(where):
+        the_study = optuna.create_study(
+            storage=open_storage(where),
+            study_name=name,
+            direction=direction,
+            pruner=pruner if pruner is not None else _pruner(spec, config),
+            load_if_exists=True,
+        )
+        _check_same_search(the_study, metric, direction, name)
         search = _Search(
             the_study,
             config,
             spec,
             name,
-            shown,
+            redact(str(where)),
             logger,
             custom_pruner=pruner is not None,
-            progress=report,
+            progress=progress,
         )
+        search.claim_parent()
+    base = spec.seed if spec.seed is not None else config.seed
+    seed = worker_seed(base, worker_identity(worker), len(the_study.trials))
+    # constant_liar: a worker treats the others' running trials as done with a poor value,
+    # so workers sharing the study do not all sample next to the same best point
+    the_study.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+    return search
+
+
+def _run_workers(
+    config: ExperimentConfig,
+    name: str,
+    where: str | Path,
+    pruner: optuna.pruners.BasePruner | None,
+    search: _Search,
+    workers: int,
+    n_trials: int,
+    timeout: float | None,
+    progress: ProgressSetting,
+) -> list[int]:
+    """Run ``n_trials`` trials in ``workers`` new processes sharing the study: each claims
+    the next trial from a shared counter, so exactly ``n_trials`` run."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # never fork a process that holds torch
+    claimed, finished = context.Value("i", 0), context.Value("i", 0)
+    results = context.Queue()
+    processes = [
+        context.Process(
+            target=_worker_main,
+            args=(config, name, where, pruner, i, n_trials, timeout, claimed, finished, results),
+            name=f"graphfuse-tune-{i}",
+        )
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    ran: list[int] = []
+    errors: list[str] = []
+    with reporting(progress) as report:
+        if report is not None:
+            report("trial", 0, n_trials, {"best": search._best()})
+        pending = workers
+        while pending:
+            try:
+                kind, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes) and results.empty():
+                    errors.append("a worker process ended without a result")
+                    break
+                if report is not None:
+                    report("trial", finished.value, n_trials, {"best": search._best()})
+                continue
+            pending -= 1
+            if kind == "ok":
+                ran += payload
+            else:
+                errors.append(payload)
+        if report is not None:
+            report("trial", finished.value, n_trials, {"best": search._best()})
+    for process in processes:
+        process.join()
+    if errors:
+        raise GraphfuseError(f"graphfuse tune --workers {workers}: " + "; ".join(errors))
+    return sorted(ran)
+
+
+def _worker_main(
+    config: ExperimentConfig,
+    name: str,
+    where: str | Path,
+    pruner: optuna.pruners.BasePruner | None,
+    worker: int,
+    n_trials: int,
+    timeout: float | None,
+    claimed: Any,
+    finished: Any,
+    results: Any,
+) -> None:
+    """One worker process of :func:`_run_workers`: trials until the counter is spent."""
+
+    def claim() -> bool:
+        with claimed.get_lock():
+            if claimed.value >= n_trials:
+                return False
+            claimed.value += 1
+            return True
+
+    def done() -> None:
+        with finished.get_lock():
+            finished.value += 1
+
+    try:
+        search = _open_search(config, name, where, pruner, progress=None, worker=worker)
+        search.claim, search.on_trial = claim, done
         search.run(n_trials, timeout)
-    return TuneResult(
-        study=the_study,
-        config=config,
-        storage=shown,
-        parent_run_id=logger.run_id if logger else None,
-        tracking_uri=logger.uri if logger else None,
-        new_trials=sorted(search.ran),
-        seconds=time.perf_counter() - started,
-    )
+    except Exception as exc:
+        results.put(("error", f"worker {worker}: {type(exc).__name__}: {exc}"))
+        return
+    results.put(("ok", list(search.ran)))
 
 
 @contextmanager

@@ -11,11 +11,10 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import warnings
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 from pydantic import ValidationError
@@ -30,23 +29,14 @@ from graphfuse.config import (
 from graphfuse.errors import ConfigError
 from graphfuse.experiment._fit import fit
 from graphfuse.experiment._track import run_name
-from graphfuse.tracking import RunLogger, StopRun, resolve_tracking_uri
+from graphfuse.tracking import RunLogger, StopRun
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-__all__ = [
-    "JOURNAL_NAME",
-    "check_space",
-    "default_storage",
-    "open_storage",
-    "redact",
-    "trial_config",
-    "trials_frame",
-]
+__all__ = ["check_space", "trial_config", "trials_frame"]
 
-JOURNAL_NAME = "optuna.journal"
 _PARENT_ATTR = "graphfuse.mlflow_parent_run_id"
 _METRIC_ATTR = "graphfuse.metric"
 
@@ -133,78 +123,6 @@ def check_space(config: ExperimentConfig) -> None:
             trial_config(config, {key: value})
 
 
-# --------------------------------------------------------------------------- storage
-
-
-def default_storage(config: ExperimentConfig) -> Path:
-    """Where the journal file goes when no storage is given.
-
-    Beside the MLflow store when it is local (``sqlite:///path/mlflow.db`` ->
-    ``path/optuna.journal``; a ``file:`` store -> its parent folder), else (tracking off or
-    a tracking server) in the working folder.
-    """
-    folder = Path.cwd()
-    if config.tracking.enabled:
-        uri = resolve_tracking_uri(config.tracking.uri)
-        local: str | None = None
-        if uri.startswith("sqlite:///"):
-            local = uri[len("sqlite:///") :].split("?")[0]
-        elif uri.startswith("file:"):
-            local = unquote(urlsplit(uri).path)
-        elif "://" not in uri:
-            local = uri
-        if local and local != ":memory:":
-            folder = Path(local).expanduser().resolve().parent
-    return folder / JOURNAL_NAME
-
-
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe to print and log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def open_storage(storage: str | Path) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL or a journal file path.
-
-    ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage (with a 60 s
-    heartbeat, so trials of a machine that died are marked failed); ``redis://…``: a journal
-    in Redis; anything else: a journal file at that path (folders created).
-
-    Raises
-    ------
-    ConfigError
-        The database driver is not installed, or the database cannot be reached.
-    """
-    import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend, JournalStorage
-
-    text = str(storage)
-    if "://" not in text:
-        path = Path(text).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    if text.startswith("redis://"):
-        return JournalStorage(JournalRedisBackend(text))
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        with warnings.catch_warnings():  # the heartbeat is marked experimental since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=180)
-    except ImportError as exc:
-        raise ConfigError(
-            f"storage {redact(text)}: its driver is not installed ({exc}); e.g. "
-            "pip install psycopg2-binary for postgresql://"
-        ) from None
-    except (SQLAlchemyError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"storage {redact(text)}: cannot open it: {first}") from None
-
-
 def _pruner(spec: TuneConfig, config: ExperimentConfig) -> optuna.pruners.BasePruner:
     import optuna
 
@@ -263,6 +181,19 @@ class _Reporter:
                 f"trial {self.trial.number} pruned at epoch {epoch}",
                 tags={"graphfuse.tune.state": "PRUNED", "graphfuse.tune.pruned_epoch": epoch},
             )
+
+
+def _skip_duplicate(trial: optuna.Trial, values: Mapping[str, Any]) -> None:
+    """Prune ``trial`` without training when a finished trial of the study had the same
+    values (a small space exhausted): the study records it, user attribute
+    ``duplicate_of``, and no MLflow run is made."""
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for other in trial.study.get_trials(deepcopy=False, states=done):
+        if other.params == dict(values) and other.user_attrs.get("duplicate_of") is None:
+            trial.set_user_attr("duplicate_of", other.number)
+            raise optuna.TrialPruned(f"trial {trial.number} repeats trial {other.number}")
 
 
 def _final_value(result: Any, metric: str) -> float:
@@ -346,27 +277,48 @@ class _Search:
         self.report = custom_pruner or spec.pruner != "none"
         self.start = 1 if custom_pruner else max(1, spec.warmup_epochs)
         self.ran: list[int] = []  # trial numbers run by this call (others may share the study)
+        self.parent: str | None = None  # the study's MLflow parent run (claim_parent)
+        #: ``graphfuse tune --workers``: called before each trial; ``False`` stops this worker
+        self.claim: Callable[[], bool] | None = None
+        self.on_trial: Callable[[], None] | None = None
 
-    def run(self, n_trials: int, timeout: float | None) -> None:
+    def claim_parent(self) -> None:
+        """Find the study's MLflow parent run, or create it (with the search's parameters
+        and config) and record it in the study. Call it under
+        :func:`graphfuse.experiment._tune_storage.study_lock`, so that workers starting
+        together share one parent run."""
         if self.logger is None:
-            self._optimize(n_trials, timeout)
             return
         logger = self.logger
         previous = self.study.user_attrs.get(_PARENT_ATTR)
-        reopen = previous if previous and self._parent_exists(previous) else None
-        tags = {
+        if previous and self._parent_exists(previous):
+            self.parent = previous
+            return
+        with logger.writing("the study's parent run"):
+            run = logger.client.create_run(
+                logger.experiment_id, run_name=logger.run_name, tags=self._tags()
+            )
+        logger.run_id = self.parent = run.info.run_id
+        logger.log_params({"tune": self.spec.model_dump(mode="json")})
+        logger.log_text(self.config.to_yaml(), "config.yaml")
+        self.study.set_user_attr(_PARENT_ATTR, self.parent)
+
+    def _tags(self) -> dict[str, str]:
+        return {
             "graphfuse.tune.study": self.name,
             "graphfuse.tune.storage": self.storage,
             "graphfuse.tune.metric": self.metric,
             "graphfuse.tune.direction": self.spec.direction_for(self.config.task),
             "graphfuse.config_source": str(self.config.source),
         }
-        with logger.start(tags=tags, run_id=reopen):
-            if reopen is None:
-                logger.log_params({"tune": self.spec.model_dump(mode="json")})
-                logger.log_text(self.config.to_yaml(), "config.yaml")
-                if previous is None:
-                    self.study.set_user_attr(_PARENT_ATTR, logger.run_id)
+
+    def run(self, n_trials: int, timeout: float | None) -> None:
+        if self.logger is None:
+            self._optimize(n_trials, timeout)
+            return
+        if self.parent is None:
+            self.claim_parent()
+        with self.logger.start(tags=self._tags(), run_id=self.parent):
             self._optimize(n_trials, timeout)
             self._log_best()
 
@@ -384,13 +336,19 @@ class _Search:
         self.n_trials = n_trials
         if self.progress is not None:
             self.progress("trial", 0, n_trials, {"best": self._best()})
-        self.study.optimize(
-            self._objective, n_trials=n_trials, timeout=timeout, callbacks=[self._after_trial]
-        )
+        if self.claim is None:
+            self.study.optimize(
+                self._objective, n_trials=n_trials, timeout=timeout, callbacks=[self._after_trial]
+            )
+            return
+        started = time.monotonic()
+        while (timeout is None or time.monotonic() - started < timeout) and self.claim():
+            self.study.optimize(self._objective, n_trials=1, callbacks=[self._after_trial])
 
     def _objective(self, trial: optuna.Trial) -> float:
         self.ran.append(trial.number)
         values = {k: _scalar(s.suggest(trial, k)) for k, s in self.spec.space.items()}
+        _skip_duplicate(trial, values)
         cfg = trial_config(
             self.config, values, run_name=run_name(self.config, f"trial{trial.number}")
         )
@@ -423,6 +381,8 @@ class _Search:
         return self.study.best_value if done else None
 
     def _after_trial(self, study: optuna.Study, trial: Any) -> None:
+        if self.on_trial is not None:
+            self.on_trial()
         best = self._best()
         if self.progress is not None:
             info = {"trial": trial.number, "state": trial.state.name, "value": trial.value}
