@@ -120,6 +120,46 @@ def advice_recovery(
     return {"metric": metric, "explainers": explainers}
 
 
+def cohort_section(
+    cohort: str, frames: dict[str, pd.DataFrame], info: dict, seconds: float | None
+) -> tuple[dict, list[str]]:
+    """The recovery entry for ``graphfuse advise`` and the summary.md section of a cohort."""
+    k = int(info["headline_k"])
+    summary, stability = frames["summary"], frames["stability"]
+    recovery = advice_recovery(cohort, summary, stability, k, info["reference"])
+    ranking = info.get("ranking_reference")
+    wall = (
+        f"- wall time {seconds:.0f} s for {len(info['seeds'])} seeds (fits, explainers, "
+        "controls, null, tests)"
+        if seconds is not None
+        else f"- seeds {info['seeds']}"
+    )
+    lines = [
+        f"## {cohort} (`configs/{cohort}.yaml`)",
+        "",
+        f"- reference: {info['reference']}"
+        + (f"; reference ranking: {ranking}" if ranking else ""),
+        f"- background: {info['background']}",
+        wall,
+        *[f"- note: {n}" for n in info.get("notes", [])],
+        "",
+        f"Recovery at k = {k}, mean ± sd over seeds (-log10 p of the top-{k}'s overlap "
+        "with the reference genes; beats random: permutation p < 0.05 against size-matched "
+        "random lists):",
+        "",
+        _table(paper_table(summary, stability, k)),
+        "",
+        f"Jaccard@{k}: top-{k} agreement across seeds; random lists: "
+        f"{stability[f'jaccard@{k}_chance'].iloc[0]:.2f}. Full tables: `{cohort}/report.md`.",
+        "",
+        "Verdict:",
+        "",
+        *[f"- {line}" for line in info.get("verdict", [])],
+        "",
+    ]
+    return recovery, lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cohort", nargs="+", default=list(COHORTS), choices=list(COHORTS))
@@ -130,6 +170,16 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "real_biology"
     )
     parser.add_argument("--tracking-uri", default=None)
+    parser.add_argument(
+        "--advice",
+        action="store_true",
+        help="write the measured recovery into graphfuse advise's table (_advice.json)",
+    )
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="rebuild summary.md (and --advice) from the report folders in --out; run nothing",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -152,6 +202,16 @@ def main() -> None:
     ]
     recovery: dict[str, dict] = {}
     for cohort in args.cohort:
+        if args.summary_only:
+            folder = args.out / cohort
+            if not (folder / "summary.csv").is_file():
+                print(f"{cohort}: no report in {folder}")
+                continue
+            frames = {n: pd.read_csv(folder / f"{n}.csv") for n in ("summary", "stability")}
+            info = json.loads((folder / "settings.json").read_text())
+            recovery[cohort], lines = cohort_section(cohort, frames, info, None)
+            sections += lines
+            continue
         why = _missing(cohort)
         if why is not None:
             print(f"{cohort}: skipped, {why}")
@@ -169,40 +229,12 @@ def main() -> None:
             progress=False,
         )
         seconds = time.perf_counter() - start
-        k = result.settings["headline_k"]
-        recovery[cohort] = advice_recovery(
-            cohort, result.summary, result.stability, k, result.settings["reference"]
-        )
         print(f"{cohort}: {seconds:.0f} s")
         result.print_summary()
-        sections += [
-            f"## {cohort} (`configs/{cohort}.yaml`)",
-            "",
-            f"- reference: {result.settings['reference']}"
-            + (
-                f"; reference ranking: {result.settings['ranking_reference']}"
-                if result.settings.get("ranking_reference")
-                else ""
-            ),
-            f"- background: {result.settings['background']}",
-            f"- wall time {seconds:.0f} s for {len(args.seeds)} seeds (fits, explainers, "
-            "controls, null, tests)",
-            *[f"- note: {n}" for n in result.notes],
-            "",
-            f"Recovery at k = {k}, mean ± sd over seeds (-log10 p of the top-{k}'s overlap "
-            "with the reference genes; perm p: against size-matched random lists):",
-            "",
-            _table(paper_table(result.summary, result.stability, k)),
-            "",
-            f"Jaccard@{k}: top-{k} agreement across seeds; random lists: "
-            f"{result.stability[f'jaccard@{k}_chance'].iloc[0]:.2f}. Full tables: "
-            f"`{cohort}/report.md`.",
-            "",
-            "Verdict:",
-            "",
-            *[f"- {line}" for line in result.verdict],
-            "",
-        ]
+        frames = {"summary": result.summary, "stability": result.stability}
+        info = {**result.settings, "notes": result.notes, "verdict": result.verdict}
+        recovery[cohort], lines = cohort_section(cohort, frames, info, seconds)
+        sections += lines
         (args.out / "summary.md").write_text("\n".join(sections))
     (args.out / "summary.md").write_text("\n".join(sections))
     print(f"wrote {args.out / 'summary.md'}")

@@ -264,7 +264,9 @@ class GCNFusionEngine(Engine):
             diff = background[m].to(device=device, dtype=_DTYPE) - mod.x[owner]
             first = mod.layers[0]
             if first.weight.shape[0] >= first.weight.shape[1]:
-                values = torch.where(e[path] >= step[:, None], diff, torch.zeros((), dtype=_DTYPE))
+                values = torch.where(
+                    e[path] >= step[:, None], diff, torch.zeros((), dtype=_DTYPE, device=device)
+                )
                 changes[m] = _RowChange(None, (jobs, len(diff)), values=values)
                 continue
             keep = (e >= 0) & (diff != 0)[None]
