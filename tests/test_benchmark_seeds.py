@@ -206,7 +206,7 @@ def test_ad_reference_skips_cleanly_or_names_the_files(tmp_path, monkeypatch):
 
 
 def test_chance_jaccard_of_random_lists():
-    from graphfuse.experiment._benchmark_seeds import _chance_jaccard
+    from graphfuse.experiment._benchmark_summary import _chance_jaccard
 
     assert _chance_jaccard(10, 10) == pytest.approx(1.0)
     # two random 1-gene lists of 4 genes: the same gene with probability 1/4
