@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 
@@ -212,42 +213,28 @@ def benchmark_explainers_command(
         cfg = load_config(config_path, with_tracking_uri(overrides, tracking_uri))
     names = [m.strip() for item in methods for m in item.split(",") if m.strip()]
     sets = [c.strip() for item in collections for c in item.split(",") if c.strip()]
+    common: dict[str, Any] = {
+        "methods": names or METHODS,
+        "collections": sets or COLLECTIONS,
+        "n_permutations": permutations,
+        "fdr": fdr,
+        "out": out,
+        "params": explainer_params(param_items),
+        "min_size": min_size,
+        "tracking_uri": tracking_uri,
+        "progress": show_progress(progress),
+    }
     if seeds is not None:
         if cfg is None or run_id is not None:
             raise ConfigError("--seeds trains once per seed: give --config, not --run")
         from graphfuse.experiment import benchmark_seeds
 
         many = benchmark_seeds(
-            cfg,
-            seeds=parse_seeds(seeds),
-            methods=names or METHODS,
-            collections=sets or COLLECTIONS,
-            n_permutations=permutations,
-            fdr=fdr,
-            out=out,
-            params=explainer_params(param_items),
-            controls=controls,
-            null=null,
-            min_size=min_size,
-            tracking_uri=tracking_uri,
-            progress=show_progress(progress),
+            cfg, seeds=parse_seeds(seeds), controls=controls, null=null, **common
         )
         many.print_summary()
         return
     result = benchmark_explainers(
-        cfg,
-        methods=names or METHODS,
-        collections=sets or COLLECTIONS,
-        top_k=top_k,
-        n_permutations=permutations,
-        fdr=fdr,
-        out=out,
-        params=explainer_params(param_items),
-        seed=seed,
-        run_id=run_id,
-        min_size=min_size,
-        trust_run=trust_run,
-        tracking_uri=tracking_uri,
-        progress=show_progress(progress),
+        cfg, top_k=top_k, seed=seed, run_id=run_id, trust_run=trust_run, **common
     )
     result.print_summary()
