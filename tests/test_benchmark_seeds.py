@@ -193,6 +193,8 @@ def test_parse_seeds_and_cli(tmp_path):
     assert pd.read_csv(tmp_path / "o" / "summary.csv")["ranking"].tolist() == ["saliency"]
     res = runner.invoke(main, ["benchmark", "explainers", "--run", "abc", "--seeds", "0"])
     assert res.exit_code == 2 and "give --config, not --run" in res.output
+    res = runner.invoke(main, ["benchmark", "explainers", "-c", str(QUICK), "--workers", "2"])
+    assert res.exit_code == 2 and "give --seeds too" in res.output
 
 
 def test_ad_reference_skips_cleanly_or_names_the_files(tmp_path, monkeypatch):

@@ -61,3 +61,22 @@ def test_cv_folds_on_a_cluster_log_their_own_nested_runs(tmp_path):
     assert len(runs) == 3 and len(nested) == 2
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert sorted(r.data.tags["graphfuse.cv_fold"] for r in nested) == ["0", "1"]
+
+
+def test_benchmark_seeds_on_a_two_worker_local_cluster_equals_serial(tmp_path):
+    pytest.importorskip("distributed", reason="needs the extra graphfuse[dask]")
+    from graphfuse.experiment import benchmark_seeds
+
+    cfg = load_config(
+        QUICK,
+        ["tracking.enabled=false", "train.epochs=3", "benchmark={top_k: [10, 20]}"],
+    )
+    kwargs = dict(seeds=[0, 1], methods=["saliency"], collections=["hallmark"], n_permutations=100)
+    serial = benchmark_seeds(cfg, out=tmp_path / "serial", **kwargs)
+    dask = benchmark_seeds(cfg, out=tmp_path / "dask", fanout=FanOut(workers=2), **kwargs)
+    cols = [c for c in serial.per_seed.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(serial.per_seed[cols], dask.per_seed[cols], check_exact=True)
+    for seed in (0, 1):
+        for name, ranking in serial.rankings[seed].items():
+            pd.testing.assert_series_equal(ranking, dask.rankings[seed][name], check_exact=True)
+    assert serial.verdict == dask.verdict

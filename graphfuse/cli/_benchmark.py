@@ -11,6 +11,7 @@ from graphfuse.cli._main import main
 from graphfuse.cli._options import (
     config_option,
     explainer_params,
+    fanout_options,
     overrides_option,
     progress_option,
     show_progress,
@@ -172,6 +173,7 @@ def benchmark() -> None:
     is_flag=True,
     help="With --run: explain a run without a data fingerprint tag (as explain --trust-run).",
 )
+@fanout_options("the seeds of --seeds")
 @tracking_uri_option
 @progress_option("Progress bars over the explainers and the permutation tests")
 def benchmark_explainers_command(
@@ -191,6 +193,8 @@ def benchmark_explainers_command(
     min_size: int,
     param_items: tuple[str, ...],
     trust_run: bool,
+    workers: int | None,
+    scheduler: str | None,
     tracking_uri: str | None,
     progress: bool | None,
 ) -> None:
@@ -227,13 +231,16 @@ def benchmark_explainers_command(
     if seeds is not None:
         if cfg is None or run_id is not None:
             raise ConfigError("--seeds trains once per seed: give --config, not --run")
-        from graphfuse.experiment import benchmark_seeds
+        from graphfuse.experiment import FanOut, benchmark_seeds
 
+        fanout = FanOut(workers=workers, scheduler=scheduler)
         many = benchmark_seeds(
-            cfg, seeds=parse_seeds(seeds), controls=controls, null=null, **common
+            cfg, seeds=parse_seeds(seeds), controls=controls, null=null, fanout=fanout, **common
         )
         many.print_summary()
         return
+    if workers is not None or scheduler is not None:
+        raise ConfigError("--workers / --scheduler fan out the seeds: give --seeds too")
     result = benchmark_explainers(
         cfg, top_k=top_k, seed=seed, run_id=run_id, trust_run=trust_run, **common
     )

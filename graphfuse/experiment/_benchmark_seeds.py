@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from graphfuse._fanout import FanOut
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import GeneSets, load_cohort
 from graphfuse.enrich import Universe, ora, rank_test
@@ -62,6 +63,7 @@ from graphfuse.experiment._benchmark_summary import (
     _summarise,
     _verdict,
 )
+from graphfuse.experiment._cv import absolute_uri, worker_cohort
 from graphfuse.experiment._fit import fit
 from graphfuse.experiment._progress import ProgressCallback, ProgressSetting, reporting
 
@@ -142,6 +144,7 @@ def benchmark_seeds(
     max_size: int | None = 500,
     tracking_uri: str | None = None,
     progress: ProgressSetting = False,
+    fanout: FanOut | None = None,
 ) -> SeedsBenchmarkResult:
     """Benchmark the explainers over training seeds, with controls and a null model.
 
@@ -168,7 +171,13 @@ def benchmark_seeds(
         null fits are not logged (their test metrics are in ``models``).
     progress
         As :func:`graphfuse.experiment.benchmark_explainers`; stage ``"seeds"`` counts
-        the seeds.
+        the seeds (on a cluster only the seeds: the explainers run on the workers).
+    fanout
+        Where the seeds run (:class:`graphfuse.experiment.FanOut`; ``--workers N`` /
+        ``--scheduler ADDRESS``): serially by default, else one task per seed, each
+        reading the cohort again (checked against the driver's data fingerprint) and
+        logging its own fit; the tests and the report run on the driver. The results are
+        those of the serial path.
 
     Returns
     -------
@@ -196,16 +205,12 @@ def benchmark_seeds(
     universes: dict[tuple[str, ...], tuple[dict[str, Universe], dict[str, str]]] = {}
     background: list[str] = []
     with reporting(progress) as report:
-        for i, seed in enumerate(seeds):
-            if report is not None:
-                report("seeds", i, len(seeds), {"seed": seed})
-            ranks, seconds, metrics = _seed_rankings(
-                config, cohort, seed, methods, params, controls, null, report
-            )
+        outputs = _run_seeds(config, cohort, seeds, methods, params, controls, null, report, fanout)
+        for i, (seed, (ranks, seconds, metrics)) in enumerate(zip(seeds, outputs, strict=True)):
             rankings[seed] = ranks
+            data = metrics.pop("_data")
             models.append({"seed": seed, **metrics})
-            background, label = _background(metrics.pop("_data"), max(ks), notes if i == 0 else [])
-            models[-1].pop("_data", None)
+            background, label = _background(data, max(ks), notes if i == 0 else [])
             key = tuple(background)
             if key not in universes:
                 universes[key] = _collections(
@@ -213,12 +218,11 @@ def benchmark_seeds(
                 )
             sets = universes[key][0]
             for name, ranking in ranks.items():
-                kind = _kind(name)
                 rows += _test_one(
                     set_rows,
                     seed,
                     name,
-                    kind,
+                    _kind(name),
                     ranking,
                     seconds.get(name, np.nan),
                     background,
@@ -227,8 +231,6 @@ def benchmark_seeds(
                     ks,
                     options,
                 )
-        if report is not None:
-            report("seeds", len(seeds), len(seeds), {})
     per_seed = pd.DataFrame(rows)
     reference_sets = pd.DataFrame(set_rows)
     models_table = pd.DataFrame(models)
@@ -284,6 +286,75 @@ def benchmark_seeds(
 
 def _config_top_k(config: ExperimentConfig) -> list[int]:
     return list(config.benchmark.top_k) if config.benchmark is not None else [50, 100, 200]
+
+
+@dataclass(frozen=True)
+class _SeedTask:
+    """One training seed of the benchmark (a picklable task)."""
+
+    config: ExperimentConfig
+    cohort: Any  # None on a cluster: the worker reads it again (worker_cohort)
+    fingerprint: str
+    seed: int
+    methods: list[str]
+    params: dict[str, dict[str, Any]]
+    controls: bool
+    null: bool
+
+
+def _run_seed(task: _SeedTask) -> tuple[dict[str, pd.Series], dict[str, float], dict[str, Any]]:
+    cohort = task.cohort
+    if cohort is None:
+        cohort = worker_cohort(task.config, task.fingerprint, task.config.seed)
+    return _seed_rankings(
+        task.config, cohort, task.seed, task.methods, task.params, task.controls, task.null, None
+    )
+
+
+def _run_seeds(
+    config: ExperimentConfig,
+    cohort: Any,
+    seeds: list[int],
+    methods: list[str],
+    params: dict[str, dict[str, Any]],
+    controls: bool,
+    null: bool,
+    report: ProgressCallback | None,
+    fanout: FanOut | None,
+) -> list[tuple[dict[str, pd.Series], dict[str, float], dict[str, Any]]]:
+    """Every seed's rankings, serially (with the explainers' progress) or as tasks."""
+    if fanout is None or fanout.serial:
+        out = []
+        for i, seed in enumerate(seeds):
+            if report is not None:
+                report("seeds", i, len(seeds), {"seed": seed})
+            out.append(
+                _seed_rankings(config, cohort, seed, methods, params, controls, null, report)
+            )
+        if report is not None:
+            report("seeds", len(seeds), len(seeds), {})
+        return out
+    if config.tracking.enabled:  # a worker's working folder may not be the driver's
+        from graphfuse.tracking import resolve_tracking_uri
+
+        uri = absolute_uri(resolve_tracking_uri(config.tracking.uri))
+        config = config.model_copy(
+            update={"tracking": config.tracking.model_copy(update={"uri": uri})}
+        )
+    fingerprint = cohort.fingerprint()
+    tasks = [
+        _SeedTask(config, None, fingerprint, s, methods, params, controls, null) for s in seeds
+    ]
+    done = [0]
+
+    def tick(_: int, __: Any) -> None:
+        done[0] += 1
+        if report is not None:
+            report("seeds", done[0], len(seeds), {})
+
+    if report is not None:
+        report("seeds", 0, len(seeds), {})
+    return fanout.map(_run_seed, tasks, on_result=tick)
 
 
 def _quiet(config: ExperimentConfig, seed: int, **update: Any) -> ExperimentConfig:

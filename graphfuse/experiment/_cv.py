@@ -145,7 +145,7 @@ def cross_validate(
             logger.log_text(config.to_yaml(), "config.yaml")
         tasks = []
         fingerprint = cohort.fingerprint()
-        uri = _absolute(logger.uri) if logger else None
+        uri = absolute_uri(logger.uri) if logger else None
         for seed in seeds:
             seeded = config.model_copy(update={"seed": seed})
             if uri is not None:  # a worker's working folder may differ from this one's
@@ -220,25 +220,29 @@ _cohorts: dict[str, Cohort] = {}  # a worker's cohorts, by fingerprint
 
 
 def _fold_cohort(task: _Fold) -> Cohort:
-    """The driver's cohort, read again from the config where the fold runs (a Cohort does
+    # the data's seed is the config's own (cross_validate reads it so), not the fold's
+    return worker_cohort(task.config, task.fingerprint, task.data_seed)
+
+
+def worker_cohort(config: ExperimentConfig, fingerprint: str, data_seed: int) -> Cohort:
+    """The driver's cohort, read again from the config where a task runs (a Cohort does
     not travel: AnnData cannot be unpickled), once per worker process; checked against
     the driver's data fingerprint."""
     from graphfuse.errors import DataError
 
-    if task.fingerprint not in _cohorts:
-        # the data's seed is the config's own (cross_validate reads it so), not the fold's
-        cohort = load_cohort(task.config.data, seed=task.data_seed)
-        if cohort.fingerprint() != task.fingerprint:
+    if fingerprint not in _cohorts:
+        cohort = load_cohort(config.data, seed=data_seed)
+        if cohort.fingerprint() != fingerprint:
             raise DataError(
-                f"{task.config.source}: the cohort read on a Dask worker differs from the "
-                f"driver's (data fingerprint {cohort.fingerprint()} != {task.fingerprint}); "
+                f"{config.source}: the cohort read on a Dask worker differs from the "
+                f"driver's (data fingerprint {cohort.fingerprint()} != {fingerprint}); "
                 "the workers must see the same data files as the driver"
             )
-        _cohorts[task.fingerprint] = cohort
-    return _cohorts[task.fingerprint]
+        _cohorts[fingerprint] = cohort
+    return _cohorts[fingerprint]
 
 
-def _absolute(uri: str) -> str:
+def absolute_uri(uri: str) -> str:
     """``uri`` with a relative SQLite path made absolute (``sqlite:///x.db`` is relative to
     the working folder, which a Dask worker's may not be)."""
     from graphfuse._store import sqlite_file
