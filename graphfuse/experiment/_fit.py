@@ -185,7 +185,10 @@ class FitResult:
         console.print(f"MLflow run    {self.run_id}")
         console.print(f"tracking URI  {self.tracking_uri}")
         console.print(f"artifacts     {self.artifact_uri}")
-        console.print(f"browse with   mlflow ui --backend-store-uri {self.tracking_uri}")
+        if str(self.tracking_uri).startswith(("http://", "https://")):  # a tracking server
+            console.print(f"browse at     {self.tracking_uri}")
+        else:
+            console.print(f"browse with   mlflow ui --backend-store-uri {self.tracking_uri}")
 
     def write(self, mdata: object) -> None:
         """Write the fit's predictions into a MuData (or an AnnData, or a Cohort's MuData),
