@@ -84,8 +84,11 @@ _UNREADABLE = (
 def read_csv_file(path: Path, what: str, **options: Any) -> pd.DataFrame:
     """``pd.read_csv(path, **options)`` of a file that is not a patient table (a gene map,
     an interaction list); a missing, empty, truncated or corrupt file is a
-    :class:`DataError` naming it (``what``: e.g. ``"gene mapping table"``)."""
+    :class:`DataError` naming it (``what``: e.g. ``"gene mapping table"``). Without
+    ``sep``, the separator follows the suffix as for patient tables (``.tsv``, ``.tab``,
+    ``.txt``: tab, also compressed; else comma)."""
     _require_file(path, what)
+    options.setdefault("sep", _TABLES.get(_suffix(path), ","))
     try:
         return pd.read_csv(path, **options)
     except _UNREADABLE as exc:

@@ -148,9 +148,7 @@ def reference_ranking(config: ReferenceConfig) -> tuple[pd.Series, str]:
     assert spec is not None
     path = data_path(spec.path, key="benchmark.reference.ranking.path")
     where = f"benchmark.reference.ranking {path}"
-    name = path.name.lower().removesuffix(".gz").removesuffix(".bz2").removesuffix(".xz")
-    sep = "\t" if name.endswith((".tsv", ".txt", ".tab")) else ","
-    table = read_csv_file(path, "reference ranking", sep=sep)
+    table = read_csv_file(path, "reference ranking")
     missing = [c for c in (spec.gene, spec.score) if c not in table.columns]
     if missing:
         raise DataError(f"{where}: no column(s) {missing}; columns: {list(table.columns)[:20]}")

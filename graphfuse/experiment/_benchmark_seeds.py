@@ -195,14 +195,14 @@ def benchmark_seeds(
             update={"tracking": config.tracking.model_copy(update={"uri": tracking_uri})}
         )
     notes: list[str] = []
-    options = {"n_permutations": n_permutations, "fdr": fdr, "min": min_size, "max": max_size}
+    options = {"n_permutations": n_permutations, "fdr": fdr}
     cohort = load_cohort(config.data, seed=config.seed)
     reference = _reference(cohort, notes, _declared_reference(config, None))
     rows: list[dict[str, Any]] = []
     set_rows: list[dict[str, Any]] = []
     models: list[dict[str, Any]] = []
     rankings: dict[int, dict[str, pd.Series]] = {}
-    universes: dict[tuple[str, ...], tuple[dict[str, Universe], dict[str, str]]] = {}
+    universes: dict[tuple[str, ...], _Tested] = {}
     background: list[str] = []
     with reporting(progress) as report:
         outputs = _run_seeds(config, cohort, seeds, methods, params, controls, null, report, fanout)
@@ -212,11 +212,11 @@ def benchmark_seeds(
             models.append({"seed": seed, **metrics})
             background, label = _background(data, max(ks), notes if i == 0 else [])
             key = tuple(background)
-            if key not in universes:
-                universes[key] = _collections(
+            if key not in universes:  # the same background for every seed, usually
+                sets, _ = _collections(
                     collections, cohort, background, min_size, max_size, notes if i == 0 else []
                 )
-            sets = universes[key][0]
+                universes[key] = _Tested.of(sets, reference)
             for name, ranking in ranks.items():
                 rows += _test_one(
                     set_rows,
@@ -226,7 +226,7 @@ def benchmark_seeds(
                     ranking,
                     seconds.get(name, np.nan),
                     background,
-                    sets,
+                    universes[key],
                     reference,
                     ks,
                     options,
@@ -420,6 +420,25 @@ def _test_metrics(fitted: Any, prefix: str) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in test.items() if k in ("roc_auc", "accuracy")}
 
 
+@dataclass(frozen=True)
+class _Tested:
+    """The collections restricted to a background, each one's reference sets, and those
+    sets gathered for the preranked test: found once per background, not per ranking."""
+
+    universes: dict[str, Universe]
+    ref_sets: dict[str, list[str]]
+    members: GeneSets | None
+
+    @classmethod
+    def of(cls, universes: dict[str, Universe], reference: _Reference) -> _Tested:
+        ref_sets = (
+            {n: reference.matches(u.sets) for n, u in universes.items()}
+            if reference.pathways
+            else {}
+        )
+        return cls(universes, ref_sets, _reference_members(universes, ref_sets))
+
+
 def _test_one(
     set_rows: list[dict[str, Any]],
     seed: int,
@@ -428,7 +447,7 @@ def _test_one(
     ranking: pd.Series,
     seconds: float,
     background: list[str],
-    universes: dict[str, Universe],
+    tested: _Tested,
     reference: _Reference,
     ks: list[int],
     options: dict[str, Any],
@@ -438,9 +457,8 @@ def _test_one(
     ranking = ranking[ranking.index.isin(set(background))]
     perm = {"n_permutations": options["n_permutations"], "seed": seed}
     fdr = options["fdr"]
+    universes, ref_sets, members = tested.universes, tested.ref_sets, tested.members
     free: dict[str, Any] = {"preranked_p": np.nan, "spearman": np.nan}
-    ref_sets = {n: reference.matches(u.sets) for n, u in universes.items() if reference.pathways}
-    members = _reference_members(universes, ref_sets)
     if members is not None and len(members):
         pre = rank_test(ranking, members, min_size=1, max_size=None)
         free["preranked_p"] = float(pre["p"].min())
