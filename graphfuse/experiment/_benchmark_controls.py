@@ -90,8 +90,8 @@ def _statistic(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         raise DataError("the training patients have one class only; no t statistic")
     if len(classes) == 2:
         a, b = x[y == classes[0]], x[y == classes[1]]
-        va = a.var(axis=0, ddof=1) / max(len(a), 1) if len(a) > 1 else np.zeros(x.shape[1])
-        vb = b.var(axis=0, ddof=1) / max(len(b), 1) if len(b) > 1 else np.zeros(x.shape[1])
+        va = a.var(axis=0, ddof=1) / len(a) if len(a) > 1 else np.zeros(x.shape[1])
+        vb = b.var(axis=0, ddof=1) / len(b) if len(b) > 1 else np.zeros(x.shape[1])
         se = np.sqrt(va + vb)
         diff = a.mean(axis=0) - b.mean(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
