@@ -86,11 +86,10 @@ def _lock_file(url: str) -> Path | None:
     """The file a journal or SQLite storage is locked through (``None``: another kind)."""
     if "://" not in url:
         return Path(url).expanduser().with_name(Path(url).name + ".graphfuse-lock")
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :].split("?")[0]
-        if path and path != ":memory:":
-            return Path(path).expanduser().with_name(Path(path).name + ".graphfuse-lock")
-    return None
+    from graphfuse._store import sqlite_file
+
+    db = sqlite_file(url)
+    return None if db is None else db.expanduser().with_name(db.name + ".graphfuse-lock")
 
 
 def _driver_error(url: str, exc: ImportError) -> ConfigError:
