@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from graphfuse.cli import main
 from graphfuse.config import load_config
-from graphfuse.data import make_synthetic_cohort
+from graphfuse.data import Cohort, NewPatients, make_synthetic_cohort
 from graphfuse.errors import DataError
 from graphfuse.experiment import (
     EnsemblePipeline,
@@ -47,6 +47,21 @@ data:
     new_patients: {n: 10, seed: 5}
 """
 P = ["p_CN", "p_AD"]
+
+
+def union_mean(attributions, modality: str) -> pd.DataFrame:
+    """By hand: the members' mean over the union of their features (first member's order,
+    then the others'), a feature a member lacks counting 0 where the patient has the
+    modality."""
+    frames = [a.scores[modality] for a in attributions]
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    parts = []
+    for frame in frames:
+        full = frame.reindex(columns=columns)
+        has = frame.notna().any(axis=1)
+        full.loc[has] = full.loc[has].fillna(0.0)
+        parts.append(full)
+    return sum(parts) / len(parts)
 
 
 @pytest.fixture(scope="module")
@@ -145,15 +160,7 @@ def test_averaged_attribution_is_the_mean_of_the_members_over_the_union(members,
     assert out.method == "gradient" and list(out.patients) == list(alone[0].patients)
     assert out.params["ensemble"]["members"] == ["fold_0", "fold_1"]
     for m in a.modalities:
-        columns = list(dict.fromkeys([*alone[0].scores[m].columns, *alone[1].scores[m].columns]))
-        parts = []
-        for attribution in alone:
-            frame = attribution.scores[m].reindex(columns=columns)
-            has = attribution.scores[m].notna().any(axis=1)
-            frame.loc[has] = frame.loc[has].fillna(0.0)  # a feature the member lacks: 0
-            parts.append(frame)
-        expected = (parts[0] + parts[1]) / 2
-        pd.testing.assert_frame_equal(out.scores[m], expected, rtol=0, atol=1e-12)
+        pd.testing.assert_frame_equal(out.scores[m], union_mean(alone, m), rtol=0, atol=1e-12)
     expression = [set(x.scores["expression"].columns) for x in alone]
     assert expression[0] != expression[1]
     assert set(out.scores["expression"].columns) == expression[0] | expression[1]
@@ -216,3 +223,28 @@ def test_predict_and_explain_a_saved_ensemble_through_the_cli(members, tmp_path)
     ]
     again = explain_new(folder, tmp_path / "new.yaml", ["gradient"])["gradient"]
     assert len(again.patients) == 10
+
+
+def test_three_classes_explain_each_patient_for_the_class_the_ensemble_predicts():
+    base = make_synthetic_cohort(60, n_genes=60, n_pathways=6, n_regions=6, effect_size=2.0, seed=0)
+    mdata = base.mdata.copy()
+    labels = mdata.obs["label"].astype(str).to_numpy().astype(object)
+    labels[np.flatnonzero(labels == "AD")[::2]] = "AD2"
+    mdata.obs["subtype"] = pd.Categorical(labels, categories=["CN", "AD", "AD2"])
+    cohort = Cohort(mdata, target="subtype")
+    quick = ["tracking.enabled=false", "train.epochs=30"]
+    fits = [fit(load_config(QUICK, [*quick, f"seed={s}"]), cohort=cohort) for s in (0, 1)]
+    ensemble = EnsemblePipeline([f.pipeline() for f in fits])
+    new = NewPatients.from_cohort(cohort)  # every patient, scored as new
+    predicted = ensemble.predict(new)["prediction"]
+    assert predicted.nunique() >= 2  # the patients are explained in several groups
+    out = ensemble.explain(new, "gradient")
+    assert list(out.patients) == list(predicted.index)
+    assert (out.prediction["target"] == predicted).all()
+    for cls in predicted.unique():
+        rows = predicted.index[predicted == cls]
+        alone = [f.pipeline().explain(new, "gradient", target=cls) for f in fits]
+        for m in cohort.modalities:
+            expected = union_mean(alone, m).loc[rows]
+            pd.testing.assert_frame_equal(out.scores[m].loc[rows], expected, rtol=0, atol=1e-12)
+    assert out.params["target"] == "each patient's class predicted by the ensemble"
