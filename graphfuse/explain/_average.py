@@ -6,8 +6,10 @@ integrated gradients, the effect of replacing a feature or a group of features) 
 averaged output the same weighted average of the members' attributions (Shapley's
 linearity axiom; Lundberg & Lee, NeurIPS 2017). A feature a member does not read has
 attribution 0 for that member, so the average runs over the union of the members'
-features. For unsigned methods (``|gradient|``) the average is the members' mean
-magnitude, an upper bound of the magnitude for the averaged output, not equal to it.
+features. Each member scores features in the units of its own preprocessing (members of
+a fold ensemble standardise on their own training patients). For unsigned or optimised
+methods (``|gradient|``, masking's learned masks) the average is the members' mean, not
+the method's score of the averaged output (for ``|gradient|`` an upper bound of it).
 
 :func:`average_attributions` averages attributions already computed;
 :func:`explain_members` runs the explainers on each member (a model and its patient graph)
