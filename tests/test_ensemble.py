@@ -98,6 +98,7 @@ def test_averaged_predictions_are_the_mean_of_the_members(members, new):
         assert (frame[col] == fa[col]).all()
     assert ensemble.task == "classification" and ensemble.classes == ["CN", "AD"]
     assert ensemble.modalities == a.modalities and ensemble.config is a.config
+    assert ensemble.info["fingerprint"] == a.info["fingerprint"]  # one cohort, two folds
     weighted = EnsemblePipeline([a, b], weights=[1, 3]).predict(new)
     expected = 0.25 * fa[P].to_numpy(np.float64) + 0.75 * fb[P].to_numpy(np.float64)
     np.testing.assert_allclose(weighted[P].to_numpy(), expected, rtol=0, atol=1e-12)
@@ -248,3 +249,28 @@ def test_three_classes_explain_each_patient_for_the_class_the_ensemble_predicts(
             expected = union_mean(alone, m).loc[rows]
             pd.testing.assert_frame_equal(out.scores[m].loc[rows], expected, rtol=0, atol=1e-12)
     assert out.params["target"] == "each patient's class predicted by the ensemble"
+
+
+def test_survival_members_average_their_risk_and_split_at_the_ensembles_median():
+    survival = [
+        "task=survival",
+        "data.synthetic.survival=true",
+        "data.survival={time: time, event: event}",
+        "tracking.enabled=false",
+        "train.epochs=4",
+    ]
+    first = fit(load_config(QUICK, survival))
+    fits = [first, fit(load_config(QUICK, [*survival, "seed=1"]), cohort=first.cohort)]
+    a, b = (f.pipeline() for f in fits)
+    new = NewPatients.from_cohort(fits[0].cohort)
+    fa, fb = a.predict(new), b.predict(new)
+    plain = EnsemblePipeline([a, b])
+    frame = plain.predict(new)
+    mean = (fa["risk"].to_numpy(np.float64) + fb["risk"].to_numpy(np.float64)) / 2
+    np.testing.assert_array_equal(frame["risk"].to_numpy(), mean)
+    assert "risk_group" not in frame.columns  # no median of the ensemble's own: no groups
+    median = float(np.median(mean))
+    split = EnsemblePipeline([a, b], info={"risk_median": median}).predict(new)
+    assert (split["risk_group"] == np.where(mean > median, "high", "low")).all()
+    out = plain.explain(new, "gradient")
+    assert out.output == "risk score" and "risk" in out.prediction.columns

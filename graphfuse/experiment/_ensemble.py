@@ -69,7 +69,8 @@ class EnsemblePipeline:
     weights
         The members' weights in the average (normalised to sum 1); ``None``: equal.
     info
-        Facts of the ensemble as a whole, over the members' defaults: ``run_id``,
+        Facts of the ensemble as a whole, over the defaults (the first member's ``run_id``,
+        the members' common data ``fingerprint``, else ``None``): ``run_id``,
         ``fingerprint`` and, for survival, ``risk_median`` (the median of the ensemble's
         averaged risk over the training patients, which splits ``high`` from ``low``
         risk; without it :meth:`predict` gives no ``risk_group``).
@@ -79,9 +80,9 @@ class EnsemblePipeline:
     members, names
         The member pipelines and their names.
     info
-        ``task``, ``classes``, ``target``, ``run_id``, ``risk_median``, ``members``
-        (names), ``weights`` (normalised), ``graphfuse``, ``created``, and what ``info``
-        added.
+        ``task``, ``classes``, ``target``, ``run_id``, ``fingerprint``, ``risk_median``,
+        ``members`` (names), ``weights`` (normalised), ``graphfuse``, ``created``, and what
+        ``info`` added.
 
     Raises
     ------
@@ -124,6 +125,7 @@ class EnsemblePipeline:
             "classes": first.classes,
             "target": first.info.get("target"),
             "run_id": first.run_id,
+            "fingerprint": _common(m.info.get("fingerprint") for m in self.members),
             "risk_median": None,
             "graphfuse": graphfuse.__version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -433,6 +435,12 @@ def _member_names(names: Sequence[str] | None, n: int) -> list[str]:
         dup = sorted({x for x in labels if labels.count(x) > 1})
         raise DataError(f"ensemble member names must be unique; {dup} appear more than once")
     return labels
+
+
+def _common(values: Any) -> Any:
+    """The one value all of ``values`` share, else ``None``."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def _check_agree(members: list[Pipeline], names: list[str]) -> None:
