@@ -24,6 +24,7 @@ from graphfuse.experiment import (
     load_pipeline,
     predict_run,
     read_new_data,
+    wide_table,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,3 +275,25 @@ def test_survival_members_average_their_risk_and_split_at_the_ensembles_median()
     assert (split["risk_group"] == np.where(mean > median, "high", "low")).all()
     out = plain.explain(new, "gradient")
     assert out.output == "risk score" and "risk" in out.prediction.columns
+
+
+def test_the_mlflow_model_code_loads_and_signs_an_ensemble(members, new, tmp_path):
+    from types import SimpleNamespace
+
+    from graphfuse.experiment._pyfunc import GraphfuseModel, signature
+
+    ensemble = EnsemblePipeline(list(members))
+    folder = ensemble.save(tmp_path / "pipeline")
+    names = signature(ensemble).inputs.input_names()
+    union = ensemble.input_features()["expression"]
+    assert {f"expression/{f}" for f in union} <= set(names)
+    tables = {}
+    for m in new.modalities:
+        adata = new.modality(m)
+        tables[m] = pd.DataFrame(adata.X, index=adata.obs_names, columns=adata.var_names)
+    model = GraphfuseModel()
+    model.load_context(SimpleNamespace(artifacts={"pipeline": str(folder)}))
+    assert isinstance(model.pipeline, EnsemblePipeline)
+    out = model.predict(None, wide_table(tables)).set_index("patient")
+    direct = ensemble.predict(tables)
+    np.testing.assert_allclose(out.loc[direct.index, P].to_numpy(), direct[P].to_numpy())
