@@ -11,7 +11,7 @@ import pytest
 from graphfuse.config import ExperimentConfig, load_config
 from graphfuse.data import Cohort, load_cohort
 from graphfuse.errors import ConfigError
-from graphfuse.experiment import fit, prepare, split_cohort
+from graphfuse.experiment import EnsemblePipeline, fit, load_pipeline, prepare, split_cohort
 from graphfuse.experiment._inner import inner_folds
 from graphfuse.graphs import PATIENT, feature_key
 from graphfuse.train import task_class
@@ -232,3 +232,51 @@ def test_prepare_of_the_cv_fit_holds_every_training_patient():
     union = np.sort(np.concatenate([holdout.splits["train"], holdout.splits["val"]]))
     assert np.array_equal(final.splits["train"], union)
     assert np.array_equal(final.splits["test"], holdout.splits["test"])  # the same test set
+
+
+def test_a_tracked_ensemble_run_predicts_its_test_patients_as_the_fit_scored_them(tmp_path):
+    from tests.test_pipeline import subset
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    config = load_config(
+        QUICK,
+        [*CV, "train.ensemble=folds+refit", "tracking.enabled=true", f"tracking.uri={uri}"],
+    )
+    r = fit(config)
+    pipe = load_pipeline(r.run_id, tracking_uri=uri)
+    assert isinstance(pipe, EnsemblePipeline)
+    assert pipe.names == ["fold0", "fold1", "fold2", "refit"]
+    test = r.splits["test"]
+    frame = pipe.predict(subset(r.cohort, r.cohort.patients[test]))
+    columns = [f"p_{c}" for c in r.cohort.classes]
+    np.testing.assert_allclose(frame[columns].to_numpy(), r.proba[test], atol=1e-5)
+    assert (frame["members"] == 4).all()
+    in_memory = r.pipeline().predict(subset(r.cohort, r.cohort.patients[test]))
+    np.testing.assert_allclose(in_memory[columns].to_numpy(), frame[columns].to_numpy())
+    from mlflow.tracking import MlflowClient
+
+    members = {a.path for a in MlflowClient(uri).list_artifacts(r.run_id, "members")}
+    assert members == {f"members/{n}" for n in pipe.names}
+
+
+def test_explaining_an_ensemble_run_explains_the_averaged_output(tmp_path):
+    from graphfuse.experiment import explain_run
+    from graphfuse.explain import explain_members
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    config = load_config(
+        QUICK, [*CV, "train.ensemble=folds", "tracking.enabled=true", f"tracking.uri={uri}"]
+    )
+    r = fit(config)
+    out = explain_run(r.run_id, ["saliency"], tracking_uri=uri, patients="test", log=False)
+    got = out.attributions["saliency"]
+    test = r.splits["test"]
+    expected = explain_members([(m.model, m.data) for m in r.members], ["saliency"], patients=test)[
+        "saliency"
+    ]
+    assert got.params["ensemble"]["members"] == ["fold0", "fold1", "fold2"]
+    for modality, frame in expected.scores.items():
+        pd.testing.assert_frame_equal(got.scores[modality], frame, rtol=1e-5)
+    # the members read different features (each fold selected its own): the union is kept
+    single = explain_members([(r.members[0].model, r.members[0].data)], ["saliency"], patients=test)
+    assert got.scores.keys() == single["saliency"].scores.keys()

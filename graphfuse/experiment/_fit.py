@@ -16,6 +16,8 @@ from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor
+from graphfuse.experiment._ensemble import EnsemblePipeline
+from graphfuse.experiment._final import ensemble_pipeline, final_pipeline, pipeline_of
 from graphfuse.experiment._inner import CVFit, InnerCV, Member, fit_cv
 from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._prepare import (
@@ -124,7 +126,7 @@ class FitResult:
     inner: InnerCV | None = field(default=None, repr=False)
     members: list[Member] = field(default_factory=list, repr=False)
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(self) -> Pipeline | EnsemblePipeline:
         """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
         and embeds new patients with this fit's preprocessing, graph and model. A tracked
         run also saves it as its ``pipeline/`` artifact
@@ -135,6 +137,11 @@ class FitResult:
         DataError
             The fit was transductive (new patients cannot be attached).
         """
+        if self.members and not self.config.graph.transductive:  # averaged member pipelines
+            final = Prepared(
+                self.cohort, self.fingerprint, self.splits, self.split, self.preprocessor, self.data
+            )
+            return ensemble_pipeline(self.config, final, self.members, self.proba, self.run_id)
         return pipeline_of(
             self.config,
             self.cohort,
@@ -411,7 +418,7 @@ def fit(
         if logger is not None:
             pipeline = None
             if not config.graph.transductive:
-                pipeline = _final_pipeline(
+                pipeline = final_pipeline(
                     config, prepared, members, data, pre, states, model, proba, logger.run_id
                 )
             log_fit(
@@ -472,34 +479,6 @@ def _selection_history(selected: CVFit, config: ExperimentConfig) -> TrainHistor
     return TrainHistory(best_epoch=epochs, stopped_epoch=epochs, max_epochs=epochs, seconds=seconds)
 
 
-def _final_pipeline(
-    config: ExperimentConfig,
-    prepared: Prepared,
-    members: list[Member],
-    data: HeteroData,
-    pre: Preprocessor,
-    states: Mapping[str, tuple[dict, dict]],
-    model: FusionModel,
-    proba: np.ndarray,
-    run_id: str | None,
-) -> Pipeline | None:
-    """The fit's pipeline (an ensemble's when there are several members)."""
-    if len(members) > 1:
-        return None  # an ensemble's pipeline: see EnsemblePipeline
-    return pipeline_of(
-        config,
-        prepared.cohort,
-        data,
-        pre,
-        states,
-        model,
-        prepared.fingerprint,
-        proba,
-        prepared.splits,
-        run_id,
-    )
-
-
 def _score(
     model: FusionModel, data: HeteroData, config: ExperimentConfig, prepared: Prepared
 ) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
@@ -557,38 +536,6 @@ def _refit(
     metrics = task.score(proba, selection.cohort.y, selection.splits, prepared.outcome)
     return _Refit(
         prepared.preprocessor, data, model, history, proba, metrics, prepared.graph_states
-    )
-
-
-def pipeline_of(
-    config: ExperimentConfig,
-    cohort: Cohort,
-    data: HeteroData,
-    preprocessor: Preprocessor,
-    states: Mapping[str, tuple[dict, dict]],
-    model: FusionModel,
-    fingerprint: str,
-    proba: np.ndarray,
-    splits: Mapping[str, np.ndarray],
-    run_id: str | None,
-) -> Pipeline:
-    """The :class:`Pipeline` of a fit's final data and model. For survival it keeps the
-    median risk of the (selection fit's) training patients, the split of the run's
-    ``risk_group``."""
-    median = None
-    if task_class(config.task).output == "risk":
-        median = float(np.median(proba[splits["train"], 0]))
-    return Pipeline.from_fit(
-        config,
-        data,
-        preprocessor,
-        states,
-        model,
-        classes=cohort.classes,
-        target=cohort.target,
-        fingerprint=fingerprint,
-        risk_median=median,
-        run_id=run_id,
     )
 
 

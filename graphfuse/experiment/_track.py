@@ -26,6 +26,7 @@ from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, task_class
 
 if TYPE_CHECKING:
+    from graphfuse.experiment._ensemble import EnsemblePipeline
     from graphfuse.experiment._pipeline import Pipeline
     from graphfuse.experiment._prepare import Prepared
 
@@ -130,7 +131,7 @@ def log_fit(
     preprocess: dict[str, Any],
     timings: Mapping[str, float],
     refit_history: TrainHistory | None = None,
-    pipeline: Pipeline | None = None,
+    pipeline: Pipeline | EnsemblePipeline | None = None,
 ) -> None:
     """Log the end of a fit: stage seconds, the refit's epochs, then :func:`_log_results`
     (with the fitted ``pipeline``, when new patients can be attached: ``pipeline/`` and the
@@ -201,7 +202,7 @@ def _log_results(
     metrics: dict[str, dict[str, float]],
     proba: np.ndarray,
     preprocess: dict[str, Any],
-    pipeline: Pipeline | None,
+    pipeline: Pipeline | EnsemblePipeline | None,
 ) -> None:
     task = task_class(config.task)
     cohort, splits, outcome = prepared.cohort, prepared.splits, prepared.outcome
