@@ -99,6 +99,9 @@ def start_run(
     }
     if config.train.refit:
         tags["graphfuse.refit"] = "true"
+    if config.train.selection == "cv":
+        tags["graphfuse.selection"] = f"cv{config.train.inner_folds}"
+    tags["graphfuse.ensemble"] = str(config.train.ensemble)
     tags |= dict(run_tags or {})
     stack.enter_context(logger.start(tags=tags, parent_run_id=parent_run_id))
     logger.log_params(config.to_dict())
