@@ -418,6 +418,7 @@ def test_cv_prunes_after_a_fold(tmp_path, monkeypatch):
     result = tune(cfg, trials=1, storage=tmp_path / "j.journal", pruner=AlwaysPrune())
     (trial,) = result.study.trials
     assert trial.state.name == "PRUNED" and list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["inner"] == {"val_roc_auc": fold_scores(trial.params["train.lr"], 1)}
 
 
 def test_cv_pruners_count_folds(tmp_path):
@@ -516,3 +517,16 @@ def test_cli_errors_and_help(tmp_path):
     helptext = runner.invoke(main, ["tune", "--help"]).output
     for option in ("--config", "--trials", "--set", "--storage", "--study", "--timeout"):
         assert option in helptext
+
+
+def test_cli_tune_with_inner_cv_says_what_chose(tmp_path):
+    path = write_config(tmp_path)
+    args = ["tune", "-c", str(path), "--trials", "1", "--storage", str(tmp_path / "j")]
+    sets = ["train.selection=cv", "train.inner_folds=2", "train.epochs=2"]
+    out = CliRunner().invoke(main, [*args, *(x for s in sets for x in ("--set", s))])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "out of fold over 2 inner folds of the training patients" in text
+    assert "sd = sd of val_roc_auc over the inner folds" in text and " folds " in text
+    assert "chosen on inner folds of the training patients only" in text
+    assert "--set train.selection=cv --set train.inner_folds=2" in text  # the refit repeats it

@@ -427,7 +427,7 @@ def _print_summary(
                 f"{t.number}{new}",
                 t.state.name,
                 _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
-                *([_fmt(spread)] if cv else []),
+                *([_fmt(None if math.isnan(spread) else spread)] if cv else []),
                 _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
                 _fmt(t.last_step),
                 *(_fmt(t.params.get(k)) for k in keys),

@@ -210,6 +210,7 @@ class _Reporter:
             return
         self.trial.report(sum(done) / len(done), step)
         if self.trial.should_prune():
+            self.trial.set_user_attr("inner", {self.metric: list(self.scores)})  # folds run
             raise self.pruned(
                 f"trial {self.trial.number} pruned after inner fold {step}",
                 tags={"graphfuse.tune.state": "PRUNED", "graphfuse.tune.pruned_fold": step},
