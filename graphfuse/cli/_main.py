@@ -192,7 +192,7 @@ def tune(
     "--run",
     "run_id",
     required=True,
-    help="MLflow run id (graphfuse fit prints it), or a saved pipeline folder.",
+    help="MLflow run id (graphfuse fit prints it), or a saved pipeline (or fold-ensemble) folder.",
 )
 @click.option(
     "--data",

@@ -23,7 +23,7 @@ from graphfuse.data import Preprocessor
 from graphfuse.errors import DataError
 from graphfuse.experiment._prepare import Prepared, prepare, seed_everything
 from graphfuse.experiment._training import build_fit_model, train_fit_model
-from graphfuse.models import FusionModel
+from graphfuse.models import FusionModel, save_checkpoint
 from graphfuse.tracking import RunLogger
 from graphfuse.train import TrainHistory, task_class
 
@@ -317,15 +317,17 @@ def fit_cv(
     metrics = task.score(proba, y, scored, final.outcome)
     metrics = {"train": metrics["train"], "val": inner.oof_metrics, "test": metrics["test"]}
     if logger is not None:
-        log_inner(logger, inner, [m.name for m in members])
+        log_inner(logger, inner, members)
     return CVFit(inner, members, primary, proba, metrics)
 
 
-def log_inner(logger: RunLogger, inner: InnerCV, members: list[str]) -> None:
+def log_inner(logger: RunLogger, inner: InnerCV, members: list[Member]) -> None:
     """Log the inner folds: per fold (step = fold) ``inner_best_epoch`` and
     ``inner_val_<metric>``; over folds ``inner_val_<metric>_mean`` / ``_sd``;
-    ``selected_epochs``; the ``inner_cv.csv`` table (:attr:`InnerCV.scores`) and the
-    ``inner_history.csv`` of every fold's epochs."""
+    ``selected_epochs``; the ``inner_cv.csv`` table (:attr:`InnerCV.scores`), the
+    ``inner_history.csv`` of every fold's epochs, the tag ``graphfuse.ensemble_members``
+    and, for an ensemble, every member's ``members/<name>/checkpoint/`` (the run's
+    ``checkpoint/`` is the refit's, else ``fold0``'s)."""
     for k, row in inner.scores.iterrows():
         values = {f"inner_{c}": float(v) for c, v in row.items() if c.startswith("val_")}
         values["inner_best_epoch"] = float(row["best_epoch"])
@@ -337,8 +339,11 @@ def log_inner(logger: RunLogger, inner: InnerCV, members: list[str]) -> None:
             overall[f"inner_{c}_mean"] = float(summary.loc["mean", c])
             overall[f"inner_{c}_sd"] = float(summary.loc["sd", c])
     logger.log_metrics(overall)
-    logger.set_tags({"graphfuse.ensemble_members": ",".join(members)})
+    logger.set_tags({"graphfuse.ensemble_members": ",".join(m.name for m in members)})
     with logger.staging() as folder:
+        if len(members) > 1:
+            for member in members:
+                save_checkpoint(member.model, folder / "members" / member.name / "checkpoint")
         inner.scores.to_csv(folder / "inner_cv.csv")
         history = [
             pd.DataFrame(m.history.epochs).assign(fold=k) for k, m in enumerate(inner.members)
