@@ -528,5 +528,12 @@ def test_cli_tune_with_inner_cv_says_what_chose(tmp_path):
     text = " ".join(out.output.split())
     assert "out of fold over 2 inner folds of the training patients" in text
     assert "sd = sd of val_roc_auc over the inner folds" in text and " folds " in text
+    assert result_row_has_two_folds(out.output)
     assert "chosen on inner folds of the training patients only" in text
     assert "--set train.selection=cv --set train.inner_folds=2" in text  # the refit repeats it
+
+
+def result_row_has_two_folds(output: str) -> bool:
+    """The CLI table's trial row: trial, state, val, sd, test, folds (= 2), values."""
+    row = next(line.split() for line in output.splitlines() if "COMPLETE" in line)
+    return row[:2] == ["0*", "COMPLETE"] and row[5] == "2"

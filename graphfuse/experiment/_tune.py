@@ -55,6 +55,7 @@ from graphfuse.experiment._tune_search import (
     _Search,
     _spec,
     check_space,
+    folds_run,
     inner_spread,
     selection_of,
     trial_config,
@@ -429,7 +430,7 @@ def _print_summary(
                 _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
                 *([_fmt(None if math.isnan(spread) else spread)] if cv else []),
                 _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
-                _fmt(t.last_step),
+                _fmt(folds_run(t, metric) if cv else t.last_step),
                 *(_fmt(t.params.get(k)) for k in keys),
             ]
         )

@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-__all__ = ["check_space", "inner_spread", "selection_of", "trial_config", "trials_frame"]
+__all__ = [
+    "check_space",
+    "folds_run",
+    "inner_spread",
+    "selection_of",
+    "trial_config",
+    "trials_frame",
+]
 
 _PARENT_ATTR = "graphfuse.mlflow_parent_run_id"
 _METRIC_ATTR = "graphfuse.metric"
@@ -276,13 +283,19 @@ def trials_frame(study: optuna.Study, metric: str) -> pd.DataFrame:
         row[f"test_{test_key}"] = (t.user_attrs.get("test") or {}).get(test_key)
         if cv:
             row |= inner_spread(t.user_attrs.get("inner"), metric)
-            row["folds"] = t.last_step
+            row["folds"] = folds_run(t, metric)
         else:
             row["epochs"] = t.last_step
         row["seconds"] = duration
         row |= {f"params.{k}": v for k, v in t.params.items()}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def folds_run(trial: optuna.trial.FrozenTrial, metric: str) -> int | None:
+    """Inner folds a trial ran (its stored fold scores; else its last reported step)."""
+    scores = (trial.user_attrs.get("inner") or {}).get(metric)
+    return len(scores) if scores is not None else trial.last_step
 
 
 def inner_spread(inner: Mapping[str, Any] | None, metric: str) -> dict[str, float]:
