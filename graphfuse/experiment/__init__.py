@@ -45,6 +45,7 @@ from graphfuse.experiment._benchmark_seeds import SeedsBenchmarkResult, benchmar
 from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._intervals import fit_intervals
 from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored
 from graphfuse.experiment._predict import (
     OUTPUT_FORMATS,
@@ -114,6 +115,7 @@ __all__ = [
     "explain_run",
     "fit",
     "fit_cost_model",
+    "fit_intervals",
     "from_wide_table",
     "load_pipeline",
     "model_free_ranking",

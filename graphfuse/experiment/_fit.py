@@ -16,6 +16,7 @@ from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor
+from graphfuse.experiment._intervals import fit_intervals, format_interval
 from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._prepare import (
     SPLITS,
@@ -29,7 +30,7 @@ from graphfuse.experiment._prepare import (
 from graphfuse.experiment._track import epoch_logger, log_fit, start_run, tracking_uri_of
 from graphfuse.models import FusionModel, build_model
 from graphfuse.tracking import RunLogger
-from graphfuse.train import TrainHistory, task_class, train_model
+from graphfuse.train import LEVEL, N_BOOT, TrainHistory, task_class, train_model
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,6 +89,10 @@ class FitResult:
         stratified split (also the MLflow tag ``graphfuse.split``).
     seconds
         Wall-clock time of the whole fit.
+    test_ci
+        The test metrics with bootstrap 95 % intervals over the test patients
+        (:func:`~graphfuse.experiment.fit_intervals`: ``point``, ``low``, ``high``,
+        ``resamples``, ``skipped`` per metric), computed on first use.
     """
 
     config: ExperimentConfig
@@ -109,6 +114,14 @@ class FitResult:
     task: str = "classification"
     refit_history: TrainHistory | None = None
     graph_states: dict[str, tuple[dict, dict]] = field(default_factory=dict, repr=False)
+    _test_ci: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def test_ci(self) -> pd.DataFrame:
+        """Test metrics with bootstrap intervals over the test patients (see the class)."""
+        if self._test_ci is None:
+            self._test_ci = fit_intervals(self)
+        return self._test_ci
 
     def pipeline(self) -> Pipeline:
         """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
@@ -158,6 +171,7 @@ class FitResult:
         """Print the metrics per split, the training and where the run is logged (what
         ``graphfuse fit`` shows)."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = console or Console()
@@ -168,10 +182,19 @@ class FitResult:
         table.add_column("patients", justify="right")
         for c in cols:
             table.add_column(c, justify="right")
+        ci = self.test_ci.to_dict("index")
         for split, m in self.metrics.items():
-            cells = (task.format_metric(c, m[c]) for c in cols)
+            shown = ci if split == "test" else None
+            cells = (format_interval(self.task, c, m[c], shown) for c in cols)
             table.add_row(split, str(len(self.splits[split])), *cells)
         console.print(table)
+        if ci:
+            console.print(
+                escape(
+                    f"test [low, high]: bootstrap {LEVEL:.0%} interval over the "
+                    f"{len(self.splits['test'])} test patients ({N_BOOT} resamples)"
+                )
+            )
         h = self.history
         stop = "early stop" if h.early_stopped else "all epochs"
         console.print(
@@ -437,7 +460,10 @@ def _score(
     one column) and the metrics per split of ``prepared``."""
     task = task_class(config.task)
     pred = task.predict(model, data)
-    return pred, task.score(pred, prepared.cohort.y, prepared.splits, prepared.outcome)
+    cohort = prepared.cohort
+    return pred, task.score(
+        pred, cohort.y, prepared.splits, prepared.outcome, classes=cohort.classes
+    )
 
 
 @dataclass
@@ -484,7 +510,13 @@ def _refit(
     )
     task = task_class(config.task)
     proba = task.predict(model, data)
-    metrics = task.score(proba, selection.cohort.y, selection.splits, prepared.outcome)
+    metrics = task.score(
+        proba,
+        selection.cohort.y,
+        selection.splits,
+        prepared.outcome,
+        classes=selection.cohort.classes,
+    )
     return _Refit(
         prepared.preprocessor, data, model, history, proba, metrics, prepared.graph_states
     )
