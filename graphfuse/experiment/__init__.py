@@ -47,6 +47,7 @@ from graphfuse.experiment._cv import CVResult, cross_validate
 from graphfuse.experiment._ensemble import ENSEMBLE_FORMAT, EnsemblePipeline, load_pipeline_folder
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._intervals import fit_intervals
 from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored
 from graphfuse.experiment._predict import (
     OUTPUT_FORMATS,
@@ -118,6 +119,7 @@ __all__ = [
     "explain_run",
     "fit",
     "fit_cost_model",
+    "fit_intervals",
     "from_wide_table",
     "load_pipeline",
     "load_pipeline_folder",

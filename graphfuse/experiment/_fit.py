@@ -19,6 +19,7 @@ from graphfuse.data import Cohort, Preprocessor
 from graphfuse.experiment._ensemble import EnsemblePipeline
 from graphfuse.experiment._final import ensemble_pipeline, final_pipeline, pipeline_of
 from graphfuse.experiment._inner import CVFit, InnerCV, Member, fit_cv
+from graphfuse.experiment._intervals import fit_intervals, format_interval
 from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._prepare import (
     SPLITS,
@@ -33,7 +34,7 @@ from graphfuse.experiment._track import epoch_logger, log_fit, start_run, tracki
 from graphfuse.experiment._training import build_fit_model, train_fit_model
 from graphfuse.models import FusionModel
 from graphfuse.tracking import RunLogger
-from graphfuse.train import TrainHistory, task_class
+from graphfuse.train import LEVEL, N_BOOT, TrainHistory, task_class
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -102,6 +103,10 @@ class FitResult:
         (:class:`Member`, each with its own preprocessing, graph and model); :attr:`proba`
         is their mean, and :attr:`model`, :attr:`data`, :attr:`preprocessor` are the refit's
         (``folds+refit``) or ``fold0``'s. Empty for a single model.
+    test_ci
+        The test metrics with bootstrap 95 % intervals over the test patients
+        (:func:`~graphfuse.experiment.fit_intervals`: ``point``, ``low``, ``high``,
+        ``resamples``, ``skipped`` per metric), computed on first use.
     """
 
     config: ExperimentConfig
@@ -125,6 +130,14 @@ class FitResult:
     graph_states: dict[str, tuple[dict, dict]] = field(default_factory=dict, repr=False)
     inner: InnerCV | None = field(default=None, repr=False)
     members: list[Member] = field(default_factory=list, repr=False)
+    _test_ci: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def test_ci(self) -> pd.DataFrame:
+        """Test metrics with bootstrap intervals over the test patients (see the class)."""
+        if self._test_ci is None:
+            self._test_ci = fit_intervals(self)
+        return self._test_ci
 
     def pipeline(self) -> Pipeline | EnsemblePipeline:
         """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
@@ -186,6 +199,7 @@ class FitResult:
         """Print the metrics per split, the training and where the run is logged (what
         ``graphfuse fit`` shows)."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = console or Console()
@@ -196,11 +210,20 @@ class FitResult:
         table.add_column("patients", justify="right")
         for c in cols:
             table.add_column(c, justify="right")
+        ci = self.test_ci.to_dict("index")
         for split, m in self.metrics.items():
-            cells = (task.format_metric(c, m[c]) for c in cols)
+            shown = ci if split == "test" else None
+            cells = (format_interval(self.task, c, m[c], shown) for c in cols)
             label = "val (inner CV)" if split == "val" and self.inner is not None else split
             table.add_row(label, str(self._patients(split)), *cells)
         console.print(table)
+        if ci:
+            console.print(
+                escape(
+                    f"test [low, high]: bootstrap {LEVEL:.0%} interval over the "
+                    f"{len(self.splits['test'])} test patients ({N_BOOT} resamples)"
+                )
+            )
         h = self.history
         model = f"model [bold]{self.config.model.name}[/] on {', '.join(self.data.modalities)}"
         if self.inner is not None:
@@ -486,7 +509,10 @@ def _score(
     one column) and the metrics per split of ``prepared``."""
     task = task_class(config.task)
     pred = task.predict(model, data)
-    return pred, task.score(pred, prepared.cohort.y, prepared.splits, prepared.outcome)
+    cohort = prepared.cohort
+    return pred, task.score(
+        pred, cohort.y, prepared.splits, prepared.outcome, classes=cohort.classes
+    )
 
 
 @dataclass
@@ -533,7 +559,13 @@ def _refit(
     )
     task = task_class(config.task)
     proba = task.predict(model, data)
-    metrics = task.score(proba, selection.cohort.y, selection.splits, prepared.outcome)
+    metrics = task.score(
+        proba,
+        selection.cohort.y,
+        selection.splits,
+        prepared.outcome,
+        classes=selection.cohort.classes,
+    )
     return _Refit(
         prepared.preprocessor, data, model, history, proba, metrics, prepared.graph_states
     )

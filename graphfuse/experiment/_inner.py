@@ -225,7 +225,8 @@ def select_by_cv(
             on_fold(k, dict(row))
     scores = pd.DataFrame(rows).set_index("fold")
     epochs = max(1, round(float(np.median(scores["best_epoch"]))))
-    oof_metrics = task.score(oof, cohort.y, {"val": pool}, final.outcome)["val"]
+    oof_metrics = task.score(oof, cohort.y, {"val": pool}, final.outcome, classes=cohort.classes)
+    oof_metrics = oof_metrics["val"]
     return InnerCV(scores, epochs, oof, oof_metrics, members)
 
 
@@ -314,7 +315,7 @@ def fit_cv(
     task = task_class(config.task)
     y = final.cohort.y
     scored = {"train": final.splits["train"], "test": final.splits["test"]}
-    metrics = task.score(proba, y, scored, final.outcome)
+    metrics = task.score(proba, y, scored, final.outcome, classes=final.cohort.classes)
     metrics = {"train": metrics["train"], "val": inner.oof_metrics, "test": metrics["test"]}
     if logger is not None:
         log_inner(logger, inner, members)

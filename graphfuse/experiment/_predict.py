@@ -293,7 +293,8 @@ def _metrics(frame: pd.DataFrame, pipeline: Pipeline | EnsemblePipeline) -> dict
     if len(np.unique(y)) < 2:
         return {}
     proba = frame.loc[known, [f"p_{c}" for c in pipeline.classes]].to_numpy()
-    return {k: float(v) for k, v in classification_metrics(y, proba).items()}
+    metrics = classification_metrics(y, proba, classes=pipeline.classes)
+    return {k: float(v) for k, v in metrics.items()}
 
 
 def _predict_run_name(pipeline: Pipeline | EnsemblePipeline, uri: str) -> str:
