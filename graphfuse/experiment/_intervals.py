@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from graphfuse.train import LEVEL, N_BOOT, bootstrap_metrics, task_class
-from graphfuse.train._bootstrap import COLUMNS
+from graphfuse.train import INTERVAL_COLUMNS, LEVEL, N_BOOT, bootstrap_metrics, task_class
 
 if TYPE_CHECKING:
     from graphfuse.experiment._fit import FitResult
@@ -36,7 +35,7 @@ def split_intervals(
     ``pred``, class codes ``y`` and (survival) ``outcome``; an empty table when the split
     has no patients."""
     if len(patients) == 0:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=INTERVAL_COLUMNS)
     sub = None if outcome is None else (outcome[0][patients], outcome[1][patients])
     return bootstrap_metrics(
         np.asarray(y)[patients],

@@ -2,7 +2,13 @@
 objectives, metrics with directions, scoring and plots: :data:`TASKS`), bootstrap
 intervals of test metrics, training-time modality dropout."""
 
-from graphfuse.train._bootstrap import BOOTSTRAPS, LEVEL, N_BOOT, bootstrap_metrics
+from graphfuse.train._bootstrap import (
+    BOOTSTRAPS,
+    INTERVAL_COLUMNS,
+    LEVEL,
+    N_BOOT,
+    bootstrap_metrics,
+)
 from graphfuse.train._dropout import drop_modalities
 from graphfuse.train._metrics import class_key, classification_metrics
 from graphfuse.train._objective import TASKS, Objective, objective_for, task_class
@@ -20,6 +26,7 @@ from graphfuse.train._trainer import TrainHistory, predict_proba, predict_risk, 
 
 __all__ = [
     "BOOTSTRAPS",
+    "INTERVAL_COLUMNS",
     "LEVEL",
     "N_BOOT",
     "TASKS",

@@ -30,7 +30,7 @@ from graphfuse.registry import Registry
 from graphfuse.train._metrics import classification_metrics, per_class_keys
 from graphfuse.train._survival import concordance_index
 
-__all__ = ["BOOTSTRAPS", "LEVEL", "N_BOOT", "bootstrap_metrics"]
+__all__ = ["BOOTSTRAPS", "INTERVAL_COLUMNS", "LEVEL", "N_BOOT", "bootstrap_metrics"]
 
 #: Resamples of a fit's test intervals.
 N_BOOT = 1000
@@ -45,7 +45,7 @@ BOOTSTRAPS: Registry[Callable[..., tuple[dict[str, float], dict[str, np.ndarray]
 )
 
 #: The columns of :func:`bootstrap_metrics`'s table.
-COLUMNS = ["point", "low", "high", "resamples", "skipped"]
+INTERVAL_COLUMNS = ["point", "low", "high", "resamples", "skipped"]
 
 
 def bootstrap_metrics(
@@ -134,7 +134,7 @@ def bootstrap_metrics(
         valid = values[~np.isnan(values)]
         low, high = np.quantile(valid, [alpha, 1 - alpha]) if len(valid) else (np.nan, np.nan)
         rows[name] = [point[name], float(low), float(high), len(valid), n_boot - len(valid)]
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=INTERVAL_COLUMNS)
     return frame.astype({"resamples": int, "skipped": int})
 
 
