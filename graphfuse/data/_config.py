@@ -8,7 +8,7 @@ experiment config.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -25,6 +25,7 @@ __all__ = [
     "OmicsPreprocessConfig",
     "PreprocessConfig",
     "SelectConfig",
+    "SplitFilesConfig",
     "SurvSetConfig",
     "SurvivalConfig",
     "SyntheticConfig",
@@ -160,6 +161,10 @@ class PreprocessConfig(StrictModel):
 
 Kind = Literal["omics", "imaging", "clinical"]
 
+#: A file name, or a non-empty list of file names.
+_File = Annotated[str, Field(min_length=1)]
+Files = _File | Annotated[list[_File], Field(min_length=1)]
+
 
 class GeneMapConfig(StrictModel):
     """How an omics modality's features map to gene symbols (``var["gene"]``).
@@ -254,8 +259,10 @@ class TableModalityConfig(StrictModel):
 
     name: str = Field(..., min_length=1)
     kind: Kind
-    path: str = Field(..., min_length=1)
-    """CSV/TSV (may be .gz), Parquet, .h5ad, .h5mu (with ``key``) or .npy (with ``ids``)."""
+    path: Files
+    """CSV/TSV (may be .gz), Parquet, .h5ad, .h5mu (with ``key``) or .npy (with ``ids``); or a
+    list of such files holding disjoint patients and the same features (a split shipped as
+    ``x_tr.csv`` and ``x_te.csv``), read with the same options and stacked."""
     id_column: str | None = None
     """Patient ID column; ``null``: ``data.tables.id_column`` (AnnData: ``obs_names``)."""
     key: str | None = None
@@ -280,19 +287,54 @@ class TableModalityConfig(StrictModel):
 
     _genes = field_validator("genes", mode="before")(_genes_shorthand)
 
+    @field_validator("path")
+    @classmethod
+    def _paths(cls, path: str | list[str]) -> str | list[str]:
+        return _file_list(path)
+
     @model_validator(mode="after")
     def _kind_options(self) -> TableModalityConfig:
         _check_genes(self.kind, self.genes, self.name)
+        if isinstance(self.path, list) and self.ids is not None:
+            raise ValueError(
+                f"modality {self.name!r}: a list of .npy files needs one ID list each; give "
+                "one path (with ids:) per modality"
+            )
         if self.kind != "clinical" and (self.types or self.categories):
             raise ValueError(f"modality {self.name!r}: types/categories are for clinical only")
         return self
 
 
+def _file_list(path: str | list[str]) -> str | list[str]:
+    """One file, or a list of distinct file names."""
+    if isinstance(path, str):
+        return path
+    dup = sorted({p for p in path if path.count(p) > 1})
+    if dup:
+        raise ValueError(f"a file is listed twice: {dup}")
+    return path
+
+
+class SplitFilesConfig(StrictModel):
+    """Labels tables that are a published split: a patient's file says its split.
+
+    E.g. ``{train: labels_tr.csv, test: labels_te.csv}``; each side may be a list of files.
+    A patient in both is an error.
+    """
+
+    train: Files
+    test: Files
+
+    _files = field_validator("train", "test")(_file_list)
+
+
 class TablesConfig(StrictModel):
     """A cohort from the user's files: a labels table plus one file per modality."""
 
-    labels: str = Field(..., min_length=1)
-    """The labels table (CSV/TSV/Parquet, or an .h5ad/.h5mu file's obs)."""
+    labels: Files | SplitFilesConfig
+    """The labels table (CSV/TSV/Parquet, or an .h5ad/.h5mu file's obs); a list of such
+    tables holding disjoint patients; or ``{train: ..., test: ...}``: tables that are a
+    published split (the file a patient is in gives its split, as ``split_column`` would)."""
     id_column: str | None = None
     """Patient ID column of the labels table and (unless they name their own) modalities."""
     target: str = Field("label", min_length=1)
@@ -308,10 +350,33 @@ class TablesConfig(StrictModel):
     """Extra strings read as missing in every table (pandas' defaults always are)."""
     modalities: list[TableModalityConfig] = Field(..., min_length=1)
 
+    _labels = field_validator("labels")(
+        lambda v: _file_list(v) if isinstance(v, (str, list)) else v
+    )
+
     @model_validator(mode="after")
     def _unique(self) -> TablesConfig:
         _unique_names(self.modalities, "data.tables.modalities")
+        if isinstance(self.labels, SplitFilesConfig) and self.split_column is not None:
+            raise ValueError(
+                "labels {train: ..., test: ...} is a published split already; remove "
+                "split_column (or give the labels as one table with that column)"
+            )
         return self
+
+    def label_files(self) -> list[tuple[str, str | None]]:
+        """``(path, split)`` per labels table (split ``None`` unless ``labels`` is a split)."""
+        if isinstance(self.labels, SplitFilesConfig):
+            return [
+                (p, side)
+                for side in ("train", "test")
+                for p in _as_list(getattr(self.labels, side))
+            ]
+        return [(p, None) for p in _as_list(self.labels)]
+
+
+def _as_list(path: str | list[str]) -> list[str]:
+    return [path] if isinstance(path, str) else list(path)
 
 
 class SurvSetConfig(StrictModel):
