@@ -30,6 +30,7 @@ Peers:
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import sys
 import time
@@ -59,8 +60,18 @@ def run_logistic(views, train, y, task, settings):
 
     x = _standardised(views, train)
     folds = StratifiedKFold(n_splits=settings["folds"], shuffle=True, random_state=task["seed"])
+    # L2 only, and the newer attribute layout, where this scikit-learn has the options
+    # (they silence its deprecation warnings; older versions are L2 by default)
+    known = inspect.signature(LogisticRegressionCV).parameters
+    extra = {
+        k: v for k, v in (("l1_ratios", (0.0,)), ("use_legacy_attributes", False)) if k in known
+    }
     model = LogisticRegressionCV(
-        Cs=settings["Cs"], cv=folds, scoring="neg_log_loss", max_iter=settings["max_iter"]
+        Cs=settings["Cs"],
+        cv=folds,
+        scoring="neg_log_loss",
+        max_iter=settings["max_iter"],
+        **extra,
     )
     model.fit(x[train], y[train])
     return model.predict_proba(x[~train]), {"C": float(np.ravel(model.C_)[0])}
