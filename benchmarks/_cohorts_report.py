@@ -42,8 +42,22 @@ def _pm(values: pd.Series, digits: int = 3) -> str:
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
+def _ordered(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """graphfuse's models first (holdout before cv), then the peers, each in ``order``."""
+    rank = {m: i for i, m in enumerate(order)}
+    key = pd.DataFrame(
+        {
+            "family": (rows["family"] != "graphfuse").astype(int),
+            "method": rows["method"].map(lambda m: rank.get(m, len(rank))),
+            "protocol": rows["protocol"].map({"holdout": 0, "cv": 1}).fillna(2),
+            "seed": rows["seed"],
+        }
+    )
+    return rows.loc[key.sort_values(list(key.columns), kind="stable").index]
+
+
 def cohort_table(rows: pd.DataFrame, *, multiclass: bool) -> pd.DataFrame:
-    """Mean ± sd over seeds per (method, protocol), in the order the rows were first run."""
+    """Mean ± sd over seeds per (method, protocol), in the rows' order."""
     metrics = (
         [("ACC", "accuracy"), ("F1 macro", "f1_macro"), ("F1 weighted", "f1_weighted")]
         if multiclass
@@ -66,6 +80,12 @@ def cohort_table(rows: pd.DataFrame, *, multiclass: bool) -> pd.DataFrame:
 def findings(rows: pd.DataFrame) -> list[str]:
     """Plain statements: best graph model vs best baseline (AUC), and the protocol's cost."""
     lines = []
+    seeds = [set(g["seed"]) for _, g in rows.groupby(["method", "protocol"], sort=False)]
+    common = sorted(set.intersection(*seeds)) if seeds else []
+    if not common:
+        return ["No seed has every method's result yet: no comparison."]
+    rows = rows[rows["seed"].isin(common)]
+    over = f" (seeds {', '.join(map(str, common))}, which every method has)"
     means = rows.groupby(["method", "family", "protocol"], sort=False)[["roc_auc", "seconds"]]
     means = means.mean().reset_index()
     graph = means[(means["family"] == "graphfuse") & means["method"].isin(GRAPH_MODELS)]
@@ -78,14 +98,15 @@ def findings(rows: pd.DataFrame) -> list[str]:
             if b["family"] == "peer"
             else (f"graphfuse {b['method']}")
         )
-        verdict = (
-            "at least equal to" if g["roc_auc"] >= b["roc_auc"] else "below"
-        ) + " the best baseline"
+        ahead = g["roc_auc"] >= b["roc_auc"]
         lines.append(
-            f"Best graph model by mean AUC: graphfuse {g['method']} ({g['protocol']}) "
-            f"{g['roc_auc']:.3f}; best baseline: {b_name} ({b['protocol']}) {b['roc_auc']:.3f}: "
-            f"the graph model is {verdict}"
-            + ("." if g["roc_auc"] >= b["roc_auc"] else "; graphs add nothing here in AUC.")
+            f"Best graph model by mean AUC{over}: graphfuse {g['method']} ({g['protocol']}) "
+            f"{g['roc_auc']:.3f}; best baseline: {b_name} ({b['protocol']}) {b['roc_auc']:.3f}. "
+            + (
+                "The graph model is at least equal to the best baseline."
+                if ahead
+                else "The graph model is below the best baseline: graphs add nothing here in AUC."
+            )
         )
     ours = means[means["family"] == "graphfuse"].set_index(["method", "protocol"])["seconds"]
     ratios = [
@@ -102,10 +123,16 @@ def findings(rows: pd.DataFrame) -> list[str]:
 
 
 def write_report(
-    csv_path: Path, md_path: Path, *, title: str, notes: list[str], multiclass: bool
+    csv_path: Path,
+    md_path: Path,
+    *,
+    title: str,
+    notes: list[str],
+    multiclass: bool,
+    order: list[str],
 ) -> str:
-    """Render ``md_path`` from ``csv_path``; returns the table's Markdown."""
-    rows = pd.read_csv(csv_path)
+    """Render ``md_path`` from ``csv_path`` (methods in ``order``); returns the table."""
+    rows = _ordered(pd.read_csv(csv_path), order)
     table = markdown(cohort_table(rows, multiclass=multiclass))
     text = "\n".join(
         [

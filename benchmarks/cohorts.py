@@ -123,12 +123,20 @@ COHORTS = {
         "AD GSE33000 + GSE44770 (696 patients, 1 modality, stratified 80/20 per seed)",
         needs_file="ad/gse33000_gse44770_park/expression.csv.gz",
         mogonet=MOGONET_ROSMAP | {"scale": "minmax"},
+        notes=(
+            "One modality: MOGONET's VCDN needs two views or more, so the MOGONET peer is its "
+            "GCN classifier alone (as its package does with one view).",
+        ),
     ),
     "ad_gse15222": CohortSpec(
         "ad_gse15222.yaml",
         "AD GSE15222 (364 patients, 1 modality, stratified 80/20 per seed)",
         needs_file="ad/gse15222_webster/expression.csv.gz",
         mogonet=MOGONET_ROSMAP | {"scale": "minmax"},
+        notes=(
+            "One modality: MOGONET's VCDN needs two views or more, so the MOGONET peer is its "
+            "GCN classifier alone (as its package does with one view).",
+        ),
     ),
 }
 
@@ -190,7 +198,8 @@ class Rows:
         )
 
     def add(self, row: dict[str, Any]) -> None:
-        self.frame = pd.concat([self.frame, pd.DataFrame([row])[COLUMNS]], ignore_index=True)
+        new = pd.DataFrame([row])[COLUMNS]
+        self.frame = new if self.frame.empty else pd.concat([self.frame, new], ignore_index=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.frame.to_csv(self.path, index=False)
         shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}
@@ -318,7 +327,12 @@ def _report(name: str, spec: CohortSpec, multiclass: bool) -> None:
     ]
     csv_path = RESULTS / f"{name}.csv"
     table = write_report(
-        csv_path, RESULTS / f"{name}.md", title=spec.title, notes=notes, multiclass=multiclass
+        csv_path,
+        RESULTS / f"{name}.md",
+        title=spec.title,
+        notes=notes,
+        multiclass=multiclass,
+        order=[*MODEL_ENTRIES, *SKLEARN, "mogonet"],
     )
     print(f"\n{name}\n{table}\n", flush=True)
 
