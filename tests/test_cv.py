@@ -1,5 +1,7 @@
 """Cross-validation: folds cover every patient once, validation never comes from the test fold."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,51 @@ def test_a_fold_run_is_explained_on_its_own_fold_split():
     split = stratified_folds(cohort_y, folds=2, val_fraction=cfg.train.val_fraction, seed=4)[1]
     assert np.array_equal(explained.prepared.splits["test"], split["test"])
     assert explained.attributions["saliency"].scores  # explained, not a shape error
+
+
+def test_repeats_run_consecutive_seeds_and_summarise_over_repeats():
+    cfg = load_config(QUICK, ["tracking.enabled=false", "train.epochs=3", "seed=2"])
+    result = cross_validate(cfg, folds=2, repeats=3)
+    assert len(result.folds) == 3 * 2
+    assert sorted(set(result.folds["seed"])) == [2, 3, 4]
+    per_seed = result.folds.groupby("seed")["test_roc_auc"].mean()
+    rep = result.repeat_summary.loc["test_roc_auc"]
+    assert rep["mean"] == pytest.approx(per_seed.mean())
+    assert rep["std"] == pytest.approx(per_seed.std())
+    # the fold-level sd is over all 6 rows, not over the 3 repeat means
+    assert result.summary.loc["test_roc_auc", "std"] == pytest.approx(
+        result.folds["test_roc_auc"].std()
+    )
+    assert rep["std"] != pytest.approx(result.summary.loc["test_roc_auc", "std"])
+
+
+def test_repeats_and_seeds_together_are_refused():
+    cfg = load_config(QUICK, ["tracking.enabled=false"])
+    with pytest.raises(ConfigError, match="not both"):
+        cross_validate(cfg, folds=2, seeds=[0, 1], repeats=2)
+    with pytest.raises(ConfigError, match="at least 1"):
+        cross_validate(cfg, folds=2, repeats=0)
+
+
+def test_cli_cv_repeats_prints_the_repeat_summary_and_logs_it(tmp_path):
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from graphfuse.cli import main
+
+    uri = f"sqlite:///{tmp_path}/cv.db"
+    args = ["cv", "-c", str(QUICK), "-k", "2", "--set", "train.epochs=2", "--tracking-uri", uri]
+    out = CliRunner().invoke(main, [*args, "--repeats", "2"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "2 repeats" in out.output
+    assert re.search(r"mean\s+repeats\s+\d\.\d{3}", out.output)
+    assert re.search(r"sd\s+repeats\s+\d\.\d{3}", out.output)
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("graphfuse-quick").experiment_id],
+        "tags.`graphfuse.cv_seeds` = '0,1'",
+    )
+    metrics = parent.data.metrics
+    assert {"cv_test_roc_auc_repeat_mean", "cv_test_roc_auc_repeat_sd"} <= set(metrics)
+    both = CliRunner().invoke(main, [*args, "--repeats", "2", "--seed", "3"])
+    assert both.exit_code == 2 and "not both" in both.output and "Traceback" not in both.output

@@ -352,6 +352,137 @@ def test_survival_is_scored_on_the_validation_c_index(tmp_path):
     assert "c_index" in trial.user_attrs["test"]
 
 
+# --------------------------------------------------------------------------- inner CV
+
+CV = {"train.selection": "cv", "train.inner_folds": 2}
+
+
+def fold_scores(lr: float, folds: int) -> list[float]:
+    return [0.5 + lr, 0.9 - 10 * lr, 0.4 + 5 * lr][:folds]
+
+
+def fake_cv_fit():
+    """A stand-in for fit with ``train.selection: cv``: per-epoch records tagged with the
+    fold (epochs restart at 1 in each), then ``on_fold`` with the fold's score
+    (:func:`fold_scores`); the out-of-fold score is their mean minus 0.01."""
+    import pandas as pd
+
+    def fit(cfg, *, on_epoch=None, on_fold=None, parent_run_id=None, run_tags=None, **_):
+        scores = fold_scores(cfg.train.lr, cfg.train.inner_folds)
+        for k, score in enumerate(scores):
+            for epoch in range(1, cfg.train.epochs + 1):
+                on_epoch({"epoch": epoch, "fold": k, "val_loss": 0.5, "val_roc_auc": score})
+            on_fold(k, {"best_epoch": 2, "val_loss": 0.5, "val_roc_auc": score})
+        oof = sum(scores) / len(scores) - 0.01
+        inner = pd.DataFrame({"best_epoch": [2] * len(scores), "val_roc_auc": scores})
+        return SimpleNamespace(
+            metrics={"val": {"roc_auc": oof}, "test": {"roc_auc": 0.5}},
+            history=SimpleNamespace(best_epoch=2, epochs=[]),
+            inner=SimpleNamespace(scores=inner.rename_axis("fold")),
+            run_id=None,
+        )
+
+    return fit
+
+
+def test_cv_reports_the_running_mean_per_fold_never_epochs(tmp_path, monkeypatch):
+    monkeypatch.setattr(graphfuse.experiment._tune_search, "fit", fake_cv_fit())
+    space = {"train.lr": {"type": "float", "low": 0.01, "high": 0.03}}
+    section = {"pruner": "median", "warmup_folds": 1, "startup_trials": 5, "space": space}
+    overrides = CV | {"train.inner_folds": 3, "train.epochs": 4}
+    cfg = load_config(write_config(tmp_path, tune=section), overrides)
+    result = tune(cfg, trials=2, storage=tmp_path / "j.journal")
+    assert result.study.user_attrs["graphfuse.selection"] == "cv:3"
+    for trial in result.study.trials:
+        s = fold_scores(trial.params["train.lr"], 3)
+        assert trial.state.name == "COMPLETE"
+        # step = folds done; value = the running mean (epochs 1-4 of 3 folds never reported)
+        assert trial.intermediate_values == pytest.approx(
+            {1: s[0], 2: (s[0] + s[1]) / 2, 3: sum(s) / 3}
+        )
+        assert trial.value == pytest.approx(sum(s) / 3 - 0.01)  # the out-of-fold score
+        assert trial.user_attrs["inner"]["val_roc_auc"] == s
+    frame = result.trials_frame()
+    for _, row in frame.iterrows():
+        s = fold_scores(row["params.train.lr"], 3)
+        mean = sum(s) / 3
+        assert row["inner_mean"] == pytest.approx(mean)
+        assert row["inner_sd"] == pytest.approx((sum((x - mean) ** 2 for x in s) / 2) ** 0.5)
+    assert list(frame["folds"]) == [3, 3] and "epochs" not in frame
+
+
+def test_cv_prunes_after_a_fold(tmp_path, monkeypatch):
+    monkeypatch.setattr(graphfuse.experiment._tune_search, "fit", fake_cv_fit())
+    space = {"train.lr": {"type": "float", "low": 0.01, "high": 0.03}}
+    cfg = load_config(write_config(tmp_path, tune={"space": space}), CV)
+    result = tune(cfg, trials=1, storage=tmp_path / "j.journal", pruner=AlwaysPrune())
+    (trial,) = result.study.trials
+    assert trial.state.name == "PRUNED" and list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["inner"] == {"val_roc_auc": fold_scores(trial.params["train.lr"], 1)}
+
+
+def test_cv_pruners_count_folds(tmp_path):
+    from graphfuse.tune import _pruner
+
+    section = {"pruner": "median", "warmup_folds": 3, "warmup_epochs": 7, "space": SPACE}
+    cfg = load_config(write_config(tmp_path, tune=section), CV | {"train.inner_folds": 5})
+    median = _pruner(cfg.tune, cfg)
+    assert median._n_warmup_steps == 3 and median._interval_steps == 1
+    band = _pruner(load_config(cfg.source, CV | {"tune.pruner": "hyperband"}).tune, cfg)
+    assert band._min_resource == 3 and band._max_resource == 5
+    holdout = load_config(write_config(tmp_path, tune=section))
+    assert _pruner(holdout.tune, holdout)._n_warmup_steps == 7
+
+
+def test_selection_is_not_searched_and_a_study_keeps_its_selection(tmp_path):
+    for key in ("train.selection", "train.inner_folds"):
+        space = {key: {"type": "categorical", "choices": ["cv"] if "sel" in key else [3, 5]}}
+        with pytest.raises(ConfigError, match=r"cannot be searched.*not comparable"):
+            load_config(overrides={"tune": {"space": space}})
+    path = write_config(tmp_path)
+    journal = tmp_path / "j.journal"
+    tune(load_config(path, {"train.epochs": 1}), trials=1, storage=journal, study="s")
+    cv = load_config(path, CV)
+    with pytest.raises(ConfigError, match=r"scores trials by validation patients.*2-fold inner"):
+        tune(cv, trials=1, storage=journal, study="s")
+
+
+def test_cv_search_scores_trials_on_the_inner_folds(store):
+    """The real thing, tiny: 2 trials, 2 inner folds, 2 epochs, tracked in MLflow."""
+    folder, uri = store
+    section = {"pruner": "median", "startup_trials": 1, "warmup_folds": 1, "space": SPACE}
+    path = write_config(folder, "cv.yaml", tune=section)
+    overrides = CV | {"train.epochs": 2, "tracking.uri": uri, "tracking.experiment": "cv"}
+    overrides["tracking.enabled"] = True
+    result = tune(load_config(path, overrides), trials=2)
+    trials = result.study.trials
+    first = trials[0]
+    assert first.state.name == "COMPLETE"
+    assert first.value == pytest.approx(first.user_attrs["val"]["roc_auc"])  # out of fold
+    assert set(first.intermediate_values) == {1, 2}  # one report per fold, none per epoch
+    scores = first.user_attrs["inner"]["val_roc_auc"]
+    assert len(scores) == 2
+    assert first.intermediate_values[2] == pytest.approx(sum(scores) / 2)
+    client = MlflowClient(uri)
+    run = client.get_run(first.user_attrs["mlflow_run_id"])
+    assert run.data.tags["graphfuse.tune.state"] == "COMPLETE"
+    assert run.data.metrics["inner_val_roc_auc_mean"] == pytest.approx(sum(scores) / 2)
+    parent = client.get_run(result.parent_run_id)
+    assert parent.data.tags["graphfuse.tune.selection"] == "cv:2"
+    # pruned after its first inner fold: PRUNED in Optuna, KILLED in MLflow
+    cfg = load_config(path, overrides)
+    pruned = tune(cfg, trials=1, study="cv-pruned", pruner=AlwaysPrune()).study.trials
+    assert [t.state.name for t in pruned] == ["PRUNED"] and list(pruned[0].intermediate_values) == [
+        1
+    ]
+    exp = client.get_experiment_by_name("cv")
+    (run,) = client.search_runs(
+        [exp.experiment_id],
+        "tags.`graphfuse.tune.study` = 'cv-pruned' and tags.`graphfuse.tune.trial` = '0'",
+    )
+    assert run.info.status == "KILLED" and run.data.tags["graphfuse.tune.pruned_fold"] == "1"
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -386,3 +517,23 @@ def test_cli_errors_and_help(tmp_path):
     helptext = runner.invoke(main, ["tune", "--help"]).output
     for option in ("--config", "--trials", "--set", "--storage", "--study", "--timeout"):
         assert option in helptext
+
+
+def test_cli_tune_with_inner_cv_says_what_chose(tmp_path):
+    path = write_config(tmp_path)
+    args = ["tune", "-c", str(path), "--trials", "1", "--storage", str(tmp_path / "j")]
+    sets = ["train.selection=cv", "train.inner_folds=2", "train.epochs=2"]
+    out = CliRunner().invoke(main, [*args, *(x for s in sets for x in ("--set", s))])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "out of fold over 2 inner folds of the training patients" in text
+    assert "sd = sd of val_roc_auc over the inner folds" in text and " folds " in text
+    assert result_row_has_two_folds(out.output)
+    assert "chosen on inner folds of the training patients only" in text
+    assert "--set train.selection=cv --set train.inner_folds=2" in text  # the refit repeats it
+
+
+def result_row_has_two_folds(output: str) -> bool:
+    """The CLI table's trial row: trial, state, val, sd, test, folds (= 2), values."""
+    row = next(line.split() for line in output.splitlines() if "COMPLETE" in line)
+    return row[:2] == ["0*", "COMPLETE"] and row[5] == "2"

@@ -192,7 +192,7 @@ def tune(
     "--run",
     "run_id",
     required=True,
-    help="MLflow run id (graphfuse fit prints it), or a saved pipeline folder.",
+    help="MLflow run id (graphfuse fit prints it), or a saved pipeline (or fold-ensemble) folder.",
 )
 @click.option(
     "--data",
@@ -419,6 +419,14 @@ def _print_attributions(attributions: dict[str, Any], title: str) -> None:
     multiple=True,
     help="Repeat the cross-validation with this seed (repeatable; default: the config's).",
 )
+@click.option(
+    "--repeats",
+    "-r",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Repeat the cross-validation R times, with seeds from the config's seed to "
+    "seed+R-1 (not with --seed); the summary adds the mean and sd over repeats.",
+)
 @overrides_option
 @tracking_uri_option
 @progress_option("Progress bar over the folds")
@@ -427,6 +435,7 @@ def cv(
     config_path: str,
     folds: int,
     seeds: tuple[int, ...],
+    repeats: int | None,
     overrides: tuple[str, ...],
     tracking_uri: str | None,
     progress: bool | None,
@@ -436,9 +445,11 @@ def cv(
     """Stratified k-fold cross-validation: every patient is tested once per seed.
 
     Validation (early stopping) is carved out of each fold's training patients. Prints the
-    per-fold test metrics and their mean ± sd; with tracking on, one parent MLflow run
-    holds the summary and each fold is a nested run. --workers N / --scheduler ADDRESS run
-    the folds on Dask, with the same results as serially (docs/scaling.md).
+    per-fold test metrics and their mean ± sd (with --repeats R or several --seed, also
+    over repeats: the mean of each seed's fold mean and the sd across seeds); with
+    tracking on, one parent MLflow run holds the summary and each fold is a nested run.
+    --workers N / --scheduler ADDRESS run the folds on Dask, with the same results as
+    serially (docs/scaling.md).
     """
     from graphfuse.config import load_config
     from graphfuse.experiment import FanOut, cross_validate
@@ -448,6 +459,7 @@ def cv(
         cfg,
         folds=folds,
         seeds=list(seeds) or None,
+        repeats=repeats,
         progress=show_progress(progress),
         fanout=FanOut(workers=workers, scheduler=scheduler),
     )

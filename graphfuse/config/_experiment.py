@@ -177,7 +177,58 @@ class TrainConfig(StrictModel):
     model; a scikit-learn baseline is fitted once) for exactly that many epochs, without
     early stopping, and score the test patients with the refitted model. Validation metrics
     stay those of the first fit (after the refit, validation patients are training patients).
-    ``false`` (default): the early-stopped model is the result."""
+    ``false`` (default): the early-stopped model is the result. The same as
+    ``ensemble: refit`` with ``selection: holdout``."""
+    selection: Literal["holdout", "cv"] = "holdout"
+    """How the number of epochs is chosen. ``holdout`` (default): early stopping on one
+    validation set carved from the training patients (``val_fraction``). ``cv``: k-fold
+    cross-validation inside the training patients (``inner_folds``; no validation set is
+    carved): each inner fold fits its own preprocessing, graph and model and early-stops on
+    its held-out fold; the number of epochs is the median of the folds' best epochs, and the
+    run's validation metrics are the folds' out-of-fold predictions of every training
+    patient."""
+    inner_folds: int = Field(5, ge=2, le=20)
+    """Folds of ``selection: cv`` (stratified by class, seeded by ``seed``)."""
+    ensemble: Literal["none", "folds", "refit", "folds+refit"] | None = None
+    """The final predictor. ``none``: the early-stopped model (``selection: holdout`` only);
+    ``refit``: a model refitted on all training patients (with ``holdout``: training +
+    validation) for the chosen number of epochs; ``folds``: the average of the inner folds'
+    models (``selection: cv`` only), each with its own preprocessing and graph; ``folds+refit``:
+    the average of both (equal weights). ``null`` (default): ``none`` for ``holdout`` (``refit``
+    when ``refit: true``), ``refit`` for ``cv``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_ensemble(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        cv = data.get("selection", "holdout") == "cv"
+        refit = data.get("refit", False)
+        ensemble = data.get("ensemble")
+        if ensemble is None:
+            ensemble = "refit" if (cv or refit is True) else "none"
+        if not isinstance(ensemble, str):
+            return data  # the field's own validation names the valid choices
+        if refit is True and "refit" not in ensemble:
+            raise ValueError(
+                f"refit: true asks for a refitted model but ensemble is {ensemble!r}; "
+                "use ensemble: refit (or folds+refit) and leave refit out"
+            )
+        if not cv and "folds" in ensemble:
+            raise ValueError(
+                f"ensemble: {ensemble} averages the inner folds' models, which only "
+                "selection: cv fits; use selection: cv, or ensemble: none / refit"
+            )
+        if cv and ensemble == "none":
+            raise ValueError(
+                "selection: cv chooses the number of epochs but fits no final model by itself; "
+                "use ensemble: refit (the default), folds or folds+refit"
+            )
+        data["ensemble"] = ensemble
+        if isinstance(refit, bool):  # the refitted model is part of the result: refit follows
+            data["refit"] = "refit" in ensemble
+        return data
 
 
 with warnings.catch_warnings():

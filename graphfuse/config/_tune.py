@@ -26,6 +26,9 @@ __all__ = ["ParamSpace", "TuneConfig"]
 Scalar = str | int | float | bool | None
 
 _NOT_TUNABLE = ("tune", "tracking", "seed")
+#: Keys that change what a trial's value means (validation patients or the inner folds, and
+#: how many): values under different settings cannot be compared, so they are not searched.
+_FIXED_OBJECTIVE = ("train.selection", "train.inner_folds")
 #: Task -> the metric a study optimises when ``tune.metric`` is null (the task's own).
 DEFAULT_METRICS = {name: TASKS.get(name).default_metric for name in TASKS}
 
@@ -123,6 +126,10 @@ class TuneConfig(StrictModel):
     report_every: int = Field(1, ge=1)
     """Report the metric (and ask the pruner) every this many epochs from ``warmup_epochs``
     on; each report is a write to the storage (about 10 ms on a journal file)."""
+    warmup_folds: int = Field(2, ge=0)
+    """``train.selection: cv``: inner folds a trial always runs before it can be pruned
+    (the running mean of the folds' scores is reported after every fold; ``hyperband``:
+    its minimum resource). ``warmup_epochs`` and ``report_every`` then do not apply."""
     seed: int | None = Field(None, ge=0)
     """The study's sampler (TPE) seed; ``null``: the experiment seed. Each worker seeds its
     sampler from this value, the worker (``host:pid``) and the trials already in the study,
@@ -154,6 +161,12 @@ class TuneConfig(StrictModel):
                     "the split, which every trial must share)"
                     if parts[0] == "seed"
                     else f"{key!r}: {parts[0]} is not a hyper-parameter"
+                )
+            if key in _FIXED_OBJECTIVE:
+                raise ValueError(
+                    f"{key!r} cannot be searched: it decides what a trial's value is (validation "
+                    "patients or inner folds), so trials under different values are not "
+                    "comparable; set it in the train section"
                 )
         canonical = [k.replace(".params.", ".", 1) for k in space]
         dup = sorted({k for k in canonical if canonical.count(k) > 1})

@@ -4,7 +4,8 @@ searches hyper-parameters with Optuna; ``benchmark_explainers`` tests explainers
 gene-set collections.
 
 A fit's :class:`Pipeline` (``result.pipeline()``, or :func:`load_pipeline` of a run)
-scores, explains and embeds new patients; ``predict_run`` is ``graphfuse predict``.
+scores, explains and embeds new patients; an :class:`EnsemblePipeline` averages several
+(fold ensembles); ``predict_run`` is ``graphfuse predict``.
 
 Long work (``explain_run``, ``benchmark_explainers``, ``cross_validate``, ``tune``) takes
 ``progress=True`` (a rich bar on standard error, :class:`RichProgress`) or a callable
@@ -43,8 +44,10 @@ from graphfuse.experiment._benchmark_controls import (
 )
 from graphfuse.experiment._benchmark_seeds import SeedsBenchmarkResult, benchmark_seeds
 from graphfuse.experiment._cv import CVResult, cross_validate
+from graphfuse.experiment._ensemble import ENSEMBLE_FORMAT, EnsemblePipeline, load_pipeline_folder
 from graphfuse.experiment._explain import ExplainResult, explain_run
 from graphfuse.experiment._fit import FitResult, fit
+from graphfuse.experiment._intervals import fit_intervals
 from graphfuse.experiment._pipeline import PIPELINE_FORMAT, Pipeline, Scored
 from graphfuse.experiment._predict import (
     OUTPUT_FORMATS,
@@ -77,6 +80,7 @@ from graphfuse.experiment._tune_storage import (
 
 __all__ = [
     "COLLECTIONS",
+    "ENSEMBLE_FORMAT",
     "JOURNAL_NAME",
     "METHODS",
     "OUTPUT_FORMATS",
@@ -86,6 +90,7 @@ __all__ = [
     "BenchmarkResult",
     "CVResult",
     "CostModel",
+    "EnsemblePipeline",
     "ExplainResult",
     "ExplainerAdvice",
     "FanOut",
@@ -114,8 +119,10 @@ __all__ = [
     "explain_run",
     "fit",
     "fit_cost_model",
+    "fit_intervals",
     "from_wide_table",
     "load_pipeline",
+    "load_pipeline_folder",
     "model_free_ranking",
     "open_storage",
     "permuted_cohort",

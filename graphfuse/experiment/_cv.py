@@ -38,6 +38,10 @@ class CVResult:
         The parent MLflow run (each fold is a nested run), or ``None`` without tracking.
     source, n_folds
         The config's file and the number of folds (for the printed title).
+    repeat_summary
+        Per metric, over repeats (seeds): ``mean`` of each seed's mean over its folds and
+        ``std`` across those seed means (NaN with one seed) — how much a whole
+        cross-validation moves when it is repeated, which the fold-level sd overstates.
     """
 
     folds: pd.DataFrame
@@ -45,6 +49,7 @@ class CVResult:
     run_id: str | None = None
     source: str | None = None
     n_folds: int | None = None
+    repeat_summary: pd.DataFrame | None = None
 
     def print_summary(self, console: Console | None = None) -> None:
         """Print the per-fold test metrics and their mean and sd (what ``graphfuse cv``
@@ -62,9 +67,21 @@ class CVResult:
             [str(r["seed"]), str(r["fold"]), *(f"{r[c]:.3f}" for c in cols)]
             for r in self.folds.to_dict("records")
         ]
-        for stat, label in (("mean", "mean"), ("std", "sd")):
-            rows.append([label, "", *(f"{self.summary.loc[c, stat]:.3f}" for c in cols)])
-        print_table(console, title, columns, rows, styles=[None] * len(self.folds) + ["bold"] * 2)
+        stats = [(self.summary, "mean", "mean"), (self.summary, "std", "sd")]
+        repeats = self.folds["seed"].nunique()
+        if self.repeat_summary is not None and repeats > 1:
+            title += f", {repeats} repeats"
+            stats += [(self.repeat_summary, "mean", "mean"), (self.repeat_summary, "std", "sd")]
+        for i, (table, stat, label) in enumerate(stats):
+            where = "" if i < 2 else "repeats"
+            rows.append([label, where, *(f"{table.loc[c, stat]:.3f}" for c in cols)])
+        styles = [None] * len(self.folds) + ["bold"] * len(stats)
+        print_table(console, title, columns, rows, styles=styles)
+        if len(stats) > 2:
+            console.print(
+                "mean/sd: over every (seed, fold); repeats: mean of each seed's fold mean, "
+                "sd across seeds"
+            )
         if self.run_id is not None:
             console.print(f"MLflow run {self.run_id} (folds are nested runs)")
 
@@ -74,6 +91,7 @@ def cross_validate(
     *,
     folds: int = 5,
     seeds: Sequence[int] | None = None,
+    repeats: int | None = None,
     progress: ProgressSetting = False,
     fanout: FanOut | None = None,
 ) -> CVResult:
@@ -82,8 +100,10 @@ def cross_validate(
     For cohorts without a published split. Each fold is a :func:`fit` whose test patients
     are that fold; validation (early stopping) is carved out of the other folds' patients
     (:func:`graphfuse.train.stratified_folds`). Each seed reassigns the folds and
-    re-initialises the model. With tracking on, one parent run holds the mean ± sd of the
-    test metrics and every fold is a nested run under it.
+    re-initialises the model. The summary is the mean ± sd over every (seed, fold) and,
+    over repeats, the mean of each seed's fold mean with the sd across seeds. With
+    tracking on, one parent run holds both (``cv_<metric>_mean``/``_sd``,
+    ``cv_<metric>_repeat_mean``/``_repeat_sd``) and every fold is a nested run under it.
 
     Parameters
     ----------
@@ -93,6 +113,9 @@ def cross_validate(
         Number of folds.
     seeds
         Repeat the whole cross-validation with each seed (default: ``[config.seed]``).
+    repeats
+        Repeat it ``repeats`` times, with the seeds ``config.seed`` to ``config.seed +
+        repeats - 1`` (``graphfuse cv --repeats R``); not together with ``seeds``.
     progress
         ``True``: a progress bar over the folds (of all seeds) on standard error, with
         the last fold's test metric; a callable: called as ``progress("fold", done,
@@ -110,12 +133,13 @@ def cross_validate(
     ------
     ConfigError
         The cohort has a published split (``obs["split"]``): cross-validation would ignore
-        it; use :func:`fit` over seeds instead.
+        it; use :func:`fit` over seeds instead. Both ``seeds`` and ``repeats``, or
+        ``repeats`` below 1.
     """
     from graphfuse.errors import ConfigError
     from graphfuse.train import stratified_folds
 
-    seeds = [config.seed] if seeds is None else list(seeds)
+    seeds = _seeds(config, seeds, repeats)
     cohort = load_cohort(config.data, seed=config.seed)
     if "split" in cohort.obs.columns:
         raise ConfigError(
@@ -173,15 +197,39 @@ def cross_validate(
         rows = (fanout or FanOut()).map(_run_fold, tasks, on_result=done)
         frame = pd.DataFrame(rows)
         summary = frame.drop(columns=["seed", "fold"]).agg(["mean", "std"]).T
+        repeat_summary = frame.drop(columns="fold").groupby("seed").mean().agg(["mean", "std"]).T
         if logger is not None:
             logger.log_metrics(
                 {f"cv_{k}_mean": v for k, v in summary["mean"].items()}
                 | {f"cv_{k}_sd": v for k, v in summary["std"].items()}
+                | {f"cv_{k}_repeat_mean": v for k, v in repeat_summary["mean"].items()}
+                | {
+                    f"cv_{k}_repeat_sd": v
+                    for k, v in repeat_summary["std"].items()
+                    if len(seeds) > 1
+                }
             )
             with logger.staging() as folder:
                 frame.to_csv(folder / "cv_folds.csv", index=False)
     run_id = logger.run_id if logger else None
-    return CVResult(frame, summary, run_id, source=str(config.source), n_folds=folds)
+    return CVResult(frame, summary, run_id, str(config.source), folds, repeat_summary)
+
+
+def _seeds(config: ExperimentConfig, seeds: Sequence[int] | None, repeats: int | None) -> list[int]:
+    """The seeds of a cross-validation: ``seeds``, ``repeats`` consecutive seeds from the
+    config's, or the config's alone."""
+    from graphfuse.errors import ConfigError
+
+    if repeats is None:
+        return [config.seed] if seeds is None else list(seeds)
+    if seeds is not None:
+        raise ConfigError(
+            f"cross-validation: give seeds or repeats, not both (seeds {list(seeds)}, "
+            f"repeats {repeats}); repeats R means the seeds {config.seed}..{config.seed}+R-1"
+        )
+    if repeats < 1:
+        raise ConfigError(f"cross-validation: repeats must be at least 1, got {repeats}")
+    return list(range(config.seed, config.seed + repeats))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads
 from graphfuse.config import ExperimentConfig, load_config
 from graphfuse.errors import DataError
+from graphfuse.experiment._explain_ensemble import explain_ensemble, rebuild_members
 from graphfuse.experiment._prepare import SPLITS, Prepared, prepare
 from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.models import FusionModel
@@ -208,13 +209,16 @@ def explain_run(
             )
         config = load_config(cfg_path)
         model = load_checkpoint(ckpt)
+        member_models = _member_checkpoints(client, run, config, tmp)
     # a refitted run's checkpoint was trained on training + validation patients: rebuild that;
     # a cross-validation fold's model, on its fold's split
     splits = _fold_splits(client, run, config)
     cohort = None
     if splits is not None:
         cohort, splits = splits
-    prepared = prepare(config, cohort=cohort, splits=splits, refit=config.train.refit)
+    # a refitted or cross-validated run trained on every training patient (val empty)
+    merged = config.train.refit or config.train.selection == "cv"
+    prepared = prepare(config, cohort=cohort, splits=splits, refit=merged)
     if logged is not None and logged != prepared.fingerprint:
         raise DataError(
             f"run {run_id}: the data changed since the run (fingerprint {logged[:12]}… logged, "
@@ -224,17 +228,32 @@ def explain_run(
     who = None if patients == "all" else prepared.splits[patients]
     threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
     with reporting(progress) as report:
-        attributions = run_explainers(
-            model,
-            data,
-            explainers,
-            patients=who,
-            target=target,
-            seed=seed,
-            threads=threads,
-            device=resolve_device(config.train.device),
-            progress=report,
-        )
+        if member_models:  # a fold ensemble: its averaged output, member by member
+            built = rebuild_members(config, prepared, list(member_models))
+            attributions = explain_ensemble(
+                [(n, m, p) for (n, m), p in zip(member_models.items(), built, strict=True)],
+                explainers,
+                task=config.task,
+                classes=prepared.cohort.classes,
+                patients=who,
+                target=target,
+                seed=seed,
+                threads=threads,
+                device=resolve_device(config.train.device),
+                progress=report,
+            )
+        else:
+            attributions = run_explainers(
+                model,
+                data,
+                explainers,
+                patients=who,
+                target=target,
+                seed=seed,
+                threads=threads,
+                device=resolve_device(config.train.device),
+                progress=report,
+            )
     truth = _truth(attributions, prepared) if prepared.cohort.truth else None
     table = agreement(attributions) if len(attributions) > 1 else None
     if log:
@@ -242,6 +261,33 @@ def explain_run(
         with logger.start(run_id=run_id):
             _log_explanations(logger, attributions, truth, table)
     return ExplainResult(attributions, truth, table, run_id, prepared, model, config)
+
+
+def _member_checkpoints(client: Any, run: Any, config: Any, tmp: str) -> dict[str, Any]:
+    """An ensemble run's members (``train.ensemble: folds`` / ``folds+refit``): name ->
+    model from ``members/<name>/checkpoint``; empty for a single-model run."""
+    from mlflow.exceptions import MlflowException
+
+    from graphfuse.models import load_checkpoint
+
+    if "folds" not in str(config.train.ensemble):
+        return {}
+    names = [n for n in run.data.tags.get("graphfuse.ensemble_members", "").split(",") if n]
+    models = {}
+    for name in names:
+        try:
+            path = client.download_artifacts(run.info.run_id, f"members/{name}/checkpoint", tmp)
+        except (MlflowException, OSError):
+            names = []
+            break
+        models[name] = load_checkpoint(path)
+    if not names:
+        raise DataError(
+            f"run {run.info.run_id}: a fold ensemble (train.ensemble: {config.train.ensemble}) "
+            "without its members' checkpoints (members/<name>/checkpoint and the tag "
+            "graphfuse.ensemble_members); it cannot be explained"
+        )
+    return models
 
 
 def _fold_splits(client: Any, run: Any, config: Any) -> tuple[Any, dict[str, np.ndarray]] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,6 +16,10 @@ from graphfuse._device import resolve_device
 from graphfuse._threads import auto_threads, torch_threads
 from graphfuse.config import ExperimentConfig
 from graphfuse.data import Cohort, Preprocessor
+from graphfuse.experiment._ensemble import EnsemblePipeline
+from graphfuse.experiment._final import ensemble_pipeline, final_pipeline, pipeline_of
+from graphfuse.experiment._inner import CVFit, InnerCV, Member, fit_cv
+from graphfuse.experiment._intervals import fit_intervals, format_interval
 from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._prepare import (
     SPLITS,
@@ -27,9 +31,10 @@ from graphfuse.experiment._prepare import (
     split_cohort,
 )
 from graphfuse.experiment._track import epoch_logger, log_fit, start_run, tracking_uri_of
-from graphfuse.models import FusionModel, build_model
+from graphfuse.experiment._training import build_fit_model, train_fit_model
+from graphfuse.models import FusionModel
 from graphfuse.tracking import RunLogger
-from graphfuse.train import TrainHistory, task_class, train_model
+from graphfuse.train import LEVEL, N_BOOT, TrainHistory, task_class
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,6 +93,20 @@ class FitResult:
         stratified split (also the MLflow tag ``graphfuse.split``).
     seconds
         Wall-clock time of the whole fit.
+    inner
+        With ``train.selection: cv``: the inner folds (:class:`InnerCV`: per-fold scores,
+        the chosen number of epochs, out-of-fold predictions); ``metrics["val"]`` is then the
+        out-of-fold metrics over every training patient, ``splits["train"]`` holds every
+        training patient and ``splits["val"]`` is empty. ``None`` with ``holdout``.
+    members
+        With an ensemble (``train.ensemble: folds`` or ``folds+refit``): its members
+        (:class:`Member`, each with its own preprocessing, graph and model); :attr:`proba`
+        is their mean, and :attr:`model`, :attr:`data`, :attr:`preprocessor` are the refit's
+        (``folds+refit``) or ``fold0``'s. Empty for a single model.
+    test_ci
+        The test metrics with bootstrap 95 % intervals over the test patients
+        (:func:`~graphfuse.experiment.fit_intervals`: ``point``, ``low``, ``high``,
+        ``resamples``, ``skipped`` per metric), computed on first use.
     """
 
     config: ExperimentConfig
@@ -109,8 +128,18 @@ class FitResult:
     task: str = "classification"
     refit_history: TrainHistory | None = None
     graph_states: dict[str, tuple[dict, dict]] = field(default_factory=dict, repr=False)
+    inner: InnerCV | None = field(default=None, repr=False)
+    members: list[Member] = field(default_factory=list, repr=False)
+    _test_ci: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
 
-    def pipeline(self) -> Pipeline:
+    @property
+    def test_ci(self) -> pd.DataFrame:
+        """Test metrics with bootstrap intervals over the test patients (see the class)."""
+        if self._test_ci is None:
+            self._test_ci = fit_intervals(self)
+        return self._test_ci
+
+    def pipeline(self) -> Pipeline | EnsemblePipeline:
         """The fitted pipeline (:class:`~graphfuse.experiment.Pipeline`): scores, explains
         and embeds new patients with this fit's preprocessing, graph and model. A tracked
         run also saves it as its ``pipeline/`` artifact
@@ -121,6 +150,11 @@ class FitResult:
         DataError
             The fit was transductive (new patients cannot be attached).
         """
+        if self.members and not self.config.graph.transductive:  # averaged member pipelines
+            final = Prepared(
+                self.cohort, self.fingerprint, self.splits, self.split, self.preprocessor, self.data
+            )
+            return ensemble_pipeline(self.config, final, self.members, self.proba, self.run_id)
         return pipeline_of(
             self.config,
             self.cohort,
@@ -149,15 +183,23 @@ class FitResult:
         fit``'s table; :meth:`metrics_frame` has every metric)."""
         cols = list(task_class(self.task).summary_metrics)
         rows = {
-            split: {"patients": len(self.splits[split])} | {c: m[c] for c in cols}
+            split: {"patients": self._patients(split)} | {c: m[c] for c in cols}
             for split, m in self.metrics.items()
         }
         return pd.DataFrame.from_dict(rows, orient="index")[["patients", *cols]]
+
+    def _patients(self, split: str) -> int:
+        """Patients behind ``metrics[split]`` (with inner CV, ``val`` is every training
+        patient, each predicted out of fold)."""
+        if split == "val" and self.inner is not None:
+            return len(self.splits["train"])
+        return len(self.splits[split])
 
     def print_summary(self, console: Console | None = None) -> None:
         """Print the metrics per split, the training and where the run is logged (what
         ``graphfuse fit`` shows)."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = console or Console()
@@ -168,17 +210,36 @@ class FitResult:
         table.add_column("patients", justify="right")
         for c in cols:
             table.add_column(c, justify="right")
+        ci = self.test_ci.to_dict("index")
         for split, m in self.metrics.items():
-            cells = (task.format_metric(c, m[c]) for c in cols)
-            table.add_row(split, str(len(self.splits[split])), *cells)
+            shown = ci if split == "test" else None
+            cells = (format_interval(self.task, c, m[c], shown) for c in cols)
+            label = "val (inner CV)" if split == "val" and self.inner is not None else split
+            table.add_row(label, str(self._patients(split)), *cells)
         console.print(table)
+        if ci:
+            console.print(
+                escape(
+                    f"test [low, high]: bootstrap {LEVEL:.0%} interval over the "
+                    f"{len(self.splits['test'])} test patients ({N_BOOT} resamples)"
+                )
+            )
         h = self.history
-        stop = "early stop" if h.early_stopped else "all epochs"
-        console.print(
-            f"model [bold]{self.config.model.name}[/] on {', '.join(self.data.modalities)}; "
-            f"best epoch {h.best_epoch} of {h.stopped_epoch} ({stop}); "
-            f"training {h.seconds:.1f} s, total {self.seconds:.1f} s"
-        )
+        model = f"model [bold]{self.config.model.name}[/] on {', '.join(self.data.modalities)}"
+        if self.inner is not None:
+            best = self.inner.scores["best_epoch"]
+            console.print(
+                f"{model}; {len(best)}-fold inner CV chose {self.inner.epochs} epochs (folds' "
+                f"best {int(best.min())}–{int(best.max())}); final predictor "
+                f"{self.config.train.ensemble}; training {h.seconds:.1f} s, total "
+                f"{self.seconds:.1f} s"
+            )
+        else:
+            stop = "early stop" if h.early_stopped else "all epochs"
+            console.print(
+                f"{model}; best epoch {h.best_epoch} of {h.stopped_epoch} ({stop}); "
+                f"training {h.seconds:.1f} s, total {self.seconds:.1f} s"
+            )
         if self.run_id is None:
             console.print("tracking off: nothing logged to MLflow")
             return
@@ -233,6 +294,7 @@ def fit(
     parent_run_id: str | None = None,
     run_tags: Mapping[str, str] | None = None,
     run_suffix: str | None = None,
+    on_fold: Callable[[int, dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Run an experiment: cohort -> split -> preprocess -> graph -> model -> train -> test.
 
@@ -249,6 +311,16 @@ def fit(
     a ROC plot, what preprocessing did per modality (``preprocess.json``:
     :meth:`graphfuse.data.Preprocessor.summary`), the model (MLflow pytorch flavour and
     graphfuse ``checkpoint/``; the logged MLflow model carries the test metrics).
+
+    With ``train.selection: cv`` the number of epochs is chosen by k-fold cross-validation
+    inside the training patients (``train.inner_folds``; :mod:`graphfuse.experiment._inner`):
+    each inner fold fits its own preprocessing, graph and model and early-stops on its
+    held-out patients; the median of the folds' best epochs is the chosen number. The final
+    predictor is ``train.ensemble``'s: a refit on every training patient for that many epochs
+    (default), the average of the fold models, or both. Logged besides: per-fold
+    ``inner_val_<metric>`` and ``inner_best_epoch`` (step = fold), their
+    ``inner_val_<metric>_mean`` / ``_sd``, ``selected_epochs``, ``inner_cv.csv``,
+    ``inner_history.csv``, the tags ``graphfuse.selection`` and ``graphfuse.ensemble``.
 
     With ``train.refit``, the early-stopped fit only chooses the number of epochs
     (its ``best_epoch``): preprocessing, graph and a model from the same seed are then
@@ -286,6 +358,12 @@ def fit(
     run_suffix
         Append ``-<run_suffix>`` to the run's name (``<config stem>-<model>-s<seed>``, or
         ``tracking.run_name``), e.g. ``fold2`` for a fold of :func:`cross_validate`.
+    on_fold
+        With ``train.selection: cv``: called as ``on_fold(k, record)`` after inner fold
+        ``k`` with its row of :attr:`InnerCV.scores` (``best_epoch``, ``val_<metric>`` at that
+        epoch, ...); it may raise to stop the fit, as ``on_epoch`` may. Then ``on_epoch``'s
+        records carry ``fold`` (epochs restart at 1 in each fold); the refit's epochs are not
+        passed to it.
 
     Returns
     -------
@@ -303,51 +381,68 @@ def fit(
     if config.tracking.enabled:
         tracking_uri_of(config)  # so does a malformed tracking URI
     seed_everything(config.seed)
-    prepared = prepare(config, cohort=cohort, splits=splits)
+    cv = config.train.selection == "cv"
+    # with inner cross-validation, every training patient is in ``train`` (no validation
+    # set is carved): the inner folds split them, the refit trains on all of them
+    prepared = prepare(config, cohort=cohort, splits=splits, refit=cv)
     timings = dict(prepared.timings)
-    model = _build_model(config, prepared)
+    model = None if cv else build_fit_model(config, prepared)
     with ExitStack() as stack:
         n_threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
         threads = stack.enter_context(torch_threads(n_threads))
         logger = start_run(stack, config, prepared, threads, parent_run_id, run_tags, run_suffix)
-        callbacks = [epoch_logger(logger)] if logger is not None else []
+        callbacks = [epoch_logger(logger)] if logger is not None and not cv else []
         callbacks += [on_epoch] if on_epoch is not None else []
         t = time.perf_counter()
-        history = _train(
-            model,
-            prepared.data,
-            config,
-            epochs=config.train.epochs,
-            patience=config.train.patience,
-            on_epoch=_chain(callbacks),
-            progress=progress,
-        )
-        t = _lap(timings, "train", t)
-        pre, data, states = prepared.preprocessor, prepared.data, prepared.graph_states
-        proba, metrics = _score(model, data, config, prepared)
         refit: _Refit | None = None
-        if config.train.refit:  # test patients are scored by the refitted model only
-            refit = _refit(config, prepared, history.best_epoch, logger, progress)
-            pre, data, model, proba = refit.preprocessor, refit.data, refit.model, refit.proba
-            states = refit.graph_states
-            metrics["test"] = refit.metrics["test"]
-            t = _lap(timings, "refit", t)
+        selected: CVFit | None = None
+        if cv:
+            selected = fit_cv(
+                config,
+                prepared,
+                logger=logger,
+                on_epoch=_chain(callbacks),
+                on_fold=on_fold,
+                progress=progress,
+            )
+            t = _lap(timings, "train", t)
+            primary = selected.primary
+            pre, data, states = primary.preprocessor, primary.data, primary.graph_states
+            model, proba, metrics = primary.model, selected.proba, selected.metrics
+            history = _selection_history(selected, config)
+            refit_history = primary.history if primary.name == "refit" else None
+            if primary.name != "refit":  # folds only: the run's split is the folds' pool
+                prepared = replace(prepared, data=data, preprocessor=pre, graph_states=states)
+        else:
+            assert model is not None
+            history = train_fit_model(
+                model,
+                prepared.data,
+                config,
+                epochs=config.train.epochs,
+                patience=config.train.patience,
+                on_epoch=_chain(callbacks),
+                progress=progress,
+            )
+            t = _lap(timings, "train", t)
+            pre, data, states = prepared.preprocessor, prepared.data, prepared.graph_states
+            proba, metrics = _score(model, data, config, prepared)
+            if config.train.refit:  # test patients are scored by the refitted model only
+                refit = _refit(config, prepared, history.best_epoch, logger, progress)
+                pre, data, model, proba = refit.preprocessor, refit.data, refit.model, refit.proba
+                states = refit.graph_states
+                metrics["test"] = refit.metrics["test"]
+                t = _lap(timings, "refit", t)
+            refit_history = refit.history if refit is not None else None
         model.to("cpu")  # trained and scored on train.device; logged and returned on the CPU
-        refit_history = refit.history if refit is not None else None
+        members = selected.members if selected is not None else []
+        for member in members:
+            member.model.to("cpu")
         if logger is not None:
             pipeline = None
             if not config.graph.transductive:
-                pipeline = pipeline_of(
-                    config,
-                    prepared.cohort,
-                    data,
-                    pre,
-                    states,
-                    model,
-                    prepared.fingerprint,
-                    proba,
-                    prepared.splits,
-                    logger.run_id,
+                pipeline = final_pipeline(
+                    config, prepared, members, data, pre, states, model, proba, logger.run_id
                 )
             log_fit(
                 logger,
@@ -382,6 +477,8 @@ def fit(
             task=config.task,
             refit_history=refit_history,
             graph_states=states,
+            inner=selected.inner if selected is not None else None,
+            members=members if len(members) > 1 else [],
         )
     result.seconds = time.perf_counter() - started
     return result
@@ -394,40 +491,15 @@ def _lap(timings: dict[str, float], name: str, since: float) -> float:
     return now
 
 
-def _build_model(config: ExperimentConfig, prepared: Prepared) -> FusionModel:
-    """The config's model on the prepared graph, with the task's number of outputs."""
-    n_out = task_class(config.task).n_outputs(len(prepared.cohort.classes))
-    return build_model(
-        config.model.name, prepared.data, n_out, task=config.task, **config.model.params
-    )
-
-
-def _train(
-    model: FusionModel,
-    data: HeteroData,
-    config: ExperimentConfig,
-    *,
-    epochs: int,
-    patience: int | None,
-    on_epoch: Callable[[dict[str, float]], None] | None,
-    progress: bool,
-) -> TrainHistory:
-    """:func:`graphfuse.train.train_model` with the config's training settings."""
-    return train_model(
-        model,
-        data,
-        epochs=epochs,
-        lr=config.train.lr,
-        weight_decay=config.train.weight_decay,
-        patience=patience,
-        monitor=config.train.monitor,
-        progress=progress,
-        on_epoch=on_epoch,
-        task=config.task,
-        modality_dropout=config.train.modality_dropout,
-        seed=config.seed,
-        device=resolve_device(config.train.device),
-    )
+def _selection_history(selected: CVFit, config: ExperimentConfig) -> TrainHistory:
+    """The history a cross-validated fit reports: the chosen number of epochs as its best
+    and last epoch, the seconds of every fold and the refit (per-epoch records: the inner
+    folds' ``inner_history.csv`` and the refit's ``refit_history``)."""
+    seconds = sum(m.history.seconds for m in selected.inner.members)
+    if selected.primary.name == "refit":
+        seconds += selected.primary.history.seconds
+    epochs = selected.inner.epochs
+    return TrainHistory(best_epoch=epochs, stopped_epoch=epochs, max_epochs=epochs, seconds=seconds)
 
 
 def _score(
@@ -437,7 +509,10 @@ def _score(
     one column) and the metrics per split of ``prepared``."""
     task = task_class(config.task)
     pred = task.predict(model, data)
-    return pred, task.score(pred, prepared.cohort.y, prepared.splits, prepared.outcome)
+    cohort = prepared.cohort
+    return pred, task.score(
+        pred, cohort.y, prepared.splits, prepared.outcome, classes=cohort.classes
+    )
 
 
 @dataclass
@@ -472,53 +547,27 @@ def _refit(
     seed_everything(config.seed)
     prepared = prepare(config, cohort=selection.cohort, splits=selection.splits, refit=True)
     data = prepared.data
-    model = _build_model(config, prepared)
+    model = build_fit_model(config, prepared)
     on_epoch = None
     if logger is not None:
 
         def on_epoch(record: dict[str, float]) -> None:
             logger.log_metrics({"refit_train_loss": record["train_loss"]}, int(record["epoch"]))
 
-    history = _train(
+    history = train_fit_model(
         model, data, config, epochs=epochs, patience=None, on_epoch=on_epoch, progress=progress
     )
     task = task_class(config.task)
     proba = task.predict(model, data)
-    metrics = task.score(proba, selection.cohort.y, selection.splits, prepared.outcome)
+    metrics = task.score(
+        proba,
+        selection.cohort.y,
+        selection.splits,
+        prepared.outcome,
+        classes=selection.cohort.classes,
+    )
     return _Refit(
         prepared.preprocessor, data, model, history, proba, metrics, prepared.graph_states
-    )
-
-
-def pipeline_of(
-    config: ExperimentConfig,
-    cohort: Cohort,
-    data: HeteroData,
-    preprocessor: Preprocessor,
-    states: Mapping[str, tuple[dict, dict]],
-    model: FusionModel,
-    fingerprint: str,
-    proba: np.ndarray,
-    splits: Mapping[str, np.ndarray],
-    run_id: str | None,
-) -> Pipeline:
-    """The :class:`Pipeline` of a fit's final data and model. For survival it keeps the
-    median risk of the (selection fit's) training patients, the split of the run's
-    ``risk_group``."""
-    median = None
-    if task_class(config.task).output == "risk":
-        median = float(np.median(proba[splits["train"], 0]))
-    return Pipeline.from_fit(
-        config,
-        data,
-        preprocessor,
-        states,
-        model,
-        classes=cohort.classes,
-        target=cohort.target,
-        fingerprint=fingerprint,
-        risk_median=median,
-        run_id=run_id,
     )
 
 

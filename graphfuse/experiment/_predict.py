@@ -20,6 +20,7 @@ import pandas as pd
 
 from graphfuse.data import NewPatients, load_new_patients
 from graphfuse.errors import DataError
+from graphfuse.experiment._ensemble import EnsemblePipeline, load_pipeline_folder
 from graphfuse.experiment._pipeline import Pipeline
 from graphfuse.experiment._progress import ProgressSetting, reporting
 from graphfuse.tracking import RunLogger, resolve_tracking_uri
@@ -39,15 +40,18 @@ __all__ = [
 
 #: Output file suffixes ``predict_run`` writes.
 OUTPUT_FORMATS = (".csv", ".parquet", ".h5mu")
+#: What ``predict_run`` and ``explain_new`` take as a loaded pipeline.
+_LOADED = (Pipeline, EnsemblePipeline)
 
 
 def load_pipeline(
     run: str | Path,
     *,
     tracking_uri: str | None = None,
-) -> Pipeline:
-    """A saved pipeline: from a folder (``pipeline.json`` + ``arrays.npz``), or from the
-    ``pipeline/`` artifact of the MLflow run with this id.
+) -> Pipeline | EnsemblePipeline:
+    """A saved pipeline: from a folder (``pipeline.json`` + ``arrays.npz``; a fold
+    ensemble's ``ensemble.json`` + ``members/``, read as an :class:`EnsemblePipeline`), or
+    from the ``pipeline/`` artifact of the MLflow run with this id.
 
     Parameters
     ----------
@@ -70,7 +74,7 @@ def load_pipeline(
     """
     path = Path(run)
     if path.is_dir():
-        return Pipeline.load(path)
+        return load_pipeline_folder(path)
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -92,7 +96,7 @@ def load_pipeline(
                 "and transductive runs, have none); refit it to score new patients"
             ) from None
         started = time.perf_counter()
-        pipeline = Pipeline.load(folder)
+        pipeline = load_pipeline_folder(folder)
         pipeline.info["load_seconds"] = time.perf_counter() - started
     pipeline.info["run_id"] = str(run)
     return pipeline
@@ -175,7 +179,7 @@ class PredictResult:
 
 
 def predict_run(
-    run: str | Path | Pipeline,
+    run: str | Path | Pipeline | EnsemblePipeline,
     data: Any,
     *,
     out: str | Path | None = None,
@@ -190,7 +194,8 @@ def predict_run(
     Parameters
     ----------
     run
-        An MLflow run id or a pipeline folder (:func:`load_pipeline`), or a pipeline.
+        An MLflow run id or a pipeline folder (:func:`load_pipeline`), or a pipeline
+        (a :class:`Pipeline` or an :class:`EnsemblePipeline`).
     data
         A YAML file with a ``data:`` section (:func:`read_new_data`), an ``.h5mu`` path,
         or anything :meth:`Pipeline.predict` takes.
@@ -220,7 +225,7 @@ def predict_run(
             f"--out {out_path}: unknown format {out_path.suffix!r}; expected one of "
             f"{', '.join(OUTPUT_FORMATS)}"
         )
-    pipeline = run if isinstance(run, Pipeline) else load_pipeline(run, tracking_uri=tracking_uri)
+    pipeline = run if isinstance(run, _LOADED) else load_pipeline(run, tracking_uri=tracking_uri)
     source = str(pipeline.run_id or run)
     seconds["load"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -272,7 +277,7 @@ def _mudata(new: NewPatients) -> Any:
     return mdata
 
 
-def _metrics(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, float]:
+def _metrics(frame: pd.DataFrame, pipeline: Pipeline | EnsemblePipeline) -> dict[str, float]:
     """Classification metrics against the labels the new patients came with."""
     if "label" not in frame.columns or pipeline.task != "classification":
         return {}
@@ -288,10 +293,11 @@ def _metrics(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, float]:
     if len(np.unique(y)) < 2:
         return {}
     proba = frame.loc[known, [f"p_{c}" for c in pipeline.classes]].to_numpy()
-    return {k: float(v) for k, v in classification_metrics(y, proba).items()}
+    metrics = classification_metrics(y, proba, classes=pipeline.classes)
+    return {k: float(v) for k, v in metrics.items()}
 
 
-def _predict_run_name(pipeline: Pipeline, uri: str) -> str:
+def _predict_run_name(pipeline: Pipeline | EnsemblePipeline, uri: str) -> str:
     """``<the training run's name>-predict`` (the run's config name where the training run
     is not in this store)."""
     from mlflow.exceptions import MlflowException
@@ -310,7 +316,7 @@ def _predict_run_name(pipeline: Pipeline, uri: str) -> str:
 
 def _track(
     result: PredictResult,
-    pipeline: Pipeline,
+    pipeline: Pipeline | EnsemblePipeline,
     data: Any,
     allow_missing: bool,
     tracking_uri: str | None,
@@ -332,6 +338,7 @@ def _track(
                 "data": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
                 "patients": len(result.predictions),
                 "allow_missing_features": allow_missing,
+                "members": len(pipeline) if isinstance(pipeline, EnsemblePipeline) else 1,
             }
         )
         logger.log_metrics({f"seconds_{k}": v for k, v in result.seconds.items()})
@@ -343,7 +350,7 @@ def _track(
 
 
 def explain_new(
-    run: str | Path | Pipeline,
+    run: str | Path | Pipeline | EnsemblePipeline,
     data: Any,
     methods: Sequence[str],
     *,
@@ -365,7 +372,7 @@ def explain_new(
     dict
         ``method -> Attribution`` over the new patients.
     """
-    pipeline = run if isinstance(run, Pipeline) else load_pipeline(run, tracking_uri=tracking_uri)
+    pipeline = run if isinstance(run, _LOADED) else load_pipeline(run, tracking_uri=tracking_uri)
     is_file = isinstance(data, (str, Path)) and Path(data).suffix.lower() in (
         ".yaml",
         ".yml",

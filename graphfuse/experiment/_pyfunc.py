@@ -111,8 +111,7 @@ def signature(pipeline: Any) -> Any:
         ColSpec("string", "h5mu", required=False),
     ]
     for m, features in pipeline.input_features().items():
-        pipe = pipeline.preprocessor.fitted_[m]
-        levels = getattr(pipe, "levels_", {})
+        levels = _levels(pipeline, m)
         for f in features:
             kind = AnyType() if f in levels else "double"
             inputs.append(ColSpec(kind, f"{m}{_SEP}{f}", required=False))
@@ -123,6 +122,16 @@ def signature(pipeline: Any) -> Any:
         outputs.append(ColSpec("string", "prediction"))
     outputs.append(ColSpec("string", "modalities"))
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def _levels(pipeline: Any, modality: str) -> dict[str, Any]:
+    """Category levels of ``modality``'s categorical features, over every member of an
+    ensemble (:class:`~graphfuse.experiment.EnsemblePipeline`) or of one pipeline."""
+    levels: dict[str, Any] = {}
+    for member in getattr(pipeline, "members", [pipeline]):
+        fitted = member.preprocessor.fitted_.get(modality)
+        levels |= getattr(fitted, "levels_", {})
+    return levels
 
 
 def log_pyfunc(pipeline_folder: Path, pipeline: Any, register: str | None = None) -> str:
@@ -158,16 +167,17 @@ def log_pyfunc(pipeline_folder: Path, pipeline: Any, register: str | None = None
 
 
 class GraphfuseModel:
-    """The ``pyfunc`` model: a :class:`~graphfuse.experiment.Pipeline` behind MLflow's
-    ``predict`` (created through ``_pyfunc_code.py``)."""
+    """The ``pyfunc`` model: a :class:`~graphfuse.experiment.Pipeline` (or an
+    :class:`~graphfuse.experiment.EnsemblePipeline`) behind MLflow's ``predict`` (created
+    through ``_pyfunc_code.py``)."""
 
     def __init__(self) -> None:
         self.pipeline: Any = None
 
     def load_context(self, context: Any) -> None:
-        from graphfuse.experiment._pipeline import Pipeline
+        from graphfuse.experiment._ensemble import load_pipeline_folder
 
-        self.pipeline = Pipeline.load(context.artifacts["pipeline"])
+        self.pipeline = load_pipeline_folder(context.artifacts["pipeline"])
 
     def predict(self, context, model_input, params=None):
         """Predictions (:meth:`Pipeline.predict`'s table, ids as a ``patient`` column) of

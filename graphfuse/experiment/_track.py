@@ -1,5 +1,7 @@
 """What a fit logs to MLflow: the run's name, tags and config, per-epoch metrics, and at the
-end the metrics, the task's plot, cohort and preprocessing summaries, the checkpoint, the
+end the metrics (the test metrics with bootstrap intervals, ``test_<metric>_ci_low`` /
+``_ci_high`` and ``test_intervals.csv``), the task's plots and tables (classification: ROC
+and the confusion matrix), cohort and preprocessing summaries, the checkpoint, the
 history, every patient's prediction and the run's description.
 
 A run is named ``<config stem>-<model>-s<seed>`` (``ad_quick-gcn_fusion-s0``; a config
@@ -20,12 +22,14 @@ import pandas as pd
 from torch_geometric.data import HeteroData
 
 from graphfuse.config import ExperimentConfig
+from graphfuse.experiment._intervals import interval_metrics, split_intervals
 from graphfuse.experiment._pyfunc import log_pyfunc
 from graphfuse.models import FusionModel, graph_kind, save_checkpoint
 from graphfuse.tracking import RunLogger, package_versions, resolve_tracking_uri
 from graphfuse.train import TrainHistory, task_class
 
 if TYPE_CHECKING:
+    from graphfuse.experiment._ensemble import EnsemblePipeline
     from graphfuse.experiment._pipeline import Pipeline
     from graphfuse.experiment._prepare import Prepared
 
@@ -99,6 +103,9 @@ def start_run(
     }
     if config.train.refit:
         tags["graphfuse.refit"] = "true"
+    if config.train.selection == "cv":
+        tags["graphfuse.selection"] = f"cv{config.train.inner_folds}"
+    tags["graphfuse.ensemble"] = str(config.train.ensemble)
     tags |= dict(run_tags or {})
     stack.enter_context(logger.start(tags=tags, parent_run_id=parent_run_id))
     logger.log_params(config.to_dict())
@@ -127,7 +134,7 @@ def log_fit(
     preprocess: dict[str, Any],
     timings: Mapping[str, float],
     refit_history: TrainHistory | None = None,
-    pipeline: Pipeline | None = None,
+    pipeline: Pipeline | EnsemblePipeline | None = None,
 ) -> None:
     """Log the end of a fit: stage seconds, the refit's epochs, then :func:`_log_results`
     (with the fitted ``pipeline``, when new patients can be attached: ``pipeline/`` and the
@@ -198,7 +205,7 @@ def _log_results(
     metrics: dict[str, dict[str, float]],
     proba: np.ndarray,
     preprocess: dict[str, Any],
-    pipeline: Pipeline | None,
+    pipeline: Pipeline | EnsemblePipeline | None,
 ) -> None:
     task = task_class(config.task)
     cohort, splits, outcome = prepared.cohort, prepared.splits, prepared.outcome
@@ -209,10 +216,25 @@ def _log_results(
         "epochs_run": history.stopped_epoch,
         "train_seconds": history.seconds,
     }
+    intervals = split_intervals(
+        config.task,
+        proba,
+        y,
+        splits["test"],
+        seed=config.seed,
+        classes=cohort.classes,
+        outcome=outcome,
+    )
+    final |= interval_metrics(intervals, "test")
     logger.log_metrics(final, step=history.stopped_epoch)
     logger.flush()
     figure, path = task.figure(proba, y, splits, cohort.classes, outcome)
     logger.log_figure(figure, path)
+    reports = task.artifacts(proba, y, splits, cohort.classes, outcome)
+    tables = {p: r for p, r in reports.items() if isinstance(r, pd.DataFrame)}
+    for path, figure in reports.items():
+        if path not in tables:
+            logger.log_figure(figure, path)
     summary: dict[str, Any] = {
         "n_patients": cohort.n_patients,
         "classes": [str(c) for c in cohort.classes],
@@ -232,6 +254,10 @@ def _log_results(
             proba, y, split_of, cohort.classes, cohort.patients, splits, outcome
         )
         pred.to_csv(folder / "predictions.csv")
+        intervals.to_csv(folder / "test_intervals.csv", index_label="metric")
+        for path, table in tables.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(folder / path)
         if pipeline is not None:
             pipeline.save(folder / "pipeline")
             with logger.writing("the MLflow model"):

@@ -55,6 +55,9 @@ from graphfuse.experiment._tune_search import (
     _Search,
     _spec,
     check_space,
+    folds_run,
+    inner_spread,
+    selection_of,
     trial_config,
     trials_frame,
 )
@@ -251,7 +254,7 @@ def _open_search(
             pruner=pruner if pruner is not None else _pruner(spec, config),
             load_if_exists=True,
         )
-        _check_same_search(the_study, metric, direction, name)
+        _check_same_search(the_study, metric, direction, name, selection_of(config))
         search = _Search(
             the_study,
             config,
@@ -407,8 +410,11 @@ def _print_summary(
     best = study.best_trial if done else None
     keys = list(_spec(result.config).space)
     names = _param_headers(keys)
-    columns = [("trial", "right"), ("state", "left"), ("val", "right"), ("test", "right")]
-    columns += [("epochs", "right"), *((names[k], "right") for k in keys)]
+    cv = selection_of(result.config) != "holdout"
+    columns = [("trial", "right"), ("state", "left"), ("val", "right")]
+    columns += [("sd", "right")] if cv else []
+    columns += [("test", "right"), ("folds" if cv else "epochs", "right")]
+    columns += [(names[k], "right") for k in keys]
     trials = study.trials
     if len(trials) > max_rows:
         ranked = sorted(done, key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
@@ -416,19 +422,27 @@ def _print_summary(
     rows, styles = [], []
     for t in trials:
         new = "*" if t.number in result.new_trials else ""
+        spread = inner_spread(t.user_attrs.get("inner"), metric)["inner_sd"]
         rows.append(
             [
                 f"{t.number}{new}",
                 t.state.name,
                 _fmt(t.value) if t.state.name != "PRUNED" else f"({_fmt(t.value)})",
+                *([_fmt(None if math.isnan(spread) else spread)] if cv else []),
                 _fmt((t.user_attrs.get("test") or {}).get(test_key[len("test_") :])),
-                _fmt(t.last_step),
+                _fmt(folds_run(t, metric) if cv else t.last_step),
                 *(_fmt(t.params.get(k)) for k in keys),
             ]
         )
         styles.append("bold green" if best is not None and t.number == best.number else None)
     title = f"graphfuse tune — study {study.study_name}"
-    meaning = {"val": f"{metric} (validation patients; chooses the best)"}
+    if cv:
+        folds = result.config.train.inner_folds
+        meaning = {"val": f"{metric}, out of fold over {folds} inner folds of the training "}
+        meaning["val"] += "patients (chooses the best)"
+        meaning["sd"] = f"sd of {metric} over the inner folds"
+    else:
+        meaning = {"val": f"{metric} (validation patients; chooses the best)"}
     meaning["test"] = f"{test_key} (recorded, not used)"
     meaning |= {names[k]: k for k in keys if names[k] != k}
     print_table(console, title, columns, rows, styles=styles, meaning=meaning)
@@ -443,7 +457,8 @@ def _print_summary(
     else:
         console.print(
             f"best trial [bold]{best.number}[/]: {metric} {_fmt(best.value)} — chosen on "
-            f"validation patients only; the {test_key} column is recorded, never used to choose"
+            f"{'inner folds of the training' if cv else 'validation'} patients only; the "
+            f"{test_key} column is recorded, never used to choose"
         )
         given = [o for o in overrides if not o.strip().startswith("tune.")]
         sets = given + [f"{k}={_yaml_scalar(v)}" for k, v in best.params.items()]

@@ -3,7 +3,9 @@ Optuna storage, pruning, and the trial loop with its MLflow parent run.
 
 A trial applies its values to the config as overrides (:func:`trial_config`), re-validates
 it and runs :func:`graphfuse.experiment.fit`, reporting the validation metric during
-training so the pruner can stop an unpromising trial early.
+training so the pruner can stop an unpromising trial early: per epoch with
+``train.selection: holdout``, per inner fold (the running mean of the folds' scores) with
+``train.selection: cv``, where a trial's value is the inner cross-validation score.
 """
 
 from __future__ import annotations
@@ -35,10 +37,18 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-__all__ = ["check_space", "trial_config", "trials_frame"]
+__all__ = [
+    "check_space",
+    "folds_run",
+    "inner_spread",
+    "selection_of",
+    "trial_config",
+    "trials_frame",
+]
 
 _PARENT_ATTR = "graphfuse.mlflow_parent_run_id"
 _METRIC_ATTR = "graphfuse.metric"
+_SELECTION_ATTR = "graphfuse.selection"
 
 # --------------------------------------------------------------------------- configs
 
@@ -123,18 +133,29 @@ def check_space(config: ExperimentConfig) -> None:
             trial_config(config, {key: value})
 
 
+def selection_of(config: ExperimentConfig) -> str:
+    """What a trial's value is computed on: ``"holdout"`` (the validation patients) or
+    ``"cv:<k>"`` (the out-of-fold score of ``k`` inner folds over the training patients)."""
+    train = config.train
+    return f"cv:{train.inner_folds}" if train.selection == "cv" else "holdout"
+
+
 def _pruner(spec: TuneConfig, config: ExperimentConfig) -> optuna.pruners.BasePruner:
+    """``tune.pruner`` over epochs (holdout selection) or inner folds (cv selection)."""
     import optuna
 
+    cv = config.train.selection == "cv"
+    warmup = spec.warmup_folds if cv else spec.warmup_epochs
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(
             n_startup_trials=spec.startup_trials,
-            n_warmup_steps=spec.warmup_epochs,
-            interval_steps=spec.report_every,
+            n_warmup_steps=warmup,
+            interval_steps=1 if cv else spec.report_every,
         )
     if spec.pruner == "hyperband":
+        steps = config.train.inner_folds if cv else config.train.epochs
         return optuna.pruners.HyperbandPruner(
-            min_resource=max(1, spec.warmup_epochs), max_resource=config.train.epochs
+            min_resource=min(max(1, warmup), steps), max_resource=steps
         )
     return optuna.pruners.NopPruner()
 
@@ -153,24 +174,59 @@ def _pruned_error() -> type[Exception]:
 
 
 class _Reporter:
-    """Epoch callback: report the validation metric at epochs ``start``, ``start + every``,
-    ...; prune when the pruner says so. ``report=False``: check the metric only."""
+    """A trial's training callbacks: report ``tune.metric`` to Optuna, prune when the
+    pruner says so; ``report=False``: check the metric only.
+
+    Holdout selection: called with every epoch's record (``fit(on_epoch=...)``), it
+    reports at epochs ``start``, ``start + every``, .... Inner-CV selection (``folds=True``):
+    epochs restart at 1 in every inner fold, so no epoch is reported; :meth:`fold`
+    (``fit(on_fold=...)``) reports after each fold the running mean of the folds' scores,
+    at step = folds done (from ``start`` on), so trials are compared fold for fold.
+    """
 
     def __init__(
-        self, trial: optuna.Trial, metric: str, *, report: bool, start: int, every: int
+        self,
+        trial: optuna.Trial,
+        metric: str,
+        *,
+        report: bool,
+        start: int,
+        every: int,
+        folds: bool = False,
     ) -> None:
         self.trial, self.metric = trial, metric
-        self.report, self.start, self.every = report, start, every
+        self.report, self.start, self.every, self.folds = report, start, every, folds
         self.pruned = _pruned_error()
+        self.scores: list[float] = []  # inner folds' scores, in the order they finished
 
-    def __call__(self, record: dict[str, float]) -> None:
+    def _value(self, record: Mapping[str, Any]) -> float:
         if self.metric not in record:
             valid = sorted(k for k in record if k.startswith("val_"))
             raise ConfigError(
                 f"tune.metric: {self.metric!r} is not reported by training; "
                 f"valid: {', '.join(valid)}"
             )
-        value = float(record[self.metric])
+        return float(record[self.metric])
+
+    def fold(self, k: int, record: Mapping[str, Any]) -> None:
+        """After inner fold ``k``: report the mean score of the folds done so far."""
+        self.scores.append(self._value(record))
+        step = len(self.scores)
+        done = [s for s in self.scores if not math.isnan(s)]
+        if not self.report or step < self.start or not done:
+            return
+        self.trial.report(sum(done) / len(done), step)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("inner", {self.metric: list(self.scores)})  # folds run
+            raise self.pruned(
+                f"trial {self.trial.number} pruned after inner fold {step}",
+                tags={"graphfuse.tune.state": "PRUNED", "graphfuse.tune.pruned_fold": step},
+            )
+
+    def __call__(self, record: dict[str, float]) -> None:
+        if self.folds:  # epochs restart in every inner fold: folds are the steps
+            return
+        value = self._value(record)
         epoch = int(record["epoch"])
         due = epoch >= self.start and (epoch - self.start) % self.every == 0
         if not self.report or not due or math.isnan(value):
@@ -219,16 +275,38 @@ def trials_frame(study: optuna.Study, metric: str) -> pd.DataFrame:
     import pandas as pd
 
     test_key = metric[len("val_") :]
+    cv = str(study.user_attrs.get(_SELECTION_ATTR, "holdout")).startswith("cv")
     rows = []
     for t in study.trials:
         duration = t.duration.total_seconds() if t.duration is not None else math.nan
         row = {"number": t.number, "state": t.state.name, "value": t.value}
         row[f"test_{test_key}"] = (t.user_attrs.get("test") or {}).get(test_key)
-        row["epochs"] = t.last_step
+        if cv:
+            row |= inner_spread(t.user_attrs.get("inner"), metric)
+            row["folds"] = folds_run(t, metric)
+        else:
+            row["epochs"] = t.last_step
         row["seconds"] = duration
         row |= {f"params.{k}": v for k, v in t.params.items()}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def folds_run(trial: optuna.trial.FrozenTrial, metric: str) -> int | None:
+    """Inner folds a trial ran (its stored fold scores; else its last reported step)."""
+    scores = (trial.user_attrs.get("inner") or {}).get(metric)
+    return len(scores) if scores is not None else trial.last_step
+
+
+def inner_spread(inner: Mapping[str, Any] | None, metric: str) -> dict[str, float]:
+    """``inner_mean`` and ``inner_sd`` (``ddof=1``) of a trial's inner-fold scores of
+    ``metric`` (its user attribute ``inner``); NaN where there are none."""
+    scores = [float(s) for s in (inner or {}).get(metric, []) if not math.isnan(float(s))]
+    if not scores:
+        return {"inner_mean": math.nan, "inner_sd": math.nan}
+    mean = sum(scores) / len(scores)
+    var = sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) if len(scores) > 1 else 0.0
+    return {"inner_mean": mean, "inner_sd": math.sqrt(var)}
 
 
 def _default_study_name(config: ExperimentConfig) -> str:
@@ -238,7 +316,11 @@ def _default_study_name(config: ExperimentConfig) -> str:
     return "graphfuse"
 
 
-def _check_same_search(study: optuna.Study, metric: str, direction: str, name: str) -> None:
+def _check_same_search(
+    study: optuna.Study, metric: str, direction: str, name: str, selection: str = "holdout"
+) -> None:
+    """Refuse to resume a study that scores trials otherwise: another direction, metric or
+    selection (validation patients, or how many inner folds)."""
     existing = study.direction.name.lower()
     if existing != direction:
         raise ConfigError(
@@ -253,6 +335,24 @@ def _check_same_search(study: optuna.Study, metric: str, direction: str, name: s
             f"study {name!r} exists and scores trials on {scored_on}; the config's tune.metric "
             f"is {metric}: use another --study name"
         )
+    # a study from before the attribute existed scored its trials on validation patients
+    scored_by = study.user_attrs.get(_SELECTION_ATTR, "holdout" if study.trials else None)
+    if scored_by is None:
+        study.set_user_attr(_SELECTION_ATTR, selection)
+    elif scored_by != selection:
+        raise ConfigError(
+            f"study {name!r} exists and scores trials by {_selection_words(scored_by)}; the "
+            f"config's train section selects by {_selection_words(selection)}: use another "
+            "--study name"
+        )
+    elif _SELECTION_ATTR not in study.user_attrs:
+        study.set_user_attr(_SELECTION_ATTR, selection)
+
+
+def _selection_words(selection: str) -> str:
+    if selection.startswith("cv:"):
+        return f"{selection[3:]}-fold inner cross-validation (selection: cv)"
+    return "validation patients (selection: holdout)"
 
 
 class _Search:
@@ -273,9 +373,12 @@ class _Search:
         self.progress, self.n_trials = progress, 0
         self.storage, self.logger = storage, logger
         self.metric = spec.metric_for(config.task)
-        # built-in pruners never look at epochs before the warm-up: no need to store them
+        self.selection = selection_of(config)
+        self.cv = self.selection != "holdout"
+        # built-in pruners never look at steps before the warm-up: no need to store them
         self.report = custom_pruner or spec.pruner != "none"
-        self.start = 1 if custom_pruner else max(1, spec.warmup_epochs)
+        warmup = spec.warmup_folds if self.cv else spec.warmup_epochs
+        self.start = 1 if custom_pruner else max(1, warmup)
         self.ran: list[int] = []  # trial numbers run by this call (others may share the study)
         self.parent: str | None = None  # the study's MLflow parent run (claim_parent)
         #: ``graphfuse tune --workers``: called before each trial; ``False`` stops this worker
@@ -309,6 +412,7 @@ class _Search:
             "graphfuse.tune.storage": self.storage,
             "graphfuse.tune.metric": self.metric,
             "graphfuse.tune.direction": self.spec.direction_for(self.config.task),
+            "graphfuse.tune.selection": self.selection,
             "graphfuse.config_source": str(self.config.source),
         }
 
@@ -354,21 +458,30 @@ class _Search:
         )
         tags = {"graphfuse.tune.study": self.name, "graphfuse.tune.trial": str(trial.number)}
         tags |= {f"graphfuse.tune.param.{k}": str(v) for k, v in values.items()}
+        reporter = _Reporter(
+            trial,
+            self.metric,
+            report=self.report,
+            start=self.start,
+            every=self.spec.report_every,
+            folds=self.cv,
+        )
+        callbacks: dict[str, Any] = {"on_epoch": reporter}
+        if self.cv:
+            callbacks["on_fold"] = reporter.fold
         result = fit(
             cfg,
-            on_epoch=_Reporter(
-                trial,
-                self.metric,
-                report=self.report,
-                start=self.start,
-                every=self.spec.report_every,
-            ),
+            **callbacks,
             parent_run_id=self.logger.run_id if self.logger else None,
             run_tags=tags,
         )
-        value = _final_value(result, self.metric)
+        value = _final_value(result, self.metric)  # with cv: the inner folds' out-of-fold score
         if self.logger is not None and result.run_id is not None:
             self.logger.client.set_tag(result.run_id, "graphfuse.tune.state", "COMPLETE")
+        inner = getattr(result, "inner", None)
+        if self.cv and inner is not None:  # one list per column: best_epoch, val_<metric>
+            scores = inner.scores
+            trial.set_user_attr("inner", {c: scores[c].tolist() for c in scores.columns})
         trial.set_user_attr("val", result.metrics["val"])
         trial.set_user_attr("test", result.metrics["test"])  # recorded; never used to select
         trial.set_user_attr("best_epoch", result.history.best_epoch)

@@ -11,6 +11,7 @@ features to genes, ranks genes, aggregates to pathways and saves/loads itself::
 """
 
 from graphfuse.explain._attribution import Attribution
+from graphfuse.explain._average import average_attributions, explain_members, member_weights
 from graphfuse.explain._base import (
     EXPLAINERS,
     ExplainContext,
@@ -60,13 +61,16 @@ __all__ = [
     "ShapleyGame",
     "agreement",
     "agreement_figure",
+    "average_attributions",
     "build_explainer",
     "build_explainers",
     "consensus_ranking",
     "exact_shapley",
     "explain",
+    "explain_members",
     "faithfulness",
     "heatmap_figure",
+    "member_weights",
     "own_row_gradients",
     "patient_game",
     "perturbation_engine",

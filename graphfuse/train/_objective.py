@@ -35,7 +35,7 @@ from graphfuse.errors import ConfigError, RegistryError
 from graphfuse.graphs import PATIENT
 from graphfuse.registry import Registry
 from graphfuse.train._metrics import classification_metrics
-from graphfuse.train._plots import roc_figure
+from graphfuse.train._plots import confusion_figure, confusion_table, roc_figure
 from graphfuse.train._predict import predict_proba, predict_risk
 from graphfuse.train._survival import (
     concordance_index,
@@ -151,8 +151,11 @@ class Objective(ABC):
         y: np.ndarray,
         splits: Mapping[str, np.ndarray],
         outcome: Outcome | None = None,
+        *,
+        classes: Sequence[Any] | None = None,
     ) -> dict[str, dict[str, float]]:
-        """Metrics per split of :meth:`predict`'s output."""
+        """Metrics per split of :meth:`predict`'s output (``classes``: the cohort's class
+        labels, for metrics named per class)."""
 
     @classmethod
     @abstractmethod
@@ -165,6 +168,19 @@ class Objective(ABC):
         outcome: Outcome | None = None,
     ) -> tuple[Any, str]:
         """The test patients' plot and its artifact path (``plots/<name>.png``)."""
+
+    @classmethod
+    def artifacts(
+        cls,
+        pred: np.ndarray,
+        y: np.ndarray,
+        splits: Mapping[str, np.ndarray],
+        classes: Sequence[Any],
+        outcome: Outcome | None = None,
+    ) -> dict[str, Any]:
+        """More test-patient reports beside :meth:`figure`: artifact path -> a matplotlib
+        figure (``.png``) or a table (``.csv``); none by default."""
+        return {}
 
     @classmethod
     @abstractmethod
@@ -227,8 +243,15 @@ class ClassificationObjective(Objective):
         y: np.ndarray,
         splits: Mapping[str, np.ndarray],
         outcome: Outcome | None = None,
+        *,
+        classes: Sequence[Any] | None = None,
     ) -> dict[str, dict[str, float]]:
-        return {name: classification_metrics(y[idx], pred[idx]) for name, idx in splits.items()}
+        """:func:`classification_metrics` per split; with more than two ``classes`` also
+        ``roc_auc_<class>`` and ``f1_<class>``."""
+        return {
+            name: classification_metrics(y[idx], pred[idx], classes=classes)
+            for name, idx in splits.items()
+        }
 
     @classmethod
     def figure(
@@ -242,6 +265,27 @@ class ClassificationObjective(Objective):
         test = splits["test"]
         fig = roc_figure(y[test], pred[test], classes, title="ROC, test patients")
         return fig, "plots/roc_test.png"
+
+    @classmethod
+    def artifacts(
+        cls,
+        pred: np.ndarray,
+        y: np.ndarray,
+        splits: Mapping[str, np.ndarray],
+        classes: Sequence[Any],
+        outcome: Outcome | None = None,
+    ) -> dict[str, Any]:
+        """The test patients' confusion matrix: ``plots/confusion_matrix.png``
+        (:func:`~graphfuse.train.confusion_figure`) and ``confusion_matrix.csv`` (counts,
+        true classes as rows)."""
+        test = splits["test"]
+        title = "Confusion matrix, test patients"
+        return {
+            "plots/confusion_matrix.png": confusion_figure(
+                y[test], pred[test], classes, title=title
+            ),
+            "confusion_matrix.csv": confusion_table(y[test], pred[test], classes),
+        }
 
     @classmethod
     def predictions(
@@ -326,6 +370,8 @@ class SurvivalObjective(Objective):
         y: np.ndarray,
         splits: Mapping[str, np.ndarray],
         outcome: Outcome | None = None,
+        *,
+        classes: Sequence[Any] | None = None,
     ) -> dict[str, dict[str, float]]:
         """Per split: concordance and log-rank p of risk groups split at the training median."""
         assert outcome is not None
