@@ -44,7 +44,9 @@ def _pm(values: pd.Series, digits: int = 3) -> str:
 
 def _ordered(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """graphfuse's models first (holdout before cv), then the peers, each in ``order``."""
-    rank = {m: i for i, m in enumerate(order)}
+    rank: dict[str, int] = {}
+    for i, m in enumerate(order):
+        rank.setdefault(m, i)
     key = pd.DataFrame(
         {
             "family": (rows["family"] != "graphfuse").astype(int),
