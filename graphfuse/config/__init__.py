@@ -41,6 +41,7 @@ from graphfuse.config._experiment import (
 from graphfuse.config._knowledge import InteractionsConfig, KnowledgeConfig
 from graphfuse.config._tune import ParamSpace, TuneConfig
 from graphfuse.data import (
+    BioNeuralNetConfig,
     ClinicalPreprocessConfig,
     DataConfig,
     GeneMapConfig,
@@ -61,6 +62,7 @@ from graphfuse.errors import format_validation_errors
 
 __all__ = [
     "BenchmarkConfig",
+    "BioNeuralNetConfig",
     "ClinicalPreprocessConfig",
     "ComponentConfig",
     "DataConfig",

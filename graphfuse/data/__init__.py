@@ -15,6 +15,7 @@ from graphfuse.data._collections import (
     load_gene_sets,
 )
 from graphfuse.data._config import (
+    BioNeuralNetConfig,
     ClinicalPreprocessConfig,
     DataConfig,
     GeneMapConfig,
@@ -48,6 +49,7 @@ __all__ = [
     "GENE_SET_SOURCES",
     "MODALITY_KINDS",
     "SOURCES",
+    "BioNeuralNetConfig",
     "ClinicalPreprocessConfig",
     "Cohort",
     "DataConfig",

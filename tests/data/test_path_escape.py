@@ -95,5 +95,6 @@ def test_the_shipped_configs_still_load_and_resolve(name):
     for section in ("mogonet", "tables"):
         part = getattr(cfg.data, section)
         if part is not None:
-            folder = part.folder if section == "mogonet" else part.labels
-            assert data_path(folder).is_relative_to(Path(data_path(".")))
+            paths = [part.folder] if section == "mogonet" else [p for p, _ in part.label_files()]
+            for path in paths:
+                assert data_path(path).is_relative_to(Path(data_path(".")))
