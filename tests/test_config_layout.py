@@ -68,4 +68,5 @@ def test_validation_errors_list_a_component_sections_own_keys():
     with pytest.raises(ValidationError) as info:
         config.TrainConfig.model_validate({"epochz": 3})
     text = format_validation_errors(info.value, config.TrainConfig, ("train",), "x.yaml", {})
-    assert "x.yaml: train.epochz: unknown key; valid keys here: device, ensemble, epochs, inner_folds, lr" in text
+    keys = "device, ensemble, epochs, inner_folds, lr"
+    assert f"x.yaml: train.epochz: unknown key; valid keys here: {keys}" in text
