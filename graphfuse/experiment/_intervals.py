@@ -5,17 +5,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from graphfuse.train import INTERVAL_COLUMNS, LEVEL, N_BOOT, bootstrap_metrics, task_class
 
-if TYPE_CHECKING:
-    from graphfuse.experiment._fit import FitResult
-
 __all__ = ["fit_intervals", "format_interval", "interval_metrics", "split_intervals"]
+
+
+class Fitted(Protocol):
+    """What :func:`fit_intervals` reads of a fit (a :class:`~graphfuse.experiment.FitResult`);
+    named here so this module, imported by the fit and its tracking, does not import them."""
+
+    task: str
+    proba: np.ndarray
+    cohort: Any
+    splits: dict[str, np.ndarray]
+    config: Any
 
 
 def split_intervals(
@@ -49,7 +57,7 @@ def split_intervals(
     )
 
 
-def fit_intervals(result: FitResult, *, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
+def fit_intervals(result: Fitted, *, n_boot: int = N_BOOT, level: float = LEVEL) -> pd.DataFrame:
     """The fit's test metrics with percentile bootstrap intervals over its test patients.
 
     Resamples the test patients ``n_boot`` times, seeded by the run's ``seed``, from the
