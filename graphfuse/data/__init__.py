@@ -35,6 +35,7 @@ from graphfuse.data._config import (
 from graphfuse.data._genes import GeneMapping
 from graphfuse.data._genesets import GeneSets, gene_id_type
 from graphfuse.data._interactions import read_interactions
+from graphfuse.data._labels import read_labels
 from graphfuse.data._load import SOURCES, load_cohort
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._new import NewPatients, load_new_patients
@@ -42,7 +43,7 @@ from graphfuse.data._paths import data_path, data_root
 from graphfuse.data._preprocess import ModalityMatrix, Preprocessor, check_transformed
 from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._synthetic import make_synthetic_cohort
-from graphfuse.data._tables import read_csv_file, read_labels, read_table
+from graphfuse.data._tables import read_csv_file, read_table
 
 __all__ = [
     "CLINICAL_TYPES",

@@ -17,13 +17,14 @@ from graphfuse.data._cohort import Cohort
 from graphfuse.data._config import DataConfig, GeneMapConfig, SplitFilesConfig, TablesConfig
 from graphfuse.data._files import stack_parts
 from graphfuse.data._genes import GeneMapping
+from graphfuse.data._labels import labels_from_table, read_label_tables
 from graphfuse.data._leakage import check_target_leakage
 from graphfuse.data._mogonet import MogonetView, read_mogonet
 from graphfuse.data._paths import data_path
 from graphfuse.data._readers import cohort_from_modalities, read_modality
 from graphfuse.data._survset import load_survset_table, read_survset
 from graphfuse.data._synthetic import make_synthetic_cohort
-from graphfuse.data._tables import SPLIT_COLUMN, labels_from_table, read_label_tables
+from graphfuse.data._tables import SPLIT_COLUMN
 from graphfuse.errors import ConfigError, DataError
 from graphfuse.registry import Registry
 
