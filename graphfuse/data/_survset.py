@@ -18,6 +18,7 @@ import pandas as pd
 
 from graphfuse.data._clinical import encode_clinical
 from graphfuse.data._cohort import Cohort
+from graphfuse.data._values import complete_float32
 from graphfuse.errors import ConfigError, DataError, DependencyError
 
 __all__ = ["read_survset"]
@@ -127,14 +128,7 @@ def read_survset(
             raise DataError(f"{where}: omics modality {name!r}: no column starts with {prefix!r}")
         taken = set(cols)
         rest = [c for c in rest if c not in taken]
-        x = table[cols].to_numpy(dtype=np.float32)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            raise DataError(
-                f"{where}: omics modality {name!r}, column {cols[j]!r}, patient {ids[i]!r}: "
-                "missing or infinite value"
-            )
+        x = complete_float32(table[cols].to_numpy(), ids, cols, f"{where}: omics modality {name!r}")
         genes = [c.removeprefix(prefix) for c in cols]
         var = pd.DataFrame({"gene": genes}, index=pd.Index(cols).str.removeprefix("num_"))
         modalities[name] = ad.AnnData(X=x, obs=pd.DataFrame(index=patients), var=var)

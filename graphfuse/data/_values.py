@@ -8,7 +8,7 @@ import numpy as np
 
 from graphfuse.errors import DataError
 
-__all__ = ["FLOAT32_MAX", "as_float32"]
+__all__ = ["FLOAT32_MAX", "as_float32", "complete_float32"]
 
 #: The largest finite float32 (about 3.4e38): graphfuse computes in float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -43,3 +43,27 @@ def as_float32(
             f"({int(big.sum())} such value(s))"
         )
     return x.astype(np.float32)
+
+
+def complete_float32(
+    x: np.ndarray, patients: Sequence[object], features: Sequence[object], where: str
+) -> np.ndarray:
+    """:func:`as_float32` of an omics block that must be complete: a missing (NaN) or
+    infinite value is an error naming the patient and the feature.
+
+    Examples
+    --------
+    >>> complete_float32(np.array([[1.0, np.nan]]), ["p1"], ["a", "b"], "t")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    graphfuse.errors.DataError: t, feature 'b', patient 'p1': missing or infinite value; ...
+    """
+    x = as_float32(x, patients, features, where)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"{where}, feature {features[c]!r}, patient {patients[r]!r}: missing or infinite "
+            f"value; omics values must be complete ({int(bad.sum())} such value(s))"
+        )
+    return x

@@ -228,6 +228,8 @@ def explain_run(
     who = None if patients == "all" else prepared.splits[patients]
     threads = auto_threads(prepared.cohort.n_patients, config.train.threads)
     with reporting(progress) as report:
+        common = dict(patients=who, target=target, seed=seed, threads=threads, progress=report)
+        common["device"] = resolve_device(config.train.device)
         if member_models:  # a fold ensemble: its averaged output, member by member
             built = rebuild_members(config, prepared, list(member_models))
             attributions = explain_ensemble(
@@ -235,25 +237,10 @@ def explain_run(
                 explainers,
                 task=config.task,
                 classes=prepared.cohort.classes,
-                patients=who,
-                target=target,
-                seed=seed,
-                threads=threads,
-                device=resolve_device(config.train.device),
-                progress=report,
+                **common,
             )
         else:
-            attributions = run_explainers(
-                model,
-                data,
-                explainers,
-                patients=who,
-                target=target,
-                seed=seed,
-                threads=threads,
-                device=resolve_device(config.train.device),
-                progress=report,
-            )
+            attributions = run_explainers(model, data, explainers, **common)
     truth = _truth(attributions, prepared) if prepared.cohort.truth else None
     table = agreement(attributions) if len(attributions) > 1 else None
     if log:
