@@ -120,6 +120,9 @@ def test_cli_workers_share_one_study_and_parent_run(tmp_path):
     runs = nested_runs(uri, parent)
     assert sorted(int(r.data.tags["graphfuse.tune.trial"]) for r in runs) == [0, 1, 2, 3]
     assert {r.info.run_id for r in runs} == {t.user_attrs["mlflow_run_id"] for t in study.trials}
+    # the parent run names the best over every worker's trials, whoever finished last
+    tags = MlflowClient(uri).get_run(parent).data.tags
+    assert tags["graphfuse.tune.best_trial"] == str(study.best_trial.number)
 
 
 # --------------------------------------------------------------------------- PostgreSQL

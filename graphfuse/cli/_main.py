@@ -147,8 +147,8 @@ def fit(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Worker processes on this machine sharing the study, one trial each at a time; "
-    "together they run --trials trials.",
+    help="Workers on this machine sharing the study, one trial each at a time: this "
+    "process and N-1 more; together they run --trials trials.",
 )
 @tracking_uri_option
 @progress_option("Progress bar over the trials, with the best value so far,")

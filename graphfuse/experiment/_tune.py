@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -174,8 +175,9 @@ def tune(
         protocol of :class:`graphfuse.experiment.RichProgress`); ``False``: nothing.
         With the bar, Optuna's own per-trial log lines are held back (the bar shows them).
     workers
-        Worker processes sharing the study on this machine (each trains one trial at a
-        time; together they run ``trials`` trials). Each worker's sampler is seeded from
+        Workers sharing the study on this machine: this process and ``workers - 1``
+        processes it starts (each trains one trial at a time; together they run
+        ``trials`` trials). Each worker's sampler is seeded from
         ``tune.seed`` (else the experiment seed), the worker and the trials already in the
         study, so workers and resumed searches draw different points.
 
@@ -285,8 +287,12 @@ def _run_workers(
     timeout: float | None,
     progress: ProgressSetting,
 ) -> list[int]:
-    """Run ``n_trials`` trials in ``workers`` new processes sharing the study: each claims
-    the next trial from a shared counter, so exactly ``n_trials`` run."""
+    """Run ``n_trials`` trials in this process and ``workers - 1`` new ones sharing the
+    study: each claims the next trial from a shared counter, so exactly ``n_trials`` run.
+
+    This process trains trials from the start (its imports and storage are already open);
+    the new processes join when they have started, which on a small search is a large
+    share of the wall time."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # never fork a process that holds torch
@@ -298,38 +304,68 @@ def _run_workers(
             args=(config, name, where, pruner, i, n_trials, timeout, claimed, finished, results),
             name=f"graphfuse-tune-{i}",
         )
-        for i in range(workers)
+        for i in range(1, workers)
     ]
     for process in processes:
         process.start()
     ran: list[int] = []
     errors: list[str] = []
-    with reporting(progress) as report:
-        if report is not None:
-            report("trial", 0, n_trials, {"best": search._best()})
-        pending = workers
-        while pending:
-            try:
-                kind, payload = results.get(timeout=1.0)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes) and results.empty():
-                    errors.append("a worker process ended without a result")
-                    break
+    try:
+        with reporting(progress) as report, _bar_replaces_trial_logs(report):
+
+            def show() -> None:
                 if report is not None:
                     report("trial", finished.value, n_trials, {"best": search._best()})
-                continue
-            pending -= 1
-            if kind == "ok":
-                ran += payload
-            else:
-                errors.append(payload)
-        if report is not None:
-            report("trial", finished.value, n_trials, {"best": search._best()})
-    for process in processes:
-        process.join()
+
+            def done() -> None:
+                _count(finished)
+                show()
+
+            show()
+            search.claim, search.on_trial = partial(_claim, claimed, n_trials), done
+            search.run(n_trials, timeout)
+            ran += search.ran
+            pending = len(processes)
+            while pending:
+                try:
+                    kind, payload = results.get(timeout=1.0)
+                except queue.Empty:
+                    if not any(p.is_alive() for p in processes) and results.empty():
+                        errors.append("a worker process ended without a result")
+                        break
+                    show()
+                    continue
+                pending -= 1
+                if kind == "ok":
+                    ran += payload
+                else:
+                    errors.append(payload)
+            show()
+            if search.logger is not None and processes:  # the best over every worker's trials
+                with search.logger.start(tags=search._tags(), run_id=search.parent):
+                    search._log_best()
+    finally:  # on an error here, the other workers start no new trial and are waited for
+        with claimed.get_lock():
+            claimed.value = max(claimed.value, n_trials)
+        for process in processes:
+            process.join()
     if errors:
         raise GraphfuseError(f"graphfuse tune --workers {workers}: " + "; ".join(errors))
     return sorted(ran)
+
+
+def _claim(claimed: Any, n_trials: int) -> bool:
+    """Take the next of ``n_trials`` trials from the shared counter; ``False`` when spent."""
+    with claimed.get_lock():
+        if claimed.value >= n_trials:
+            return False
+        claimed.value += 1
+        return True
+
+
+def _count(finished: Any) -> None:
+    with finished.get_lock():
+        finished.value += 1
 
 
 def _worker_main(
@@ -345,21 +381,12 @@ def _worker_main(
     results: Any,
 ) -> None:
     """One worker process of :func:`_run_workers`: trials until the counter is spent."""
-
-    def claim() -> bool:
-        with claimed.get_lock():
-            if claimed.value >= n_trials:
-                return False
-            claimed.value += 1
-            return True
-
-    def done() -> None:
-        with finished.get_lock():
-            finished.value += 1
-
     try:
         search = _open_search(config, name, where, pruner, progress=None, worker=worker)
-        search.claim, search.on_trial = claim, done
+        search.claim, search.on_trial = (
+            partial(_claim, claimed, n_trials),
+            partial(_count, finished),
+        )
         search.run(n_trials, timeout)
     except Exception as exc:
         results.put(("error", f"worker {worker}: {type(exc).__name__}: {exc}"))
